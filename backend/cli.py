@@ -1,0 +1,93 @@
+"""The `kanban` command: serve the board, migrate the database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import __version__
+from .config import Settings
+
+
+def _add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="Data folder (env KANBAN_DATA_DIR; default ~/.local/share/kanban-orchestrator)")
+    parser.add_argument("--database-url", help="Database URL (env KANBAN_DATABASE_URL; default SQLite in the data dir)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in ("data_dir", "database_url", "host", "port")
+        if getattr(args, name, None) is not None
+    }
+    try:
+        settings = Settings(**overrides)
+        settings.resolved_database_url  # noqa: B018 - validates the URL
+    except (ValidationError, ValueError) as exc:
+        raise SystemExit(f"kanban: invalid configuration: {exc}") from None
+    return settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kanban", description="Kanban Orchestrator: a board that runs AI agents.")
+    parser.add_argument("--version", action="version", version=f"kanban-orchestrator {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="Apply migrations and serve the board and API")
+    serve.add_argument("--host", help="Interface to bind (env KANBAN_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="Port (env KANBAN_PORT; default 8000)")
+    _add_database_options(serve)
+
+    db = commands.add_parser("db", help="Database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="Apply all migrations")
+    _add_database_options(upgrade)
+    return parser
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from .main import create_app
+    from .migrations_runner import upgrade
+
+    if settings.binds_beyond_loopback and settings.api_token is None:
+        raise SystemExit(
+            f"kanban: refusing to serve on {settings.host} without an API token: anyone who can reach "
+            "this machine could run agents in your repositories. Set KANBAN_API_TOKEN (e.g. "
+            "`export KANBAN_API_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`) "
+            "or bind 127.0.0.1."
+        )
+    upgrade(settings)
+    display_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    logging.getLogger("backend").info("Kanban Orchestrator on http://%s:%s", display_host, settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings = _settings(args)
+    if args.command == "serve":
+        serve(settings)
+    elif args.command == "db" and args.db_command == "upgrade":
+        from .migrations_runner import upgrade
+
+        upgrade(settings)
+        print(f"Database at head ({settings.database_kind}).")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,124 @@
+"""Settings: one pydantic-settings object, read from `KANBAN_*` environment variables.
+
+CLI flags use the same names (`--data-dir` is `KANBAN_DATA_DIR`). Nothing else in the code
+reads the environment for configuration.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("~/.local/share/kanban-orchestrator").expanduser()
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KANBAN_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="Where the SQLite database, worktrees and keys live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: a SQLite file in the data dir. "
+        "postgresql://, postgresql+asyncpg:// and postgresql+psycopg:// are accepted.",
+    )
+    database_schema: str | None = Field(
+        default=None,
+        description="PostgreSQL only: the schema to use (search_path). Default: the server's default.",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface to bind.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="When set, every /api request needs `Authorization: Bearer <token>`.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names accepted in the Host header besides the loopback names "
+        "(comma separated in the environment).",
+    )
+    frontend_dir: Path | None = Field(
+        default=None,
+        description="The built frontend to serve at /. Default: frontend/build in the source tree.",
+    )
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    event_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the live stream looks for events written by other processes.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _empty_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    # -- derived values -------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{self.data_dir / 'kanban.db'}"
+        return normalise_database_url(self.database_url)
+
+    @property
+    def database_kind(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self.resolved_database_url.startswith("sqlite") else "postgresql"
+
+    @property
+    def host_names(self) -> list[str]:
+        """Every name accepted in the Host header."""
+        names = list(LOOPBACK_HOSTS) + self.allowed_hosts
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.append(self.host)
+        return sorted(set(names))
+
+    @property
+    def binds_beyond_loopback(self) -> bool:
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URL forms users paste to the async drivers we ship."""
+    scheme, _, rest = url.partition("://")
+    if not rest:
+        raise ValueError(f"Not a database URL: {url!r}")
+    scheme = scheme.lower()
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return f"sqlite+aiosqlite://{rest}"
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg"):
+        parts = urlsplit(f"postgresql+asyncpg://{rest}")
+        # libpq's sslmode is called ssl in asyncpg.
+        query = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(parts.query)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    raise ValueError(
+        f"Unsupported database URL scheme {scheme!r}: use sqlite:///path or postgresql://user@host/db"
+    )

@@ -1,0 +1,44 @@
+"""FastAPI dependencies: sessions (the one place HTTP requests commit) and app services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .config import Settings
+from .db import Database
+from .events.hub import EventHub
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_hub(request: Request) -> EventHub:
+    return request.app.state.hub
+
+
+async def _read_session(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
+    async with database.session() as session:
+        yield session
+
+
+async def _write_session(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
+    async with database.session(write=True) as session:
+        yield session
+
+
+# scope="function": the transaction commits before the response is sent, so a client
+# never sees a 2xx for a change that did not commit.
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HubDep = Annotated[EventHub, Depends(get_hub)]

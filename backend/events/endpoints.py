@@ -1,0 +1,107 @@
+"""The board's live stream: Server-Sent Events with replay from the event log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse
+
+from ..db import Database
+from ..deps import DatabaseDep, HubDep, SettingsDep
+from ..errors import InvalidInput, NotFound
+from ..kit.schemas import MAX_ID
+from ..models import Project
+from . import service
+from .hub import CATCH_UP, EventHub, LiveEvent, to_live
+from .types import EVENT_DESCRIPTIONS
+
+router = APIRouter(tags=["events"])
+REPLAY_BATCH = 500
+
+
+def _sse(event: LiveEvent) -> dict[str, Any]:
+    return {"id": str(event.id), "event": event.type, "data": json.dumps(event.envelope(), separators=(",", ":"))}
+
+
+async def board_event_stream(
+    hub: EventHub, database: Database, project_id: int | None, cursor: int | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Events after `cursor` (all of them, in order, once), then live ones.
+
+    Subscribe first, then read the log: anything committed meanwhile arrives through the
+    subscription too, and ids at or below the cursor are skipped.
+    """
+    subscription = hub.subscribe(project_id)
+    try:
+        if cursor is None:
+            async with database.session() as session:
+                cursor = await service.last_id(session)
+        while True:
+            while True:  # catch up from the log
+                async with database.session() as session:
+                    rows = await service.list_after(session, cursor, project_id=project_id, limit=REPLAY_BATCH)
+                    backlog = [to_live(row) for row in rows]
+                for event in backlog:
+                    yield _sse(event)
+                    cursor = event.id
+                if len(backlog) < REPLAY_BATCH:
+                    break
+            while True:  # live
+                event = await subscription.queue.get()
+                if event is CATCH_UP:
+                    subscription.overflowed = False
+                    break
+                if event.id > cursor:
+                    yield _sse(event)
+                    cursor = event.id
+    finally:
+        hub.unsubscribe(subscription)
+
+
+def _parse_event_id(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) > MAX_ID:
+        raise InvalidInput(f"{name}: expected the numeric id of a board event, got {value[:40]!r}")
+    return int(value)
+
+
+EVENTS_DOC = "\n".join(f"- `{name.value}`: {text}" for name, text in EVENT_DESCRIPTIONS.items())
+
+
+@router.get(
+    "/events",
+    summary="Live board events (Server-Sent Events)",
+    description=(
+        "A `text/event-stream`. Each event has `id:` (its board-event id), `event:` (its type) and "
+        "`data:` (JSON `{id, type, project_id, created_at, payload}`). Reconnect with the "
+        "`Last-Event-ID` header (or `?last_event_id=`) to receive every event you missed, once, "
+        "then live ones. A comment line is sent every 15 s as a heartbeat.\n\nEvent types:\n" + EVENTS_DOC
+    ),
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}},
+)
+async def stream_events(
+    hub: HubDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    project_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this project's events.")] = None,
+    last_event_id: Annotated[str | None, Query(description="For clients that cannot set the header.")] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
+    token: Annotated[str | None, Query(description="The API token, for clients that cannot set headers.")] = None,
+) -> EventSourceResponse:
+    cursor = _parse_event_id(last_event_id_header, "Last-Event-ID")
+    if cursor is None:
+        cursor = _parse_event_id(last_event_id, "last_event_id")
+    if project_id is not None:
+        async with database.session() as session:
+            if await session.get(Project, project_id) is None:
+                raise NotFound(f"Project {project_id} not found")
+    return EventSourceResponse(
+        board_event_stream(hub, database, project_id, cursor),
+        ping=int(settings.sse_heartbeat_seconds) or 1,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,49 @@
+"""Writing and reading the board event log. No FastAPI here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import BoardEvent
+from .types import BoardEventType
+
+# pg_advisory_xact_lock key that orders event writes (ASCII "kanb").
+EVENT_LOG_LOCK = 0x6B616E62
+NOTIFY_CHANNEL = "kanban_events"
+
+
+async def record(
+    session: AsyncSession, type: BoardEventType, project_id: int | None, payload: dict[str, Any]
+) -> BoardEvent:
+    """Append an event in the caller's transaction; it becomes visible when that commits.
+
+    On PostgreSQL the insert first takes a transaction-scoped lock, so event ids become
+    visible in id order: a reader that has seen id N never later finds a smaller one. On
+    SQLite write transactions are serialised already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
+    event = BoardEvent(type=type.value, project_id=project_id, payload=payload)
+    session.add(event)
+    await session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit: wakes the live streams of other API processes.
+        await session.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": NOTIFY_CHANNEL, "id": str(event.id)})
+    session.info["board_events_written"] = True
+    return event
+
+
+async def list_after(
+    session: AsyncSession, after_id: int, *, project_id: int | None = None, limit: int = 500
+) -> list[BoardEvent]:
+    query = select(BoardEvent).where(BoardEvent.id > after_id).order_by(BoardEvent.id).limit(limit)
+    if project_id is not None:
+        query = query.where(BoardEvent.project_id == project_id)
+    return list((await session.scalars(query)).all())
+
+
+async def last_id(session: AsyncSession) -> int:
+    return (await session.scalar(select(func.max(BoardEvent.id)))) or 0

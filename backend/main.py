@@ -1,0 +1,152 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from . import __version__
+from .api import api_router
+from .config import Settings
+from .db import Database
+from .errors import KanbanError
+from .events.hub import EventHub
+from .migrations_runner import current_revision, head_revision
+from .security import RequestGuard
+
+log = logging.getLogger("backend")
+SOURCE_FRONTEND = Path(__file__).resolve().parent.parent / "frontend" / "build"
+
+
+class SchemaNotCurrent(RuntimeError):
+    pass
+
+
+async def _check_schema(database: Database) -> None:
+    async with database.engine.connect() as connection:
+        current = await connection.run_sync(current_revision)
+    head = head_revision()
+    if current != head:
+        raise SchemaNotCurrent(
+            f"The database schema is at revision {current or 'none'}, this version needs {head}. "
+            "Run `kanban db upgrade` (kanban serve does it on start)."
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings)
+        try:
+            await _check_schema(database)
+            hub = EventHub(database, poll_seconds=settings.event_poll_seconds)
+            await hub.start()
+            app.state.database = database
+            app.state.hub = hub
+            try:
+                yield
+            finally:
+                await hub.stop()
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="Kanban Orchestrator",
+        version=__version__,
+        summary="A local-first Kanban board that orchestrates AI agents.",
+        lifespan=lifespan,
+        generate_unique_id_function=lambda route: f"{route.tags[0]}-{route.name}" if route.tags else route.name,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.include_router(api_router)
+    _add_error_handlers(app)
+    _mount_frontend(app, settings.frontend_dir or SOURCE_FRONTEND)
+    app.add_middleware(RequestGuard, settings=settings)
+    return app
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
+    errors = []
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body",)]
+        where = ".".join(loc) or "body"
+        message = error.get("msg", "invalid")
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        elif error.get("type") == "json_invalid":
+            where, message = "body", "is not valid JSON"
+        errors.append({"loc": loc, "msg": message, "type": error.get("type")})
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts) or "Invalid request", errors
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KanbanError)
+    async def _kanban_error(_request: Request, exc: KanbanError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail, errors = _validation_message(exc)
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+    @app.exception_handler(StaleDataError)
+    @app.exception_handler(IntegrityError)
+    async def _race(_request: Request, exc: Exception) -> JSONResponse:
+        log.info("conflicting concurrent write: %s", exc)
+        return JSONResponse({"detail": "A concurrent change got there first; reload and try again."}, status_code=409)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse({"detail": "Internal server error; the server log has the details."}, status_code=500)
+
+
+class SinglePageApp(StaticFiles):
+    """The built board: real files as they are, every other path gets index.html."""
+
+    async def get_response(self, path: str, scope: Scope):  # type: ignore[override]
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404 or path.startswith(("api/", "mcp")):
+                raise
+            return await super().get_response("index.html", scope)
+
+
+MISSING_FRONTEND = """<!doctype html><meta charset="utf-8"><title>Kanban Orchestrator</title>
+<body style="font-family:system-ui;max-width:40rem;margin:4rem auto;line-height:1.5">
+<h1>The board is not built yet</h1>
+<p>The API runs (see <a href="/api/docs">/api/docs</a>), but the web board has not been built.
+Run <code>make run</code> from the project folder: it builds the board and starts the server.</p>"""
+
+
+def _mount_frontend(app: FastAPI, build_dir: Path) -> None:
+    if (build_dir / "index.html").is_file():
+        app.mount("/", SinglePageApp(directory=build_dir, html=True), name="frontend")
+        return
+
+    @app.get("/", include_in_schema=False)
+    async def _missing_frontend() -> HTMLResponse:
+        return HTMLResponse(MISSING_FRONTEND, status_code=503)
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, JSONType, OrderKey, TimestampMixin
+
+
+class TaskStatus(enum.StrEnum):
+    todo = "todo"
+    in_progress = "in_progress"
+    needs_review = "needs_review"
+    done = "done"
+
+
+class TaskPriority(enum.StrEnum):
+    none = "none"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    urgent = "urgent"
+
+
+def _in(values: type[enum.StrEnum]) -> str:
+    return ", ".join(f"'{v.value}'" for v in values)
+
+
+class Task(TimestampMixin, Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("project_id", "number"),
+        Index("ix_tasks_project_status_position", "project_id", "status", "position"),
+        CheckConstraint(f"status IN ({_in(TaskStatus)})", name="status"),
+        CheckConstraint(f"priority IN ({_in(TaskPriority)})", name="priority"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    # Fixed when the task is made (KAN-12), so references in commits and branches stay valid.
+    short_id: Mapped[str] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(20), default=TaskStatus.todo.value)
+    # A fractional order key inside the task's column: a move rewrites one row, never the column.
+    position: Mapped[str] = mapped_column(OrderKey)
+    priority: Mapped[str] = mapped_column(String(10), default=TaskPriority.none.value)
+    labels: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL"), index=True
+    )
+    result: Mapped[str | None] = mapped_column(Text)
+    # Optimistic concurrency: every write bumps it; a write based on an older one is refused.
+    version: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import Field
+
+from ..deps import ReadSession, WriteSession
+from ..events import service as event_log
+from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse, OutputSchema
+from ..tasks import service as task_service
+from ..tasks.schemas import BoardColumn
+from . import service as project_service
+from .schemas import ProjectCreate, ProjectRead, ProjectUpdate
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id.")]
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such project"}}
+
+
+class BoardRead(OutputSchema):
+    project: ProjectRead
+    columns: list[BoardColumn]
+    last_event_id: int = Field(
+        description="The newest board event this board reflects: pass it as `last_event_id` to "
+        "/api/events so the live stream starts exactly where this snapshot ends."
+    )
+
+
+@router.get("", response_model=list[ProjectRead], summary="List projects")
+async def list_projects(session: ReadSession):
+    return await project_service.list_all(session)
+
+
+@router.post(
+    "",
+    response_model=ProjectRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a project",
+    responses={409: {"model": ErrorResponse, "description": "The name is taken"}},
+)
+async def create_project(body: ProjectCreate, session: WriteSession):
+    return await project_service.create(session, body)
+
+
+@router.get("/{project_id}", response_model=ProjectRead, summary="Get a project", responses=NOT_FOUND)
+async def get_project(project_id: ProjectId, session: ReadSession):
+    return await project_service.get(session, project_id)
+
+
+@router.patch("/{project_id}", response_model=ProjectRead, summary="Update a project", responses=NOT_FOUND)
+async def update_project(project_id: ProjectId, body: ProjectUpdate, session: WriteSession):
+    return await project_service.update(session, project_id, body)
+
+
+@router.delete(
+    "/{project_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a project and its tasks",
+    responses=NOT_FOUND,
+)
+async def delete_project(project_id: ProjectId, session: WriteSession) -> None:
+    await project_service.delete(session, project_id)
+
+
+@router.get(
+    "/{project_id}/board",
+    response_model=BoardRead,
+    summary="The board: columns in order with their ordered tasks",
+    responses=NOT_FOUND,
+)
+async def get_board(
+    project_id: ProjectId,
+    session: ReadSession,
+    q: Annotated[CleanStr | None, Query(max_length=200, description="Only tasks whose title or description contains this.")] = None,
+):
+    # Read the event cursor first: events after it may already show in the snapshot, and
+    # clients apply events idempotently, so nothing falls between snapshot and stream.
+    last_event_id = await event_log.last_id(session)
+    project = await project_service.get(session, project_id)
+    columns = await task_service.board_columns(session, project_id, q or None)
+    return {"project": project, "columns": columns, "last_event_id": last_event_id}

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, model_validator
+
+from ..kit.schemas import Id, InputSchema, OutputSchema, bounded_text
+from ..models import TaskPriority, TaskStatus
+
+Title = bounded_text(1, 200, strip=True)
+Description = bounded_text(0, 100_000)
+ResultText = bounded_text(0, 200_000)
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^\x00-\x1f,]+$")]
+Labels = Annotated[list[Label], Field(max_length=20)]
+
+COLUMN_TITLES: dict[TaskStatus, str] = {
+    TaskStatus.todo: "To Do",
+    TaskStatus.in_progress: "Running",
+    TaskStatus.needs_review: "Review",
+    TaskStatus.done: "Done",
+}
+
+
+class TaskCreate(InputSchema):
+    project_id: Id = Field(examples=[1])
+    title: Title = Field(examples=["Add a dark mode toggle"])
+    description: Description = Field(default="", description="Markdown.", examples=["Follow the system setting."])
+    status: TaskStatus = TaskStatus.todo
+    priority: TaskPriority = TaskPriority.none
+    labels: Labels = Field(default_factory=list, examples=[["ui"]])
+    parent_id: Id | None = Field(default=None, description="Make this a subtask of that task.")
+
+
+class TaskUpdate(InputSchema):
+    version: int = Field(
+        ge=1,
+        description="The version this change is based on. If the task changed since, "
+        "the answer is 409 with the current task and nothing is written.",
+        examples=[3],
+    )
+    title: Title | None = None
+    description: Description | None = None
+    status: TaskStatus | None = Field(default=None, description="Moves the task to the end of that column.")
+    priority: TaskPriority | None = None
+    labels: Labels | None = None
+    parent_id: Id | None = Field(default=None, description="Set a parent; send null to clear it.")
+    result: ResultText | None = Field(default=None, description="Markdown outcome, usually written by an agent.")
+
+    @model_validator(mode="after")
+    def _nulls_only_where_allowed(self) -> TaskUpdate:
+        for name in ("title", "description", "status", "priority", "labels"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class TaskMove(InputSchema):
+    status: TaskStatus = Field(description="The target column.", examples=["done"])
+    before_id: Id | None = Field(default=None, description="Place the task right before this task.")
+    after_id: Id | None = Field(default=None, description="Place the task right after this task.")
+    index: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="0-based place among the column's other tasks."
+    )
+    version: int | None = Field(default=None, ge=1, description="If given, refuse the move when the task changed since.")
+
+    @model_validator(mode="after")
+    def _one_anchor(self) -> TaskMove:
+        given = [n for n in ("before_id", "after_id", "index") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of before_id, after_id, index (got {', '.join(given)})")
+        return self
+
+
+class BoardTask(OutputSchema):
+    """A task as shown on a card: everything but the long text fields."""
+
+    id: int = Field(examples=[12])
+    short_id: str = Field(examples=["KAN-12"])
+    number: int = Field(examples=[12])
+    project_id: int = Field(examples=[1])
+    title: str = Field(examples=["Add a dark mode toggle"])
+    status: TaskStatus
+    position: str = Field(description="Order key inside the column (compare as strings).", examples=["a0"])
+    priority: TaskPriority
+    labels: list[str]
+    parent_id: int | None
+    version: int = Field(examples=[1])
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskRead(BoardTask):
+    description: str
+    result: str | None
+
+
+class TaskPage(OutputSchema):
+    items: list[TaskRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
+
+
+class BoardColumn(OutputSchema):
+    status: TaskStatus
+    title: str = Field(examples=["To Do"])
+    count: int
+    tasks: list[BoardTask]

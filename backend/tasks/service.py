@@ -1,0 +1,265 @@
+"""Tasks: create, read, update, move, delete. Shared by the HTTP API and the orchestrator.
+
+Every change writes its board event in the same transaction. Writes lock the project row
+(FOR UPDATE; SQLite serialises writers anyway), so numbering and ordering inside a project
+never race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fractional_indexing import generate_key_between
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..errors import Conflict, InvalidInput, NotFound
+from ..events import service as event_log
+from ..events.types import BoardEventType
+from ..models import Project, Task, TaskStatus
+from ..projects import service as project_service
+from .schemas import COLUMN_TITLES, BoardTask, TaskCreate, TaskMove, TaskRead, TaskUpdate
+
+MAX_PAGE = 200
+
+
+def task_payload(task: Task) -> dict:
+    return TaskRead.model_validate(task).model_dump(mode="json")
+
+
+async def get(session: AsyncSession, task_id: int, *, for_update: bool = False) -> Task:
+    query = select(Task).where(Task.id == task_id)
+    if for_update:
+        query = query.with_for_update()
+    task = await session.scalar(query)
+    if task is None:
+        raise NotFound(f"Task {task_id} not found")
+    return task
+
+
+async def _existing_project(session: AsyncSession, project_id: int) -> Project:
+    try:
+        return await project_service.get(session, project_id, for_update=True)
+    except NotFound:
+        raise InvalidInput(f"project_id: project {project_id} does not exist") from None
+
+
+async def _check_parent(session: AsyncSession, project_id: int, parent_id: int, task_id: int | None = None) -> None:
+    """The parent exists on the same board and is not the task itself or one of its subtasks."""
+    if parent_id == task_id:
+        raise InvalidInput("parent_id: a task cannot be its own parent")
+    row = (await session.execute(select(Task.project_id, Task.parent_id).where(Task.id == parent_id))).first()
+    if row is None:
+        raise InvalidInput(f"parent_id: task {parent_id} does not exist")
+    if row.project_id != project_id:
+        raise InvalidInput(f"parent_id: task {parent_id} belongs to another project")
+    seen = {parent_id}
+    ancestor = row.parent_id
+    while ancestor is not None and ancestor not in seen:
+        if ancestor == task_id:
+            raise InvalidInput(f"parent_id: task {parent_id} is a subtask of this task; that would make a cycle")
+        seen.add(ancestor)
+        ancestor = await session.scalar(select(Task.parent_id).where(Task.id == ancestor))
+
+
+def _column(project_id: int, status: str, excluding: int | None) -> Select:
+    query = select(Task.position).where(Task.project_id == project_id, Task.status == status)
+    if excluding is not None:
+        query = query.where(Task.id != excluding)
+    return query
+
+
+async def _end_of_column(session: AsyncSession, project_id: int, status: str, excluding: int | None = None) -> str:
+    last = await session.scalar(_column(project_id, status, excluding).order_by(Task.position.desc()).limit(1))
+    return generate_key_between(last, None)
+
+
+async def create(session: AsyncSession, data: TaskCreate, *, project_id: int | None = None) -> Task:
+    project = await _existing_project(session, project_id or data.project_id)
+    if data.parent_id is not None:
+        await _check_parent(session, project.id, data.parent_id)
+    number = await session.scalar(
+        update(Project)
+        .where(Project.id == project.id)
+        .values(last_task_number=Project.last_task_number + 1, updated_at=Project.updated_at)
+        .returning(Project.last_task_number)
+    )
+    task = Task(
+        project_id=project.id,
+        number=number,
+        short_id=f"{project.key}-{number}",
+        title=data.title,
+        description=data.description,
+        status=data.status.value,
+        position=await _end_of_column(session, project.id, data.status.value),
+        priority=data.priority.value,
+        labels=list(data.labels),
+        parent_id=data.parent_id,
+        version=1,
+    )
+    session.add(task)
+    await session.flush()
+    await session.refresh(task)
+    await event_log.record(session, BoardEventType.task_created, project.id, task_payload(task))
+    return task
+
+
+def _check_version(task: Task, version: int | None) -> None:
+    if version is not None and task.version != version:
+        raise Conflict(
+            f"Task {task.short_id} was changed by someone else (you have version {version}, "
+            f"it is now at version {task.version}); reload it and apply your change again",
+            current=task_payload(task),
+        )
+
+
+async def update_task(session: AsyncSession, task_id: int, data: TaskUpdate) -> Task:
+    task = await get(session, task_id, for_update=True)
+    await _existing_project(session, task.project_id)  # serialise with moves in this project
+    _check_version(task, data.version)
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    if "parent_id" in changes and changes["parent_id"] is not None:
+        await _check_parent(session, task.project_id, changes["parent_id"], task.id)
+    moved = "status" in changes and changes["status"] != task.status
+    if moved:
+        task.position = await _end_of_column(session, task.project_id, changes["status"], excluding=task.id)
+    changed = False
+    for field, value in changes.items():
+        if getattr(task, field) != value:
+            setattr(task, field, value)
+            changed = True
+    if not changed:
+        return task
+    task.version += 1
+    await session.flush()
+    await session.refresh(task)
+    event = BoardEventType.task_moved if moved else BoardEventType.task_updated
+    await event_log.record(session, event, task.project_id, task_payload(task))
+    return task
+
+
+@dataclass(frozen=True)
+class _Neighbours:
+    lower: str | None
+    upper: str | None
+
+
+async def _anchor(session: AsyncSession, anchor_id: int, task: Task, status: str, name: str) -> Task:
+    if anchor_id == task.id:
+        raise InvalidInput(f"{name}: a task cannot be placed next to itself")
+    anchor = await session.get(Task, anchor_id)
+    if anchor is None or anchor.project_id != task.project_id:
+        raise InvalidInput(f"{name}: task {anchor_id} is not on this board")
+    if anchor.status != status:
+        raise InvalidInput(f"{name}: task {anchor.short_id} is in column {anchor.status}, not {status}")
+    return anchor
+
+
+async def _neighbours(session: AsyncSession, task: Task, move: TaskMove) -> _Neighbours:
+    status = move.status.value
+    column = _column(task.project_id, status, excluding=task.id)
+    if move.before_id is not None:
+        anchor = await _anchor(session, move.before_id, task, status, "before_id")
+        lower = await session.scalar(
+            column.where(Task.position < anchor.position).order_by(Task.position.desc()).limit(1)
+        )
+        return _Neighbours(lower, anchor.position)
+    if move.after_id is not None:
+        anchor = await _anchor(session, move.after_id, task, status, "after_id")
+        upper = await session.scalar(column.where(Task.position > anchor.position).order_by(Task.position).limit(1))
+        return _Neighbours(anchor.position, upper)
+    if move.index is not None:
+        if move.index == 0:
+            return _Neighbours(None, await session.scalar(column.order_by(Task.position, Task.id).limit(1)))
+        keys = (await session.scalars(column.order_by(Task.position, Task.id).offset(move.index - 1).limit(2))).all()
+        if not keys:  # past the end
+            return _Neighbours(await session.scalar(column.order_by(Task.position.desc()).limit(1)), None)
+        return _Neighbours(keys[0], keys[1] if len(keys) > 1 else None)
+    return _Neighbours(await session.scalar(column.order_by(Task.position.desc()).limit(1)), None)
+
+
+async def move(session: AsyncSession, task_id: int, data: TaskMove) -> Task:
+    task = await get(session, task_id, for_update=True)
+    await _existing_project(session, task.project_id)
+    _check_version(task, data.version)
+    neighbours = await _neighbours(session, task, data)
+    if data.status.value == task.status and (
+        (neighbours.lower is None or neighbours.lower < task.position)
+        and (neighbours.upper is None or task.position < neighbours.upper)
+    ):
+        return task  # already there
+    task.position = generate_key_between(neighbours.lower, neighbours.upper)
+    task.status = data.status.value
+    task.version += 1
+    await session.flush()
+    await session.refresh(task)
+    await event_log.record(session, BoardEventType.task_moved, task.project_id, task_payload(task))
+    return task
+
+
+async def delete(session: AsyncSession, task_id: int) -> None:
+    task = await get(session, task_id, for_update=True)
+    await _existing_project(session, task.project_id)
+    payload = {"id": task.id, "short_id": task.short_id, "project_id": task.project_id}
+    await session.delete(task)
+    await session.flush()
+    await event_log.record(session, BoardEventType.task_deleted, payload["project_id"], payload)
+
+
+def _search(query: Select, q: str | None) -> Select:
+    if q:
+        query = query.where(Task.title.icontains(q, autoescape=True) | Task.description.icontains(q, autoescape=True))
+    return query
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    project_id: int | None = None,
+    status: TaskStatus | None = None,
+    q: str | None = None,
+    parent_id: int | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[Sequence[Task], str | None]:
+    query = _search(select(Task), q)
+    if project_id is not None:
+        query = query.where(Task.project_id == project_id)
+    if status is not None:
+        query = query.where(Task.status == status.value)
+    if parent_id is not None:
+        query = query.where(Task.parent_id == parent_id)
+    if cursor is not None:
+        query = query.where(Task.id > decode_cursor(cursor))
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = (await session.scalars(query.order_by(Task.id).limit(limit + 1))).all()
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def encode_cursor(task_id: int) -> str:
+    return f"t{task_id}"
+
+
+def decode_cursor(cursor: str) -> int:
+    if len(cursor) < 2 or cursor[0] != "t" or not cursor[1:].isdigit() or len(cursor) > 20:
+        raise InvalidInput("cursor: not a cursor from a previous page; omit it to start at the beginning")
+    return int(cursor[1:])
+
+
+BOARD_COLUMNS = [c for c in BoardTask.model_fields if c in Task.__table__.columns]
+
+
+async def board_columns(session: AsyncSession, project_id: int, q: str | None = None) -> list[dict]:
+    """Every column in order with its ordered tasks: one query for all tasks."""
+    columns = [getattr(Task, name) for name in BOARD_COLUMNS]
+    query = _search(select(*columns).where(Task.project_id == project_id), q)
+    rows = (await session.execute(query.order_by(Task.status, Task.position, Task.id))).mappings().all()
+    by_status: dict[str, list] = {status.value: [] for status in TaskStatus}
+    for row in rows:
+        by_status[row["status"]].append(row)
+    return [
+        {"status": status, "title": COLUMN_TITLES[status], "count": len(by_status[status.value]), "tasks": by_status[status.value]}
+        for status in TaskStatus
+    ]
