@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from backend import __version__
+from tests.conftest import free_port
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args], env={**clean, **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_db_upgrade_uses_data_dir_from_flag_and_env(tmp_path: Path):
+    result = run_cli("db", "upgrade", "--data-dir", str(tmp_path / "flag"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "flag" / "kanban.db").exists()
+    result = run_cli("db", "upgrade", env={"KANBAN_DATA_DIR": str(tmp_path / "env")})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env" / "kanban.db").exists()
+
+
+def test_bad_database_url_is_a_clear_error(tmp_path: Path):
+    result = run_cli("db", "upgrade", "--database-url", "mysql://x/y")
+    assert result.returncode != 0
+    assert "Unsupported database URL scheme" in result.stderr
+
+
+def test_serve_migrates_and_serves(tmp_path: Path):
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
+        env=clean, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert response.json()["revision"] == "0001"
+        assert response.json()["database"] == "sqlite"
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.backend.factories import create_project, create_task
+
+
+async def test_create_get_list_update_delete(client, workspace: Path):
+    response = await client.post(
+        "/api/projects", json={"name": "  Demo Board  ", "workspace_path": str(workspace / ".." / "workspace")}
+    )
+    assert response.status_code == 201, response.text
+    project = response.json()
+    assert project["name"] == "Demo Board"
+    assert project["workspace_path"] == str(workspace.resolve())
+    assert project["key"] == "DEM"
+    assert project["base_branch"] == "main"
+
+    assert (await client.get(f"/api/projects/{project['id']}")).json() == project
+    names = [p["name"] for p in (await client.get("/api/projects")).json()]
+    assert "Demo Board" in names
+
+    response = await client.patch(f"/api/projects/{project['id']}", json={"base_branch": "develop", "key": "DB"})
+    assert response.status_code == 200, response.text
+    assert response.json()["base_branch"] == "develop"
+    assert response.json()["key"] == "DB"
+    task = await create_task(client, project["id"])
+    assert task["short_id"] == "DB-1"
+
+    assert (await client.delete(f"/api/projects/{project['id']}")).status_code == 204
+    assert (await client.get(f"/api/projects/{project['id']}")).status_code == 404
+    assert (await client.get(f"/api/tasks/{task['id']}")).status_code == 404
+
+
+async def test_duplicate_name_is_409(client):
+    project = await create_project(client)
+    response = await client.post(
+        "/api/projects", json={"name": project["name"].upper(), "workspace_path": project["workspace_path"]}
+    )
+    assert response.status_code == 409
+    assert "already exists" in response.json()["detail"]
+    other = await create_project(client)
+    response = await client.patch(f"/api/projects/{other['id']}", json={"name": project["name"]})
+    assert response.status_code == 409
+
+
+async def test_missing_workspace_is_422(client, tmp_path: Path):
+    response = await client.post("/api/projects", json={"name": "Nowhere", "workspace_path": str(tmp_path / "missing")})
+    assert response.status_code == 422
+    assert "does not exist" in response.json()["detail"]
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    response = await client.post("/api/projects", json={"name": "A file", "workspace_path": str(file)})
+    assert response.status_code == 422
+    assert "not a folder" in response.json()["detail"]
+
+
+async def test_unknown_project_is_404(client):
+    for method, path in [("GET", "/api/projects/999999"), ("PATCH", "/api/projects/999999"),
+                         ("DELETE", "/api/projects/999999"), ("GET", "/api/projects/999999/board")]:
+        response = await client.request(method, path, json={} if method == "PATCH" else None)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["detail"] == "Project 999999 not found"
+
+
+async def test_health(client, settings):
+    body = (await client.get("/api/health")).json()
+    assert body["status"] == "ok"
+    assert body["database"] == settings.database_kind
+    assert body["revision"] == "0001"
