@@ -1,0 +1,142 @@
+/**
+ * The only HTTP surface of the app. Every call is a relative /api/... URL: in production the
+ * backend serves this build, in development Vite proxies /api (see vite.config.ts).
+ */
+import createClient, { type Middleware } from 'openapi-fetch';
+import type { paths } from './schema';
+import type {
+	Board,
+	Health,
+	Project,
+	ProjectCreate,
+	ProjectUpdate,
+	Task,
+	TaskCreate,
+	TaskMove,
+	TaskPage,
+	TaskStatus,
+	TaskUpdate
+} from './types';
+import { auth } from '$lib/state/auth.svelte';
+
+export class ApiError extends Error {
+	readonly status: number;
+	readonly detail: string;
+	readonly body: unknown;
+
+	constructor(status: number, detail: string, body: unknown) {
+		super(detail);
+		this.name = 'ApiError';
+		this.status = status;
+		this.detail = detail;
+		this.body = body;
+	}
+}
+
+/** Turn FastAPI's `detail` (a string, or a list of validation errors) into one readable sentence. */
+export function describeDetail(body: unknown, fallback: string): string {
+	if (body && typeof body === 'object' && 'detail' in body) {
+		const detail = (body as { detail: unknown }).detail;
+		if (typeof detail === 'string' && detail) return detail;
+		if (Array.isArray(detail) && detail.length) {
+			return detail
+				.map((d) => {
+					if (d && typeof d === 'object' && 'msg' in d) {
+						const loc = Array.isArray(d.loc) ? d.loc.filter((p: unknown) => p !== 'body').join('.') : '';
+						return loc ? `${loc}: ${d.msg}` : String(d.msg);
+					}
+					return String(d);
+				})
+				.join('; ');
+		}
+	}
+	if (typeof body === 'string' && body.trim()) return body.trim().slice(0, 300);
+	return fallback;
+}
+
+const authMiddleware: Middleware = {
+	onRequest({ request }) {
+		const token = auth.token;
+		if (token) request.headers.set('Authorization', `Bearer ${token}`);
+		return request;
+	},
+	onResponse({ response }) {
+		if (response.status === 401) auth.requireToken();
+		return response;
+	}
+};
+
+function origin(): string {
+	return typeof location !== 'undefined' ? location.origin : 'http://localhost';
+}
+
+const http = createClient<paths>({
+	baseUrl: origin(),
+	// Resolve fetch at call time so tests can replace globalThis.fetch.
+	fetch: (request: Request) => globalThis.fetch(request)
+});
+http.use(authMiddleware);
+
+type Result<T> = { data?: T; error?: unknown; response: Response };
+
+async function unwrap<T>(promise: Promise<Result<T>>): Promise<T> {
+	let result: Result<T>;
+	try {
+		result = await promise;
+	} catch (err) {
+		throw new ApiError(0, 'Cannot reach the server. Is `kanban serve` running?', err);
+	}
+	const { data, error, response } = result;
+	if (!response.ok) {
+		const fallback = `${response.status} ${response.statusText || 'error'}`.trim();
+		throw new ApiError(response.status, describeDetail(error, fallback), error);
+	}
+	return data as T;
+}
+
+export const api = {
+	health: () => unwrap<Health>(http.GET('/api/health')),
+
+	listProjects: () => unwrap<Project[]>(http.GET('/api/projects')),
+	getProject: (id: number) =>
+		unwrap<Project>(http.GET('/api/projects/{project_id}', { params: { path: { project_id: id } } })),
+	createProject: (body: ProjectCreate) => unwrap<Project>(http.POST('/api/projects', { body })),
+	updateProject: (id: number, body: ProjectUpdate) =>
+		unwrap<Project>(
+			http.PATCH('/api/projects/{project_id}', { params: { path: { project_id: id } }, body })
+		),
+	deleteProject: (id: number) =>
+		unwrap<unknown>(
+			http.DELETE('/api/projects/{project_id}', { params: { path: { project_id: id } } })
+		),
+	getBoard: (projectId: number, q?: string) =>
+		unwrap<Board>(
+			http.GET('/api/projects/{project_id}/board', {
+				params: { path: { project_id: projectId }, query: q ? { q } : {} }
+			})
+		),
+
+	listTasks: (query: { project_id?: number; status?: TaskStatus; q?: string; limit?: number; cursor?: string }) =>
+		unwrap<TaskPage>(http.GET('/api/tasks', { params: { query } })),
+	getTask: (id: number) =>
+		unwrap<Task>(http.GET('/api/tasks/{task_id}', { params: { path: { task_id: id } } })),
+	createTask: (body: TaskCreate) => unwrap<Task>(http.POST('/api/tasks', { body })),
+	updateTask: (id: number, body: TaskUpdate) =>
+		unwrap<Task>(http.PATCH('/api/tasks/{task_id}', { params: { path: { task_id: id } }, body })),
+	deleteTask: (id: number) =>
+		unwrap<unknown>(http.DELETE('/api/tasks/{task_id}', { params: { path: { task_id: id } } })),
+	moveTask: (id: number, body: TaskMove) =>
+		unwrap<Task>(
+			http.POST('/api/tasks/{task_id}/move', { params: { path: { task_id: id } }, body })
+		)
+};
+
+export type Api = typeof api;
+
+/** URL of the live event stream for one board (token in the query: EventSource cannot send headers). */
+export function eventsUrl(projectId: number, lastEventId?: number | null): string {
+	const params = new URLSearchParams({ project_id: String(projectId) });
+	if (lastEventId != null) params.set('last_event_id', String(lastEventId));
+	if (auth.token) params.set('token', auth.token);
+	return `/api/events?${params}`;
+}

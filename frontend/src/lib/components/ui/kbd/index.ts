@@ -1,0 +1,3 @@
+import Root from './kbd.svelte';
+
+export { Root, Root as Kbd };

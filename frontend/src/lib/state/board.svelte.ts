@@ -1,0 +1,406 @@
+import { toast } from 'svelte-sonner';
+import { api as defaultApi, ApiError, type Api } from '$lib/api/client';
+import {
+	STATUSES,
+	type BoardEvent,
+	type BoardTask,
+	type Project,
+	type Task,
+	type TaskCreate,
+	type TaskMove,
+	type TaskStatus,
+	type TaskUpdate
+} from '$lib/api/types';
+
+export type Columns = Record<TaskStatus, BoardTask[]>;
+
+type Deps = {
+	api?: Api;
+	notify?: (message: string) => void;
+};
+
+export function emptyColumns(): Columns {
+	return { todo: [], in_progress: [], needs_review: [], done: [] };
+}
+
+/** Board order: by fractional position (plain code-unit comparison, like SQL's binary collation), then id. */
+export function compareTasks(a: Pick<BoardTask, 'position' | 'id'>, b: Pick<BoardTask, 'position' | 'id'>) {
+	if (a.position < b.position) return -1;
+	if (a.position > b.position) return 1;
+	return a.id - b.id;
+}
+
+/** Strip the fields the board does not carry (description, result). */
+export function toBoardTask(task: Task | BoardTask): BoardTask {
+	const { description: _d, result: _r, ...rest } = task as Task;
+	return { ...rest, labels: [...(rest.labels ?? [])] };
+}
+
+/** Client-side approximation of the server's `q` filter, used for live events while a search is active. */
+export function matchesQuery(task: Task | BoardTask, q: string): boolean {
+	const needle = q.trim().toLowerCase();
+	if (!needle) return true;
+	const description = 'description' in task ? (task.description ?? '') : '';
+	return (
+		task.title.toLowerCase().includes(needle) ||
+		description.toLowerCase().includes(needle) ||
+		task.short_id.toLowerCase() === needle
+	);
+}
+
+function isStatus(value: unknown): value is TaskStatus {
+	return typeof value === 'string' && (STATUSES as readonly string[]).includes(value);
+}
+
+/**
+ * State of one project's board: columns of tasks, the task open in the sidebar, and the rules
+ * for applying live events and optimistic moves.
+ */
+export class BoardState {
+	projectId = $state<number | null>(null);
+	project = $state<Project | null>(null);
+	columns = $state<Columns>(emptyColumns());
+	/** Full task (with description/result) shown in the sidebar. */
+	detail = $state<Task | null>(null);
+	detailId = $state<number | null>(null);
+	detailError = $state<string | null>(null);
+	query = $state('');
+	loading = $state(false);
+	loaded = $state(false);
+	error = $state<string | null>(null);
+	/** A drag is in progress: live events wait until it ends, so they don't fight the drag library. */
+	dragging = $state(false);
+
+	#api: Api;
+	#notify: (message: string) => void;
+	#queue: BoardEvent[] = [];
+	#deleted = new Set<number>();
+	#loadSeq = 0;
+	#loadingNow = false;
+	#dragOrigin: { task: BoardTask; status: TaskStatus; index: number } | null = null;
+	#moves: Promise<unknown> = Promise.resolve();
+	#inflight = new Map<number, number>();
+	#ownVersions = new Map<number, number>();
+
+	constructor(deps: Deps = {}) {
+		this.#api = deps.api ?? defaultApi;
+		this.#notify = deps.notify ?? ((message) => toast.error(message));
+	}
+
+	get total(): number {
+		return STATUSES.reduce((n, s) => n + this.columns[s].length, 0);
+	}
+
+	count = (status: TaskStatus): number => this.columns[status].length;
+
+	find = (id: number): { task: BoardTask; status: TaskStatus; index: number } | null => {
+		for (const status of STATUSES) {
+			const index = this.columns[status].findIndex((t) => t.id === id);
+			if (index !== -1) return { task: this.columns[status][index], status, index };
+		}
+		return null;
+	};
+
+	findByShortId = (shortId: string): BoardTask | null => {
+		for (const status of STATUSES) {
+			const task = this.columns[status].find((t) => t.short_id === shortId);
+			if (task) return task;
+		}
+		return null;
+	};
+
+	/** Load (or reload) the board. Events arriving meanwhile are queued and applied afterwards. */
+	load = async (projectId: number, q: string = this.query): Promise<void> => {
+		const seq = ++this.#loadSeq;
+		if (projectId !== this.projectId) {
+			this.projectId = projectId;
+			this.project = null;
+			this.columns = emptyColumns();
+			this.loaded = false;
+			this.#deleted.clear();
+			this.#ownVersions.clear();
+			this.#queue = [];
+			this.closeTask();
+		}
+		this.query = q;
+		this.loading = true;
+		this.#loadingNow = true;
+		try {
+			const board = await this.#api.getBoard(projectId, q || undefined);
+			if (seq !== this.#loadSeq) return;
+			const columns = emptyColumns();
+			for (const column of board.columns) {
+				if (isStatus(column.status)) columns[column.status] = column.tasks.map(toBoardTask);
+			}
+			this.project = board.project;
+			this.columns = columns;
+			this.error = null;
+			this.loaded = true;
+		} catch (err) {
+			if (seq !== this.#loadSeq) return;
+			this.error = err instanceof ApiError ? err.detail : String(err);
+		} finally {
+			if (seq === this.#loadSeq) {
+				this.loading = false;
+				this.#loadingNow = false;
+				this.#flush();
+			}
+		}
+	};
+
+	reset = () => {
+		this.#loadSeq++;
+		this.projectId = null;
+		this.project = null;
+		this.columns = emptyColumns();
+		this.loaded = false;
+		this.loading = false;
+		this.#loadingNow = false;
+		this.error = null;
+		this.#queue = [];
+		this.#deleted.clear();
+		this.closeTask();
+	};
+
+	/**
+	 * Apply one live event. Idempotent: an event about a task version older than (or equal to)
+	 * the one held is ignored, and deleted tasks stay deleted.
+	 */
+	applyEvent = (event: BoardEvent): void => {
+		if (this.dragging || this.#loadingNow) {
+			this.#queue.push(event);
+			return;
+		}
+		switch (event.type) {
+			case 'task.created':
+			case 'task.updated':
+			case 'task.moved':
+				if (event.payload.project_id !== this.projectId) return;
+				this.upsert(event.payload);
+				return;
+			case 'task.deleted':
+				if (event.payload.project_id !== this.projectId) return;
+				this.remove(event.payload.id);
+				return;
+			case 'project.updated':
+				if (event.payload.id === this.projectId) this.project = event.payload;
+				return;
+			default:
+				return;
+		}
+	};
+
+	#flush() {
+		if (this.dragging || this.#loadingNow) return;
+		const queued = this.#queue;
+		this.#queue = [];
+		for (const event of queued) this.applyEvent(event);
+	}
+
+	/** Insert or replace a task in its column at its position. Returns false if it was stale. */
+	upsert = (task: Task | BoardTask): boolean => {
+		if (this.#deleted.has(task.id)) return false;
+		const existing = this.find(task.id);
+		if (existing && existing.task.version >= task.version) return false;
+		if ('description' in task) this.#updateDetail(task);
+		else if (this.detail?.id === task.id && this.detail.version < task.version) {
+			this.detail = { ...this.detail, ...task };
+		}
+		if (existing) this.columns[existing.status].splice(existing.index, 1);
+		if (!isStatus(task.status)) return true;
+		if (this.query && !matchesQuery(task, this.query)) return true;
+		this.#insertSorted(task.status, toBoardTask(task));
+		return true;
+	};
+
+	remove = (id: number): void => {
+		this.#deleted.add(id);
+		const existing = this.find(id);
+		if (existing) this.columns[existing.status].splice(existing.index, 1);
+		if (this.detailId === id) this.closeTask();
+	};
+
+	#insertSorted(status: TaskStatus, task: BoardTask) {
+		const column = this.columns[status];
+		let index = column.findIndex((t) => compareTasks(t, task) > 0);
+		if (index === -1) index = column.length;
+		column.splice(index, 0, task);
+	}
+
+	#updateDetail(task: Task) {
+		if (this.detailId === task.id && (!this.detail || this.detail.version < task.version)) {
+			this.detail = task;
+		}
+	}
+
+	// ---- drag and drop ------------------------------------------------------------------
+
+	/** The drag library reports an in-progress reorder: show it, and remember where the card came from. */
+	dragConsider = (status: TaskStatus, items: BoardTask[], draggedId: number | null) => {
+		if (!this.dragging && draggedId != null) {
+			const origin = this.find(draggedId);
+			if (origin) this.#dragOrigin = { task: { ...origin.task }, status: origin.status, index: origin.index };
+			this.dragging = true;
+		}
+		this.columns[status] = items;
+	};
+
+	/**
+	 * The drag ended (or, for a keyboard drag, took one step). `finalize` fires for every zone the
+	 * card touched; the zone that now holds the card persists the move.
+	 */
+	dragFinalize = async (status: TaskStatus, items: BoardTask[], draggedId: number): Promise<boolean> => {
+		this.columns[status] = items;
+		const index = items.findIndex((t) => t.id === draggedId);
+		if (index === -1) return false; // the source zone; the target zone handles the move
+		const origin = this.#dragOrigin;
+		this.#dragOrigin = null;
+		this.dragging = false;
+		if (origin && origin.status === status && origin.index === index) {
+			this.columns[status][index] = origin.task;
+			this.#flush();
+			return false;
+		}
+		// Without an origin this is a further keyboard step: the card carries its previous place.
+		const before = origin?.task ?? { ...items[index] };
+		return this.#persistMove(before, status, index);
+	};
+
+	/** Move a task to `status` at `index` (0-based among the column's other tasks), optimistically. */
+	move = async (taskId: number, status: TaskStatus, index?: number): Promise<boolean> => {
+		const origin = this.find(taskId);
+		if (!origin) return false;
+		const before = { ...origin.task };
+		this.columns[origin.status].splice(origin.index, 1);
+		const column = this.columns[status];
+		const at = index == null ? column.length : Math.max(0, Math.min(index, column.length));
+		column.splice(at, 0, { ...before, status });
+		return this.#persistMove(before, status, at);
+	};
+
+	/**
+	 * Send a move that is already shown. The neighbours are fixed now, at the time of the user's
+	 * action; requests go out one at a time so consecutive moves of one card don't race each other.
+	 */
+	#persistMove(before: BoardTask, status: TaskStatus, index: number): Promise<boolean> {
+		const column = this.columns[status];
+		column[index] = { ...before, status };
+		const prev = column[index - 1];
+		const next = column[index + 1];
+		const anchor: Pick<TaskMove, 'after_id' | 'before_id'> = prev
+			? { after_id: prev.id }
+			: next
+				? { before_id: next.id }
+				: {};
+		this.#inflight.set(before.id, (this.#inflight.get(before.id) ?? 0) + 1);
+		this.#flush();
+
+		const run = async (): Promise<boolean> => {
+			const remaining = (this.#inflight.get(before.id) ?? 1) - 1;
+			if (remaining > 0) this.#inflight.set(before.id, remaining);
+			else this.#inflight.delete(before.id);
+			if (this.#deleted.has(before.id)) return false;
+			// The version the user saw, or the one our own previous move of this card produced.
+			const version = Math.max(before.version, this.#ownVersions.get(before.id) ?? 0);
+			try {
+				const moved = await this.#api.moveTask(before.id, { status, ...anchor, version });
+				this.#ownVersions.set(before.id, moved.version);
+				if (this.#inflight.has(before.id)) {
+					// Another move of this card is queued: keep showing it where the user put it.
+					const held = this.find(before.id);
+					if (held && held.task.version < moved.version) {
+						held.task.version = moved.version;
+						held.task.position = moved.position;
+					}
+				} else {
+					this.upsert(moved);
+				}
+				return true;
+			} catch (err) {
+				this.#rollback(before);
+				const detail = err instanceof ApiError ? err.detail : String(err);
+				this.#notify(`Couldn't move ${before.short_id}: ${detail}`);
+				if (err instanceof ApiError && err.status === 409) await this.#refreshTask(before.id, err.body);
+				return false;
+			}
+		};
+		const result = this.#moves.then(run, run);
+		this.#moves = result.catch(() => false);
+		return result;
+	}
+
+	/** Put a task back where it was, unless the server has since told us a newer version. */
+	#rollback(before: BoardTask) {
+		const current = this.find(before.id);
+		if (!current) return; // deleted meanwhile
+		if (current.task.version > before.version) return;
+		this.columns[current.status].splice(current.index, 1);
+		if (this.query && !matchesQuery(before, this.query)) return;
+		this.#insertSorted(before.status as TaskStatus, before);
+	}
+
+	async #refreshTask(id: number, body: unknown) {
+		const current =
+			body && typeof body === 'object' && 'current' in body
+				? ((body as { current: Task }).current ?? null)
+				: await this.#api.getTask(id).catch(() => null);
+		if (current) this.upsert(current);
+	}
+
+	// ---- CRUD ---------------------------------------------------------------------------
+
+	createTask = async (input: Omit<TaskCreate, 'project_id'>): Promise<Task> => {
+		if (this.projectId == null) throw new Error('No project selected');
+		const task = await this.#api.createTask({ ...input, project_id: this.projectId });
+		this.upsert(task);
+		return task;
+	};
+
+	/** PATCH with the version we hold; a 409 refreshes the task and rethrows for the caller to show. */
+	updateTask = async (id: number, changes: Omit<TaskUpdate, 'version'>): Promise<Task> => {
+		const version = this.detail?.id === id ? this.detail.version : this.find(id)?.task.version;
+		if (version == null) throw new Error('Unknown task');
+		try {
+			const task = await this.#api.updateTask(id, { ...changes, version });
+			this.#ownVersions.set(id, task.version);
+			this.upsert(task);
+			this.#updateDetail(task);
+			return task;
+		} catch (err) {
+			if (err instanceof ApiError && err.status === 409) await this.#refreshTask(id, err.body);
+			throw err;
+		}
+	};
+
+	deleteTask = async (id: number): Promise<void> => {
+		await this.#api.deleteTask(id);
+		this.remove(id);
+	};
+
+	// ---- sidebar ------------------------------------------------------------------------
+
+	openTask = async (id: number): Promise<void> => {
+		if (this.detailId === id && this.detail) return;
+		this.detailId = id;
+		this.detailError = null;
+		if (this.detail?.id !== id) this.detail = null;
+		try {
+			const task = await this.#api.getTask(id);
+			if (this.detailId !== id) return;
+			this.detail = task;
+			const held = this.find(id);
+			if (!held || held.task.version < task.version) this.upsert(task);
+		} catch (err) {
+			if (this.detailId !== id) return;
+			this.detailError = err instanceof ApiError ? err.detail : String(err);
+		}
+	};
+
+	closeTask = () => {
+		this.detailId = null;
+		this.detail = null;
+		this.detailError = null;
+	};
+}
+
+export const board = new BoardState();
