@@ -34,7 +34,7 @@ import secrets
 import shutil
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -439,8 +439,11 @@ class ConfinedFS:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return []
-            chunks = []
+            chunks, total = [], 0
             while chunk := os.read(fd, 1 << 16):
+                total += len(chunk)
+                if total > MAX_SEARCH_FILE_BYTES:  # grew since the size check
+                    return []
                 chunks.append(chunk)
         except OSError:
             return []
@@ -555,6 +558,14 @@ def build_server(
             "'..', '~', absolute paths elsewhere and symlinks leading out of it are refused."
         ),
     )
+    def run(method: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        try:
+            return method(*args)
+        except ToolError:
+            raise
+        except Exception as exc:  # keep the message; the server carries on
+            raise ToolError(f"{method.__name__} failed: {type(exc).__name__}: {exc}") from None
+
     read_only = {"readOnlyHint": True, "openWorldHint": False}
     changes = {"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False}
     destructive = {"readOnlyHint": False, "destructiveHint": True, "openWorldHint": False}
@@ -563,43 +574,43 @@ def build_server(
     def read_file(path: str, offset: int = 0, limit: int = 0) -> dict[str, Any]:
         """Read a file. `offset` is a byte offset; `limit` caps the bytes returned (0 = the maximum, 1 MiB by default).
         Returns the content (utf-8 text, or base64 for binary data) and `next_offset` when more remains."""
-        return fs.read_file(path, offset, limit)
+        return run(fs.read_file, path, offset, limit)
 
     @mcp.tool(annotations=destructive)
     def write_file(path: str, content: str) -> dict[str, Any]:
         """Write text to a file, replacing it if it exists. Missing parent directories are created."""
-        return fs.write_file(path, content)
+        return run(fs.write_file, path, content)
 
     @mcp.tool(annotations=read_only)
     def list_directory(path: str = ".") -> dict[str, Any]:
         """List a directory: name, type (file, directory, symlink, ...) and size of files."""
-        return fs.list_directory(path)
+        return run(fs.list_directory, path)
 
     @mcp.tool(annotations=read_only)
     def search_files(pattern: str, path: str = ".", contains: str = "", max_results: int = 100) -> dict[str, Any]:
         """Find files and directories under `path` whose name matches a glob (`*.py`; a pattern with '/'
         matches the relative path). With `contains`, only files holding that text are returned, with matching lines."""
-        return fs.search_files(pattern, path, contains, max_results)
+        return run(fs.search_files, pattern, path, contains, max_results)
 
     @mcp.tool(annotations=changes)
     def make_directory(path: str) -> dict[str, Any]:
         """Create a directory and any missing parents. Succeeds if it already exists."""
-        return fs.make_directory(path)
+        return run(fs.make_directory, path)
 
     @mcp.tool(annotations=destructive)
     def move_path(source: str, destination: str, overwrite: bool = False) -> dict[str, Any]:
         """Move or rename a file or directory. `destination` is the new full path; it must not exist unless overwrite=true."""
-        return fs.move_path(source, destination, overwrite)
+        return run(fs.move_path, source, destination, overwrite)
 
     @mcp.tool(annotations=destructive)
     def delete_path(path: str, recursive: bool = False) -> dict[str, Any]:
         """Delete a file, symlink or empty directory; recursive=true deletes a directory with its contents."""
-        return fs.delete_path(path, recursive)
+        return run(fs.delete_path, path, recursive)
 
     @mcp.tool(annotations=read_only)
     def file_info(path: str) -> dict[str, Any]:
         """Type, size, modification time and permissions of a path (a symlink is described, not followed)."""
-        return fs.file_info(path)
+        return run(fs.file_info, path)
 
     return mcp
 
