@@ -340,10 +340,17 @@ export class BoardState {
 	}
 
 	async #refreshTask(id: number, body: unknown) {
-		const current =
-			body && typeof body === 'object' && 'current' in body
-				? ((body as { current: Task }).current ?? null)
-				: await this.#api.getTask(id).catch(() => null);
+		let current: Task | null = null;
+		if (body && typeof body === 'object' && 'current' in body) {
+			current = (body as { current: Task | null }).current ?? null;
+		}
+		if (!current || !('version' in current) || !('status' in current)) {
+			try {
+				current = (await this.#api.getTask(id)) ?? null;
+			} catch {
+				current = null;
+			}
+		}
 		if (current) this.upsert(current);
 	}
 

@@ -1,0 +1,67 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
+import TaskCard from './task-card.svelte';
+import BoardColumn from './board-column.svelte';
+import Markdown from '../tasks/markdown.svelte';
+import { BoardState } from '$lib/state/board.svelte';
+import { fakeApi, makeBoard, makeTask } from '$lib/test/fixtures';
+
+afterEach(() => cleanup());
+
+describe('TaskCard', () => {
+	it('shows the short id, title, labels and priority', () => {
+		const task = makeTask(12, 'todo', 'a0', { title: 'Add dark mode', labels: ['ui', 'frontend'], priority: 'high' });
+		render(TaskCard, { task });
+		expect(screen.getByText('KAN-12')).toBeInTheDocument();
+		expect(screen.getByText('Add dark mode')).toBeInTheDocument();
+		expect(screen.getByText('ui')).toBeInTheDocument();
+		expect(screen.getByText('frontend')).toBeInTheDocument();
+		expect(screen.getByRole('img', { name: 'High' })).toBeInTheDocument();
+	});
+
+	it('shows no priority icon for "none"', () => {
+		render(TaskCard, { task: makeTask(1, 'todo', 'a0') });
+		expect(screen.queryByRole('img')).toBeNull();
+	});
+});
+
+describe('Markdown', () => {
+	it('renders sanitised HTML', () => {
+		const { container } = render(Markdown, { source: '**hi** <img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>' });
+		expect(container.querySelector('strong')?.textContent).toBe('hi');
+		expect(container.querySelector('script')).toBeNull();
+		expect(container.querySelector('img')?.getAttribute('onerror')).toBeNull();
+		expect((window as unknown as { __pwned?: number }).__pwned).toBeUndefined();
+	});
+});
+
+describe('BoardColumn', () => {
+	async function boardWith(tasks = [makeTask(1, 'todo', 'a0'), makeTask(2, 'todo', 'a1')]) {
+		const board = new BoardState({ api: fakeApi({ getBoard: vi.fn(async () => makeBoard(tasks)) }), notify: vi.fn() });
+		await board.load(1);
+		return board;
+	}
+
+	it('lists its cards with a count, and opens one on click and on Enter', async () => {
+		const board = await boardWith();
+		const onOpen = vi.fn();
+		render(BoardColumn, { board, status: 'todo', onOpen, onCreate: vi.fn() });
+		expect(screen.getByRole('heading', { name: 'To Do' })).toBeInTheDocument();
+		expect(screen.getByTestId('column-count').textContent).toBe('2');
+		const cards = screen.getAllByTestId('task-card');
+		expect(cards.map((c) => c.dataset.shortId)).toEqual(['KAN-1', 'KAN-2']);
+		await fireEvent.click(cards[1]);
+		expect(onOpen).toHaveBeenLastCalledWith(expect.objectContaining({ id: 2 }));
+		await fireEvent.keyDown(cards[0].parentElement!, { key: 'Enter' });
+		expect(onOpen).toHaveBeenLastCalledWith(expect.objectContaining({ id: 1 }));
+	});
+
+	it('tells the user what to do when empty', async () => {
+		const board = await boardWith([]);
+		const onCreate = vi.fn();
+		render(BoardColumn, { board, status: 'todo', onOpen: vi.fn(), onCreate });
+		expect(screen.getByTestId('column-empty').textContent).toContain('Press N');
+		await fireEvent.click(screen.getByRole('button', { name: 'New task in To Do' }));
+		expect(onCreate).toHaveBeenCalledWith('todo');
+	});
+});

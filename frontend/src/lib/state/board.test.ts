@@ -1,0 +1,334 @@
+import { describe, expect, it, vi } from 'vitest';
+import { ApiError } from '$lib/api/client';
+import type { BoardTask, Task } from '$lib/api/types';
+import { BoardState, compareTasks, matchesQuery } from './board.svelte';
+import { event, fakeApi, ids, makeBoard, makeTask } from '$lib/test/fixtures';
+
+async function loaded(tasks: Task[], overrides = {}) {
+	const api = fakeApi({ getBoard: vi.fn(async () => makeBoard(tasks)), ...overrides });
+	const notify = vi.fn();
+	const board = new BoardState({ api, notify });
+	await board.load(1);
+	return { board, api, notify };
+}
+
+function deferred<T>() {
+	let resolve!: (value: T) => void;
+	let reject!: (reason: unknown) => void;
+	const promise = new Promise<T>((res, rej) => {
+		resolve = res;
+		reject = rej;
+	});
+	return { promise, resolve, reject };
+}
+
+const A = makeTask(1, 'todo', 'a0');
+const B = makeTask(2, 'todo', 'a1');
+const C = makeTask(3, 'todo', 'a2');
+const D = makeTask(4, 'done', 'a0');
+
+describe('ordering helpers', () => {
+	it('orders by position as plain strings, then by id', () => {
+		const tasks = [
+			{ id: 3, position: 'a1' },
+			{ id: 1, position: 'Zz' },
+			{ id: 2, position: 'a1' },
+			{ id: 4, position: 'a0V' }
+		];
+		expect([...tasks].sort(compareTasks).map((t) => t.id)).toEqual([1, 4, 2, 3]);
+	});
+
+	it('matches the query on title, description and short id', () => {
+		const task = makeTask(7, 'todo', 'a0', { title: 'Fix login', description: 'OAuth redirect loop' });
+		expect(matchesQuery(task, 'LOGIN')).toBe(true);
+		expect(matchesQuery(task, 'redirect')).toBe(true);
+		expect(matchesQuery(task, 'kan-7')).toBe(true);
+		expect(matchesQuery(task, 'billing')).toBe(false);
+		expect(matchesQuery(task, '  ')).toBe(true);
+	});
+});
+
+describe('loading', () => {
+	it('fills the columns in server order and strips description/result', async () => {
+		const { board, api } = await loaded([A, B, C, D]);
+		expect(api.getBoard).toHaveBeenCalledWith(1, undefined);
+		expect(ids(board.columns)).toEqual({ todo: [1, 2, 3], in_progress: [], needs_review: [], done: [4] });
+		expect(board.columns.todo[0]).not.toHaveProperty('description');
+		expect(board.total).toBe(4);
+		expect(board.loaded).toBe(true);
+	});
+
+	it('passes the search to the server', async () => {
+		const { board, api } = await loaded([A]);
+		await board.load(1, 'login');
+		expect(api.getBoard).toHaveBeenLastCalledWith(1, 'login');
+		expect(board.query).toBe('login');
+	});
+
+	it('queues events that arrive while loading and applies them afterwards', async () => {
+		const pending = deferred<ReturnType<typeof makeBoard>>();
+		const api = fakeApi({ getBoard: vi.fn(() => pending.promise) });
+		const board = new BoardState({ api, notify: vi.fn() });
+		const loading = board.load(1);
+		board.applyEvent(event('task.created', makeTask(9, 'todo', 'a5')));
+		// an event older than the snapshot: must not win
+		board.applyEvent(event('task.updated', { ...A, title: 'old', version: 1 }));
+		pending.resolve(makeBoard([{ ...A, title: 'current', version: 2 }]));
+		await loading;
+		expect(ids(board.columns).todo).toEqual([1, 9]);
+		expect(board.columns.todo[0].title).toBe('current');
+	});
+
+	it('keeps the error when the board cannot be loaded', async () => {
+		const api = fakeApi({
+			getBoard: vi.fn(async () => {
+				throw new ApiError(404, 'Project 1 not found', { detail: 'Project 1 not found' });
+			})
+		});
+		const board = new BoardState({ api, notify: vi.fn() });
+		await board.load(1);
+		expect(board.error).toBe('Project 1 not found');
+		expect(board.loaded).toBe(false);
+	});
+});
+
+describe('applying live events', () => {
+	it('inserts a created task at its position', async () => {
+		const { board } = await loaded([A, C]);
+		board.applyEvent(event('task.created', B));
+		expect(ids(board.columns).todo).toEqual([1, 2, 3]);
+	});
+
+	it('is idempotent: the same event twice changes nothing', async () => {
+		const { board } = await loaded([A]);
+		const created = event('task.created', B);
+		board.applyEvent(created);
+		board.applyEvent(created);
+		expect(ids(board.columns).todo).toEqual([1, 2]);
+	});
+
+	it('ignores an event for a version older than or equal to the one held', async () => {
+		const { board } = await loaded([{ ...A, version: 3, title: 'v3' }]);
+		board.applyEvent(event('task.updated', { ...A, version: 2, title: 'v2' }));
+		board.applyEvent(event('task.moved', { ...A, version: 3, status: 'done', title: 'v3 again' }));
+		expect(board.columns.todo[0].title).toBe('v3');
+		expect(ids(board.columns).done).toEqual([]);
+	});
+
+	it('moves a task between columns on task.moved', async () => {
+		const { board } = await loaded([A, B, C, D]);
+		board.applyEvent(event('task.moved', { ...B, status: 'done', position: 'a1', version: 2 }));
+		expect(ids(board.columns)).toEqual({ todo: [1, 3], in_progress: [], needs_review: [], done: [4, 2] });
+		board.applyEvent(event('task.moved', { ...C, status: 'todo', position: 'Zz', version: 2 }));
+		expect(ids(board.columns).todo).toEqual([3, 1]);
+	});
+
+	it('removes deleted tasks and ignores later events about them', async () => {
+		const { board } = await loaded([A, B]);
+		board.applyEvent(event('task.deleted', { id: 2, short_id: 'KAN-2', project_id: 1 }));
+		board.applyEvent(event('task.updated', { ...B, version: 5 }));
+		expect(ids(board.columns).todo).toEqual([1]);
+	});
+
+	it("ignores other projects' tasks", async () => {
+		const { board } = await loaded([A]);
+		board.applyEvent(event('task.created', makeTask(50, 'todo', 'a3', { project_id: 2 })));
+		expect(board.total).toBe(1);
+	});
+
+	it('updates the project on project.updated', async () => {
+		const { board } = await loaded([A]);
+		board.applyEvent(event('project.updated', { ...board.project!, name: 'Renamed' }));
+		expect(board.project?.name).toBe('Renamed');
+	});
+
+	it('keeps a search applied to live events', async () => {
+		const api = fakeApi({ getBoard: vi.fn(async () => makeBoard([{ ...A, title: 'login page' }])) });
+		const board = new BoardState({ api, notify: vi.fn() });
+		await board.load(1, 'login');
+		board.applyEvent(event('task.created', makeTask(5, 'todo', 'a5', { title: 'billing' })));
+		board.applyEvent(event('task.created', makeTask(6, 'todo', 'a6', { title: 'x', description: 'the LOGIN form' })));
+		expect(ids(board.columns).todo).toEqual([1, 6]);
+		board.applyEvent(event('task.updated', { ...A, title: 'signup page', version: 2 }));
+		expect(ids(board.columns).todo).toEqual([6]);
+	});
+
+	it('updates the task open in the sidebar', async () => {
+		const { board, api } = await loaded([A], {});
+		api.getTask.mockResolvedValue({ ...A, description: 'hello' });
+		await board.openTask(1);
+		expect(board.detail?.description).toBe('hello');
+		board.applyEvent(event('task.updated', { ...A, description: 'changed elsewhere', version: 2 }));
+		expect(board.detail?.description).toBe('changed elsewhere');
+		board.applyEvent(event('task.deleted', { id: 1, short_id: 'KAN-1', project_id: 1 }));
+		expect(board.detailId).toBeNull();
+	});
+});
+
+describe('moving tasks', () => {
+	it('moves optimistically and sends the neighbour as anchor with the version', async () => {
+		const pending = deferred<Task>();
+		const { board, api } = await loaded([A, B, C, D], { moveTask: vi.fn(() => pending.promise) });
+		const done = board.move(1, 'done', 1);
+		// shown before the server answers
+		expect(ids(board.columns)).toEqual({ todo: [2, 3], in_progress: [], needs_review: [], done: [4, 1] });
+		await Promise.resolve();
+		expect(api.moveTask).toHaveBeenCalledWith(1, { status: 'done', after_id: 4, version: 1 });
+		pending.resolve({ ...A, status: 'done', position: 'a1', version: 2 });
+		expect(await done).toBe(true);
+		expect(board.find(1)).toMatchObject({ status: 'done', index: 1, task: { version: 2, position: 'a1' } });
+	});
+
+	it('uses before_id when the task lands first in a column', async () => {
+		const { board, api } = await loaded([A, B, C], {
+			moveTask: vi.fn(async () => ({ ...C, position: 'Zz', version: 2 }))
+		});
+		await board.move(3, 'todo', 0);
+		expect(api.moveTask).toHaveBeenCalledWith(3, { status: 'todo', before_id: 1, version: 1 });
+		expect(ids(board.columns).todo).toEqual([3, 1, 2]);
+	});
+
+	it('sends no anchor when the column is empty', async () => {
+		const { board, api } = await loaded([A], {
+			moveTask: vi.fn(async () => ({ ...A, status: 'needs_review', version: 2 }))
+		});
+		await board.move(1, 'needs_review');
+		expect(api.moveTask).toHaveBeenCalledWith(1, { status: 'needs_review', version: 1 });
+	});
+
+	it('rolls back a refused move (409) and says why, then takes the current task', async () => {
+		const current = { ...A, title: 'Renamed elsewhere', version: 2 };
+		const { board, notify } = await loaded([A, B, C, D], {
+			moveTask: vi.fn(async () => {
+				throw new ApiError(409, 'Task KAN-1 was changed by someone else', {
+					detail: 'Task KAN-1 was changed by someone else',
+					current
+				});
+			})
+		});
+		expect(await board.move(1, 'done', 0)).toBe(false);
+		expect(ids(board.columns)).toEqual({ todo: [1, 2, 3], in_progress: [], needs_review: [], done: [4] });
+		expect(notify).toHaveBeenCalledWith("Couldn't move KAN-1: Task KAN-1 was changed by someone else");
+		expect(board.columns.todo[0].title).toBe('Renamed elsewhere');
+		expect(board.columns.todo[0].version).toBe(2);
+	});
+
+	it('rolls back a 422 as well', async () => {
+		const { board, notify } = await loaded([A, B], {
+			moveTask: vi.fn(async () => {
+				throw new ApiError(422, 'after_id: task 99 is not in column done', {});
+			})
+		});
+		await board.move(2, 'done');
+		expect(ids(board.columns).todo).toEqual([1, 2]);
+		expect(notify.mock.calls[0][0]).toContain('after_id: task 99 is not in column done');
+	});
+
+	it('does not roll back over a newer version that arrived meanwhile', async () => {
+		const pending = deferred<Task>();
+		const { board } = await loaded([A, B], { moveTask: vi.fn(() => pending.promise) });
+		const moving = board.move(1, 'done');
+		await Promise.resolve();
+		board.applyEvent(event('task.moved', { ...A, status: 'needs_review', position: 'a0', version: 2 }));
+		pending.reject(new ApiError(409, 'stale', { detail: 'stale' }));
+		await moving;
+		expect(ids(board.columns)).toEqual({ todo: [2], in_progress: [], needs_review: [1], done: [] });
+	});
+
+	it('sends consecutive moves of one card one after the other, with the newer version', async () => {
+		const first = deferred<Task>();
+		const moveTask = vi
+			.fn()
+			.mockImplementationOnce(() => first.promise)
+			.mockImplementationOnce(async () => ({ ...A, status: 'needs_review', position: 'a0', version: 3 }));
+		const { board } = await loaded([A, B], { moveTask });
+		const one = board.move(1, 'in_progress');
+		const two = board.move(1, 'needs_review');
+		await Promise.resolve();
+		expect(moveTask).toHaveBeenCalledTimes(1);
+		// the first answer must not pull the card back from where the second move put it
+		first.resolve({ ...A, status: 'in_progress', position: 'a0', version: 2 });
+		await one;
+		expect(board.find(1)?.status).toBe('needs_review');
+		await two;
+		expect(moveTask).toHaveBeenNthCalledWith(2, 1, { status: 'needs_review', version: 2 });
+		expect(board.find(1)).toMatchObject({ status: 'needs_review', task: { version: 3 } });
+	});
+});
+
+describe('drag and drop', () => {
+	const strip = (t: Task): BoardTask => {
+		const { description: _d, result: _r, ...rest } = t;
+		return rest;
+	};
+
+	it('persists a drop into another column from the target zone only', async () => {
+		const { board, api } = await loaded([A, B, D], {
+			moveTask: vi.fn(async () => ({ ...A, status: 'done', position: 'a1', version: 2 }))
+		});
+		// drag starts in To Do: the library removes the card from the source list
+		board.dragConsider('todo', [strip(B)], 1);
+		expect(board.dragging).toBe(true);
+		// live events wait while dragging
+		board.applyEvent(event('task.created', makeTask(8, 'todo', 'a9')));
+		expect(ids(board.columns).todo).toEqual([2]);
+		board.dragConsider('done', [strip(D), strip(A)], 1);
+		await board.dragFinalize('todo', [strip(B)], 1);
+		expect(api.moveTask).not.toHaveBeenCalled();
+		await board.dragFinalize('done', [strip(D), strip(A)], 1);
+		expect(api.moveTask).toHaveBeenCalledWith(1, { status: 'done', after_id: 4, version: 1 });
+		expect(board.dragging).toBe(false);
+		expect(ids(board.columns)).toEqual({ todo: [2, 8], in_progress: [], needs_review: [], done: [4, 1] });
+		expect(board.find(1)?.task.status).toBe('done');
+	});
+
+	it('does nothing when the card is dropped where it was', async () => {
+		const { board, api } = await loaded([A, B]);
+		board.dragConsider('todo', [strip(A), strip(B)], 1);
+		await board.dragFinalize('todo', [strip(A), strip(B)], 1);
+		expect(api.moveTask).not.toHaveBeenCalled();
+		expect(board.dragging).toBe(false);
+	});
+
+	it('persists each keyboard step (finalize without a new consider)', async () => {
+		const moveTask = vi
+			.fn()
+			.mockImplementationOnce(async () => ({ ...A, position: 'a1V', version: 2 }))
+			.mockImplementationOnce(async () => ({ ...A, position: 'a3', version: 3 }));
+		const { board } = await loaded([A, B, C], { moveTask });
+		board.dragConsider('todo', [strip(A), strip(B), strip(C)], 1);
+		await board.dragFinalize('todo', [strip(B), strip(A), strip(C)], 1);
+		await board.dragFinalize('todo', [strip(B), strip(C), { ...strip(A), version: 2 }], 1);
+		expect(moveTask).toHaveBeenNthCalledWith(1, 1, { status: 'todo', after_id: 2, version: 1 });
+		expect(moveTask).toHaveBeenNthCalledWith(2, 1, { status: 'todo', after_id: 3, version: 2 });
+		expect(ids(board.columns).todo).toEqual([2, 3, 1]);
+	});
+});
+
+describe('editing', () => {
+	it('creates a task in the current project', async () => {
+		const created = makeTask(10, 'in_progress', 'a0');
+		const { board, api } = await loaded([A], { createTask: vi.fn(async () => created) });
+		await board.createTask({ title: 'Task 10', status: 'in_progress' });
+		expect(api.createTask).toHaveBeenCalledWith({ title: 'Task 10', status: 'in_progress', project_id: 1 });
+		expect(ids(board.columns).in_progress).toEqual([10]);
+	});
+
+	it('patches with the held version, and refreshes on 409', async () => {
+		const current = { ...A, title: 'theirs', version: 4 };
+		const updateTask = vi.fn(async () => {
+			throw new ApiError(409, 'changed', { detail: 'changed', current });
+		});
+		const { board } = await loaded([A], { updateTask });
+		await expect(board.updateTask(1, { title: 'mine' })).rejects.toThrow('changed');
+		expect(updateTask).toHaveBeenCalledWith(1, { title: 'mine', version: 1 });
+		expect(board.columns.todo[0].title).toBe('theirs');
+	});
+
+	it('deletes a task', async () => {
+		const { board, api } = await loaded([A, B]);
+		await board.deleteTask(1);
+		expect(api.deleteTask).toHaveBeenCalledWith(1);
+		expect(ids(board.columns).todo).toEqual([2]);
+	});
+});

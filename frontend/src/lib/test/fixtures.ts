@@ -1,0 +1,93 @@
+import { vi } from 'vitest';
+import type { Api } from '$lib/api/client';
+import type { Board, BoardEvent, Project, Task, TaskStatus } from '$lib/api/types';
+
+export const project: Project = {
+	id: 1,
+	name: 'Demo',
+	key: 'KAN',
+	workspace_path: '/tmp/demo',
+	base_branch: 'main',
+	created_at: '2026-01-01T00:00:00Z',
+	updated_at: '2026-01-01T00:00:00Z'
+};
+
+export function makeTask(id: number, status: TaskStatus, position: string, extra: Partial<Task> = {}): Task {
+	return {
+		id,
+		short_id: `KAN-${id}`,
+		number: id,
+		project_id: 1,
+		title: `Task ${id}`,
+		description: '',
+		status,
+		position,
+		priority: 'none',
+		labels: [],
+		parent_id: null,
+		result: null,
+		version: 1,
+		created_at: '2026-01-01T00:00:00Z',
+		updated_at: '2026-01-01T00:00:00Z',
+		...extra
+	};
+}
+
+export function makeBoard(tasks: Task[]): Board {
+	const statuses: TaskStatus[] = ['todo', 'in_progress', 'needs_review', 'done'];
+	return {
+		project,
+		columns: statuses.map((status) => ({
+			status,
+			title: status,
+			tasks: tasks
+				.filter((t) => t.status === status)
+				.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))
+				.map(({ description: _d, result: _r, ...rest }) => rest)
+		}))
+	} as Board;
+}
+
+let eventId = 0;
+export function event<T extends BoardEvent['type']>(
+	type: T,
+	payload: Extract<BoardEvent, { type: T }>['payload']
+): BoardEvent {
+	return {
+		id: ++eventId,
+		type,
+		project_id: 1,
+		created_at: '2026-01-01T00:00:00Z',
+		payload
+	} as BoardEvent;
+}
+
+export function fakeApi(overrides: Partial<Record<keyof Api, unknown>> = {}): Api & Record<keyof Api, ReturnType<typeof vi.fn>> {
+	const api = {
+		health: vi.fn(),
+		listProjects: vi.fn(async () => [project]),
+		getProject: vi.fn(async () => project),
+		createProject: vi.fn(),
+		updateProject: vi.fn(),
+		deleteProject: vi.fn(),
+		getBoard: vi.fn(),
+		listTasks: vi.fn(),
+		getTask: vi.fn(),
+		createTask: vi.fn(),
+		updateTask: vi.fn(),
+		deleteTask: vi.fn(async () => null),
+		moveTask: vi.fn(),
+		...overrides
+	};
+	return api as never;
+}
+
+/** Ids per column, for compact assertions. */
+export function ids(columns: Record<TaskStatus, { id: number }[]>) {
+	return {
+		todo: columns.todo.map((t) => t.id),
+		in_progress: columns.in_progress.map((t) => t.id),
+		needs_review: columns.needs_review.map((t) => t.id),
+		done: columns.done.map((t) => t.id)
+	};
+}
