@@ -15,7 +15,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 (cd "$repo" && "$python" -m backend.openapi) > "$tmp/openapi.json"
-(cd "$here" && npx --no-install openapi-typescript "$tmp/openapi.json" -o "$tmp/schema.d.ts" >/dev/null)
+(cd "$here" && npx --no-install openapi-typescript "$tmp/openapi.json" --default-non-nullable=false -o "$tmp/schema.d.ts" >/dev/null)
 
 if [[ "${1:-}" == "--check" ]]; then
 	if ! diff -u "$target" "$tmp/schema.d.ts" > "$tmp/diff"; then

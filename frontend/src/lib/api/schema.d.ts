@@ -289,7 +289,7 @@ export interface components {
              * @default main
              * @example main
              */
-            base_branch: string;
+            base_branch?: string;
             /**
              * Key
              * @description Prefix of the tasks' short ids (2–10 capital letters or digits). Default: derived from the name.
@@ -368,7 +368,7 @@ export interface components {
              * @default
              * @example Follow the system setting.
              */
-            description: string;
+            description?: string;
             /**
              * Labels
              * @example [
@@ -382,14 +382,14 @@ export interface components {
              */
             parent_id?: number | null;
             /** @default none */
-            priority: components["schemas"]["TaskPriority"];
+            priority?: components["schemas"]["TaskPriority"];
             /**
              * Project Id
              * @example 1
              */
             project_id: number;
             /** @default todo */
-            status: components["schemas"]["TaskStatus"];
+            status?: components["schemas"]["TaskStatus"];
             /**
              * Title
              * @example Add a dark mode toggle

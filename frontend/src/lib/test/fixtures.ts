@@ -1,6 +1,14 @@
 import { vi } from 'vitest';
 import type { Api } from '$lib/api/client';
-import type { Board, BoardEvent, Project, Task, TaskStatus } from '$lib/api/types';
+import type {
+	Board,
+	BoardEvent,
+	Project,
+	ProjectDeletedPayload,
+	Task,
+	TaskDeletedPayload,
+	TaskStatus
+} from '$lib/api/types';
 
 export const project: Project = {
 	id: 1,
@@ -49,10 +57,15 @@ export function makeBoard(tasks: Task[]): Board {
 }
 
 let eventId = 0;
-export function event<T extends BoardEvent['type']>(
-	type: T,
-	payload: Extract<BoardEvent, { type: T }>['payload']
-): BoardEvent {
+type PayloadOf<T extends BoardEvent['type']> = T extends 'task.deleted'
+	? TaskDeletedPayload
+	: T extends 'project.deleted'
+		? ProjectDeletedPayload
+		: T extends 'project.created' | 'project.updated'
+			? Project
+			: Task;
+
+export function event<T extends BoardEvent['type']>(type: T, payload: PayloadOf<T>): BoardEvent {
 	return {
 		id: ++eventId,
 		type,
