@@ -437,7 +437,7 @@ async def test_long_retry_after_is_not_waited_for(glama, official, make_client):
     started = time.monotonic()
     results = await make_client(glama, official).search(source="glama")
     assert results.errors == {"glama": "Glama registry is rate limiting requests (HTTP 429)"}
-    assert len(glama.calls()) == 1 and time.monotonic() - started < 1
+    assert len(glama.calls()) == 1 and time.monotonic() - started < 5  # far below the 120 s asked for
 
 
 async def test_500_then_success(glama, official, make_client):
@@ -468,7 +468,7 @@ async def test_hanging_registry_times_out(glama, official_data, make_client):
     results = await make_client(glama, official_data, timeout=0.5).search()
     elapsed = time.monotonic() - started
     assert results.errors == {"glama": "Glama registry unreachable: timed out after 0.5 s"}
-    assert 0.9 <= elapsed < 3, elapsed
+    assert 0.9 <= elapsed < 4, elapsed
     assert len(glama.calls()) == 2
     assert {s.source for s in results.items} == {"official"}
 
