@@ -10,6 +10,7 @@ read transaction to a write (SQLITE_BUSY_SNAPSHOT).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -65,6 +66,9 @@ class Database:
         self.engine = create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._after_commit: list[Callable[[Session], None]] = []
+        # SQLite has one writer at a time. Queue this process's writers here instead of in
+        # SQLite's busy handler, which sleeps in steps of up to 100 ms while it waits.
+        self._sqlite_write_lock = asyncio.Lock() if self.kind == "sqlite" else None
 
         @event.listens_for(self.sessionmaker.class_.sync_session_class, "after_commit")
         def _after_commit(sync_session: Session) -> None:
@@ -78,6 +82,16 @@ class Database:
     @asynccontextmanager
     async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block ends, rolls back on an exception."""
+        if write and self._sqlite_write_lock is not None:
+            async with self._sqlite_write_lock:
+                async with self._unit_of_work(write=True) as session:
+                    yield session
+        else:
+            async with self._unit_of_work(write=write) as session:
+                yield session
+
+    @asynccontextmanager
+    async def _unit_of_work(self, *, write: bool) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
             if write:
                 await session.connection(execution_options={WRITE_OPTION: True})

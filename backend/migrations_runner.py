@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -23,12 +26,23 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
+def _outside_event_loop(function: Callable[[], None]) -> None:
+    """Alembic's env.py starts its own event loop: from inside one, run it on a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        function()
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(function).result()
+
+
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    command.upgrade(alembic_config(settings), revision)
+    _outside_event_loop(lambda: command.upgrade(alembic_config(settings), revision))
 
 
 def downgrade(settings: Settings, revision: str = "base") -> None:
-    command.downgrade(alembic_config(settings), revision)
+    _outside_event_loop(lambda: command.downgrade(alembic_config(settings), revision))
 
 
 def head_revision() -> str | None:

@@ -1,9 +1,15 @@
 """The live side of the event log: one tailer per process fans new rows out to subscribers.
 
-Nothing is published from memory. Writers commit rows to `board_events`; a commit in this
-process wakes the tailer at once, and a slow poll (plus NOTIFY on PostgreSQL) picks up rows
-written by other processes. The tailer reads rows in id order and hands each subscriber
-the ones it asked for. A subscriber that falls too far behind is told so and catches up
+Nothing is published before it is committed. Writers commit rows to `board_events`, and
+subscribers get them in id order:
+
+- SQLite (one server process, writers serialised by the database's write lock): a commit
+  hands its events to the hub directly, in commit order, which is id order. When the ids
+  do not follow on from the last one published (another process wrote some), the hub
+  reads the log instead.
+- PostgreSQL (several API processes): a commit in this process wakes the tailer, NOTIFY
+  wakes the tailers of the other processes, and each reads the new rows from the log.
+- A slow poll reads the log in any case, as a safety net. A subscriber that falls too far behind is told so and catches up
 from the database, so a slow client costs memory for a bounded queue and nothing more.
 """
 
@@ -91,6 +97,8 @@ class EventHub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listen_connection: Any = None
+        self._reading = False
+        self._direct = database.kind == "sqlite"
         database.on_commit(self._on_commit)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -142,7 +150,16 @@ class EventHub:
         self._wake.set()
 
     def _on_commit(self, session: Session) -> None:
-        if session.info.pop("board_events_written", False):
+        """Runs on the event loop's thread right after a commit, in commit order."""
+        events = session.info.pop("board_events", None)
+        if not events:
+            return
+        ids = [event.id for event in events]
+        follows_on = ids == list(range(self.last_seen_id + 1, self.last_seen_id + 1 + len(ids)))
+        if self._direct and follows_on and not self._reading:
+            self._publish([to_live(event) for event in events])
+            self.last_seen_id = ids[-1]
+        else:
             self._wake.set()
 
     async def _run(self) -> None:
@@ -160,14 +177,17 @@ class EventHub:
 
     async def _fan_out_new_events(self) -> None:
         while True:
-            async with self.database.session() as session:
-                rows = await service.list_after(session, self.last_seen_id, limit=FETCH_BATCH)
-                events = [to_live(row) for row in rows]
-            if not events:
-                return
-            self._publish(events)
-            self.last_seen_id = events[-1].id
-            if len(events) < FETCH_BATCH:
+            self._reading = True  # meanwhile commits wake us instead of publishing directly
+            try:
+                async with self.database.session() as session:
+                    rows = await service.list_after(session, self.last_seen_id, limit=FETCH_BATCH)
+                    events = [to_live(row) for row in rows if row.id > self.last_seen_id]
+            finally:
+                self._reading = False
+            if events:
+                self._publish(events)
+                self.last_seen_id = events[-1].id
+            if len(rows) < FETCH_BATCH:
                 return
 
     def _publish(self, events: Sequence[LiveEvent]) -> None:

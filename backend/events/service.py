@@ -32,7 +32,7 @@ async def record(
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit: wakes the live streams of other API processes.
         await session.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": NOTIFY_CHANNEL, "id": str(event.id)})
-    session.info["board_events_written"] = True
+    session.info.setdefault("board_events", []).append(event)
     return event
 
 

@@ -18,6 +18,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
 from ..models import Project, Task, TaskStatus
+from ..models.base import utcnow
 from ..projects import service as project_service
 from .schemas import COLUMN_TITLES, BoardTask, TaskCreate, TaskMove, TaskRead, TaskUpdate
 
@@ -75,33 +76,53 @@ async def _end_of_column(session: AsyncSession, project_id: int, status: str, ex
     return generate_key_between(last, None)
 
 
-async def create(session: AsyncSession, data: TaskCreate, *, project_id: int | None = None) -> Task:
-    project = await _existing_project(session, project_id or data.project_id)
-    if data.parent_id is not None:
-        await _check_parent(session, project.id, data.parent_id)
-    number = await session.scalar(
-        update(Project)
-        .where(Project.id == project.id)
-        .values(last_task_number=Project.last_task_number + 1, updated_at=Project.updated_at)
-        .returning(Project.last_task_number)
+async def create(session: AsyncSession, data: TaskCreate) -> Task:
+    # One statement takes the next number, reads the project's key and the last order key
+    # of the target column. Writes in one project hold its row lock until commit
+    # (PostgreSQL; SQLite serialises writers anyway), so numbers and keys never collide.
+    last_in_column = (
+        select(Task.position)
+        .where(Task.project_id == data.project_id, Task.status == data.status.value)
+        .order_by(Task.position.desc())
+        .limit(1)
+        .scalar_subquery()
     )
+    if session.get_bind().dialect.name != "sqlite":
+        # Lock the row before the statement below starts, so its snapshot (and the
+        # subquery's) includes the tasks of whoever held the lock before us.
+        await session.execute(select(Project.id).where(Project.id == data.project_id).with_for_update())
+    numbered = (
+        await session.execute(
+            update(Project)
+            .where(Project.id == data.project_id)
+            .values(last_task_number=Project.last_task_number + 1, updated_at=Project.updated_at)
+            .returning(Project.last_task_number, Project.key, last_in_column)
+        )
+    ).first()
+    if numbered is None:
+        raise InvalidInput(f"project_id: project {data.project_id} does not exist")
+    number, key, last_position = numbered
+    if data.parent_id is not None:
+        await _check_parent(session, data.project_id, data.parent_id)
+    now = utcnow()
     task = Task(
-        project_id=project.id,
+        project_id=data.project_id,
         number=number,
-        short_id=f"{project.key}-{number}",
+        short_id=f"{key}-{number}",
         title=data.title,
         description=data.description,
         status=data.status.value,
-        position=await _end_of_column(session, project.id, data.status.value),
+        position=generate_key_between(last_position, None),
         priority=data.priority.value,
         labels=list(data.labels),
         parent_id=data.parent_id,
         version=1,
+        created_at=now,
+        updated_at=now,
     )
     session.add(task)
     await session.flush()
-    await session.refresh(task)
-    await event_log.record(session, BoardEventType.task_created, project.id, task_payload(task))
+    await event_log.record(session, BoardEventType.task_created, task.project_id, task_payload(task))
     return task
 
 
@@ -132,8 +153,8 @@ async def update_task(session: AsyncSession, task_id: int, data: TaskUpdate) -> 
     if not changed:
         return task
     task.version += 1
+    task.updated_at = utcnow()
     await session.flush()
-    await session.refresh(task)
     event = BoardEventType.task_moved if moved else BoardEventType.task_updated
     await event_log.record(session, event, task.project_id, task_payload(task))
     return task
@@ -192,8 +213,8 @@ async def move(session: AsyncSession, task_id: int, data: TaskMove) -> Task:
     task.position = generate_key_between(neighbours.lower, neighbours.upper)
     task.status = data.status.value
     task.version += 1
+    task.updated_at = utcnow()
     await session.flush()
-    await session.refresh(task)
     await event_log.record(session, BoardEventType.task_moved, task.project_id, task_payload(task))
     return task
 

@@ -1,0 +1,73 @@
+"""The stack's own limit: FastAPI + async SQLAlchemy inserting one row per request.
+
+Same database kind and settings as the real app (SQLite file, WAL, busy timeout, BEGIN
+IMMEDIATE writes), nothing else: no validation beyond a title, no events, no ordering.
+Run: python -m bench.minimal_app PORT DATA_DIR
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from backend.config import Settings
+from backend.db import Database
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int]
+    title: Mapped[str] = mapped_column(String(200))
+
+
+class ItemIn(BaseModel):
+    project_id: int
+    title: str
+
+
+class ItemOut(ItemIn):
+    id: int
+
+
+def build(data_dir: str) -> FastAPI:
+    database = Database(Settings(data_dir=data_dir))
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        async with database.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        yield
+        await database.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/api/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.post("/api/tasks", status_code=201, response_model=ItemOut)
+    async def create(body: ItemIn):
+        async with database.session(write=True) as session:
+            item = Item(project_id=body.project_id, title=body.title)
+            session.add(item)
+            await session.flush()
+        return item
+
+    return app
+
+
+if __name__ == "__main__":
+    port, data_dir = int(sys.argv[1]), sys.argv[2]
+    asyncio.run(uvicorn.Server(uvicorn.Config(build(data_dir), host="127.0.0.1", port=port, log_level="warning")).serve())
