@@ -3,9 +3,12 @@
 One owner commits: HTTP routes get a session from `read_session`/`write_session`, everything
 else (orchestrator, CLI) uses `Database.session()`. Services only `flush()`.
 
-SQLite: WAL, foreign keys, a busy timeout, and write transactions that start with
-`BEGIN IMMEDIATE`, so two writers queue on the lock instead of failing when one upgrades a
-read transaction to a write (SQLITE_BUSY_SNAPSHOT).
+SQLite: WAL, foreign keys, a busy timeout. Reads run in `BEGIN` (deferred) transactions.
+Writes use their own engine whose connections begin with `BEGIN IMMEDIATE` (issued by the
+driver together with the first change, which saves a round trip to the driver's thread),
+and this process queues its writers on an asyncio lock, so writers never wait in SQLite's
+busy handler (which sleeps in steps of up to 100 ms) and never fail to upgrade a read
+transaction to a write (SQLITE_BUSY_SNAPSHOT). One server process owns a SQLite file.
 """
 
 from __future__ import annotations
@@ -22,16 +25,15 @@ from sqlalchemy.orm import Session
 
 from .config import Settings
 
-WRITE_OPTION = "kanban_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
+def create_engine(settings: Settings, *, sqlite_writer: bool = False, **kwargs: Any) -> AsyncEngine:
     url = settings.resolved_database_url
     if settings.database_kind == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, writer=sqlite_writer)
         return engine
     connect_args: dict[str, Any] = {}
     if settings.database_schema:
@@ -39,11 +41,12 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" hook below issue BEGIN instead of the driver.
-        dbapi_connection.isolation_level = None
+        # Writer: the driver opens a BEGIN IMMEDIATE transaction before the first change.
+        # Reader: the "begin" hook below issues BEGIN instead of the driver.
+        dbapi_connection.isolation_level = "IMMEDIATE" if writer else None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -51,10 +54,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if not writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN")
 
 
 class Database:
@@ -63,14 +67,22 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.kind = settings.database_kind
+        # A Session class of our own: commit hooks must not fire for other Database objects.
+        session_class = type("KanbanSession", (Session,), {})
+        options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False, "sync_session_class": session_class}
         self.engine = create_engine(settings)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.sessionmaker = async_sessionmaker(self.engine, **options)
+        if self.kind == "sqlite":
+            self.write_engine = create_engine(settings, sqlite_writer=True, pool_size=1, max_overflow=0)
+            self.write_sessionmaker = async_sessionmaker(self.write_engine, **options)
+            self._sqlite_write_lock: asyncio.Lock | None = asyncio.Lock()
+        else:
+            self.write_engine = self.engine
+            self.write_sessionmaker = self.sessionmaker
+            self._sqlite_write_lock = None
         self._after_commit: list[Callable[[Session], None]] = []
-        # SQLite has one writer at a time. Queue this process's writers here instead of in
-        # SQLite's busy handler, which sleeps in steps of up to 100 ms while it waits.
-        self._sqlite_write_lock = asyncio.Lock() if self.kind == "sqlite" else None
 
-        @event.listens_for(self.sessionmaker.class_.sync_session_class, "after_commit")
+        @event.listens_for(session_class, "after_commit")
         def _after_commit(sync_session: Session) -> None:
             for callback in self._after_commit:
                 callback(sync_session)
@@ -92,9 +104,7 @@ class Database:
 
     @asynccontextmanager
     async def _unit_of_work(self, *, write: bool) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as session:
-            if write:
-                await session.connection(execution_options={WRITE_OPTION: True})
+        async with (self.write_sessionmaker if write else self.sessionmaker)() as session:
             try:
                 yield session
             except BaseException:
@@ -105,3 +115,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()

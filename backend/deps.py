@@ -1,4 +1,7 @@
-"""FastAPI dependencies: sessions (the one place HTTP requests commit) and app services."""
+"""FastAPI dependencies: sessions (the one place HTTP requests commit) and app services.
+
+All of them are `async def`: FastAPI runs plain `def` dependencies on a thread pool.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +16,15 @@ from .db import Database
 from .events.hub import EventHub
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_hub(request: Request) -> EventHub:
+async def get_hub(request: Request) -> EventHub:
     return request.app.state.hub
 
 

@@ -1,7 +1,8 @@
 """The stack's own limit: FastAPI + async SQLAlchemy inserting one row per request.
 
-Same database kind and settings as the real app (SQLite file, WAL, busy timeout, BEGIN
-IMMEDIATE writes), nothing else: no validation beyond a title, no events, no ordering.
+What a minimal service on the same stack does: the SQLite file in WAL mode (as ours), the
+driver's default transactions and SQLAlchemy's default pool; no validation beyond a title,
+no events, no ordering, no numbering.
 Run: python -m bench.minimal_app PORT DATA_DIR
 """
 
@@ -17,8 +18,8 @@ from pydantic import BaseModel
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from backend.config import Settings
-from backend.db import Database
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 
 class Base(DeclarativeBase):
@@ -42,14 +43,20 @@ class ItemOut(ItemIn):
 
 
 def build(data_dir: str) -> FastAPI:
-    database = Database(Settings(data_dir=data_dir))
+    engine = create_async_engine(f"sqlite+aiosqlite:///{data_dir}/minimal.db")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _wal(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def lifespan(_app):
-        async with database.engine.begin() as connection:
+        async with engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
         yield
-        await database.dispose()
+        await engine.dispose()
 
     app = FastAPI(lifespan=lifespan)
 
@@ -59,10 +66,10 @@ def build(data_dir: str) -> FastAPI:
 
     @app.post("/api/tasks", status_code=201, response_model=ItemOut)
     async def create(body: ItemIn):
-        async with database.session(write=True) as session:
+        async with sessions() as session:
             item = Item(project_id=body.project_id, title=body.title)
             session.add(item)
-            await session.flush()
+            await session.commit()
         return item
 
     return app
