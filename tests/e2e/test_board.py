@@ -291,3 +291,34 @@ def test_connection_indicator_when_the_stream_is_down(server: Server, new_page, 
     server.create_task(project["id"], "Arrived after reconnecting")
     expect(card(page, "Arrived after reconnecting")).to_be_visible(timeout=3000)
     assert page.errors == []
+
+
+def test_keyboard_drag_between_and_within_columns(server: Server, new_page, tmp_path: Path):
+    project = server.create_project("Keyboard", tmp_path / "keyboard")
+    for title, status in (("Alpha", "todo"), ("Bravo", "todo"), ("Charlie", "in_progress"), ("Delta", "in_progress")):
+        server.create_task(project["id"], title, status=status)
+    page = new_page(f"{server.url}/?project={project['id']}")
+    expect_column(page, "in_progress", ["Charlie", "Delta"])
+
+    # Space lifts the focused card, Tab carries it to the next column, arrows move it, Space drops.
+    card(page, "Bravo").locator("xpath=..").focus()
+    with page.expect_response(re.compile(r"/api/tasks/\d+/move$")) as first:
+        page.keyboard.press("Space")
+        page.keyboard.press("Tab")
+    assert first.value.status == 200
+    with page.expect_response(re.compile(r"/api/tasks/\d+/move$")) as second:
+        page.keyboard.press("ArrowDown")
+    assert second.value.status == 200
+    page.keyboard.press("Space")
+    expect_column(page, "in_progress", ["Charlie", "Bravo", "Delta"])
+    expect_column(page, "todo", ["Alpha"])
+
+    # Enter opens the focused card.
+    card(page, "Alpha").locator("xpath=..").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("task-sidebar")).to_be_visible()
+
+    page.reload()
+    expect_column(page, "in_progress", ["Charlie", "Bravo", "Delta"])
+    assert server.board(project["id"])["in_progress"] == ["Charlie", "Bravo", "Delta"]
+    assert page.errors == []

@@ -70,6 +70,8 @@ export class BoardState {
 	error = $state<string | null>(null);
 	/** A drag is in progress: live events wait until it ends, so they don't fight the drag library. */
 	dragging = $state(false);
+	/** A keyboard drag (Space … Space) is in progress; Tab then moves the card between columns. */
+	keyboardDragging = $state(false);
 
 	#api: Api;
 	#notify: (message: string) => void;
@@ -264,6 +266,21 @@ export class BoardState {
 		// Without an origin this is a further keyboard step: the card carries its previous place.
 		const before = origin?.task ?? { ...items[index] };
 		return this.#persistMove(before, status, index);
+	};
+
+	/** A keyboard drag ended. If no step was taken, the card is where it was: nothing to send. */
+	dragStopped = (status: TaskStatus, items: BoardTask[]) => {
+		this.columns[status] = items;
+		this.keyboardDragging = false;
+		if (!this.dragging) return;
+		this.dragging = false;
+		const origin = this.#dragOrigin;
+		this.#dragOrigin = null;
+		if (origin) {
+			const index = this.columns[origin.status].findIndex((t) => t.id === origin.task.id);
+			if (index !== -1) this.columns[origin.status][index] = origin.task;
+		}
+		this.#flush();
 	};
 
 	/** Move a task to `status` at `index` (0-based among the column's other tasks), optimistically. */

@@ -290,6 +290,18 @@ describe('drag and drop', () => {
 		expect(board.dragging).toBe(false);
 	});
 
+	it('ends a keyboard drag that took no step without sending anything', async () => {
+		const { board, api } = await loaded([A, B]);
+		board.keyboardDragging = true;
+		board.dragConsider('todo', [strip(A), strip(B)], 1);
+		board.applyEvent(event('task.created', makeTask(8, 'todo', 'a9')));
+		board.dragStopped('todo', [strip(A), strip(B)]);
+		expect(board.dragging).toBe(false);
+		expect(board.keyboardDragging).toBe(false);
+		expect(api.moveTask).not.toHaveBeenCalled();
+		expect(ids(board.columns).todo).toEqual([1, 2, 8]);
+	});
+
 	it('persists each keyboard step (finalize without a new consider)', async () => {
 		const moveTask = vi
 			.fn()
