@@ -199,8 +199,9 @@ def test_sidebar_dialogs_search_and_url(server: Server, new_page, tmp_path: Path
     # "/" focuses the search; the server filters; the URL keeps it.
     page.keyboard.press("/")
     expect(page.get_by_test_id("search")).to_be_focused()
-    page.keyboard.type("parent")
+    page.keyboard.type("parent", delay=300)  # slower than the debounce: the URL updates while typing
     expect(page).to_have_url(re.compile(r"q=parent"))
+    expect(page.get_by_test_id("search")).to_have_value("parent")
     expect(cards(page, "todo")).to_have_count(1)
     expect(card(page, "Parent task")).to_be_visible()
     page.reload()
@@ -213,6 +214,11 @@ def test_sidebar_dialogs_search_and_url(server: Server, new_page, tmp_path: Path
     card(page, "Needs more details").click()
     page.get_by_role("button", name="Edit task").click()
     dialog = page.get_by_test_id("task-dialog")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")  # closes the dialog only
+    expect(dialog).to_be_hidden()
+    expect(sidebar).to_be_visible()
+    page.get_by_role("button", name="Edit task").click()
     dialog.get_by_test_id("task-title-input").fill("Edited in the dialog")
     dialog.get_by_test_id("task-submit").click()
     expect(dialog).to_be_hidden()

@@ -380,9 +380,13 @@ export class BoardState {
 		return task;
 	};
 
-	/** PATCH with the version we hold; a 409 refreshes the task and rethrows for the caller to show. */
-	updateTask = async (id: number, changes: Omit<TaskUpdate, 'version'>): Promise<Task> => {
-		const version = this.detail?.id === id ? this.detail.version : this.find(id)?.task.version;
+	/**
+	 * PATCH with `baseVersion` (the version the user edited) or else the version we hold; a 409
+	 * refreshes the task and rethrows for the caller to show.
+	 */
+	updateTask = async (id: number, changes: Omit<TaskUpdate, 'version'>, baseVersion?: number): Promise<Task> => {
+		const version =
+			baseVersion ?? (this.detail?.id === id ? this.detail.version : this.find(id)?.task.version);
 		if (version == null) throw new Error('Unknown task');
 		try {
 			const task = await this.#api.updateTask(id, { ...changes, version });
