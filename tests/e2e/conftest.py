@@ -32,6 +32,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SCREENSHOTS = REPO / "docs" / "screenshots"
 
 
+def make_git_repository(folder: Path, branch: str = "main") -> Path:
+    """A folder that is a git repository with one commit on `branch` (projects point at one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / ".git").exists():
+        git = ["git", "-c", "user.name=Kanban Tests", "-c", "user.email=tests@kanban.invalid", "-c", "init.defaultBranch=" + branch]
+        subprocess.run([*git, "init", "-q", "-b", branch], cwd=folder, check=True)
+        (folder / "README.md").write_text("# Test workspace\n")
+        subprocess.run([*git, "add", "README.md"], cwd=folder, check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "First commit"], cwd=folder, check=True)
+    return folder
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,7 +88,7 @@ class Server:
         return data
 
     def create_project(self, name: str, workspace: Path, **extra: Any) -> dict:
-        workspace.mkdir(parents=True, exist_ok=True)
+        make_git_repository(workspace)
         return self.api("POST", "/api/projects", {"name": name, "workspace_path": str(workspace), **extra})
 
     def create_task(self, project_id: int, title: str, **extra: Any) -> dict:
@@ -177,6 +189,5 @@ def new_page(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    folder = tmp_path / "workspace"
-    folder.mkdir()
-    return folder
+    """A git repository on branch main, to point a project at."""
+    return make_git_repository(tmp_path / "workspace")
