@@ -3,7 +3,7 @@
 #   scripts/gen-api.sh           write src/lib/api/schema.d.ts
 #   scripts/gen-api.sh --check   fail if the committed file differs from a fresh generation
 # The backend prints its OpenAPI JSON with `python -m backend.openapi` (set PYTHON to choose
-# the interpreter; default: the repository's .venv).
+# the interpreter; default: the repository's .venv). OPENAPI_JSON=path uses a saved document instead.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +14,11 @@ target="$here/src/lib/api/schema.d.ts"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-(cd "$repo" && "$python" -m backend.openapi) > "$tmp/openapi.json"
+if [[ -n "${OPENAPI_JSON:-}" ]]; then
+	cp "$OPENAPI_JSON" "$tmp/openapi.json"
+else
+	(cd "$repo" && "$python" -m backend.openapi) > "$tmp/openapi.json"
+fi
 (cd "$here" && npx --no-install openapi-typescript "$tmp/openapi.json" --default-non-nullable=false -o "$tmp/schema.d.ts" >/dev/null)
 
 if [[ "${1:-}" == "--check" ]]; then
