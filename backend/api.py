@@ -10,6 +10,7 @@ from .deps import DatabaseDep
 from .events.endpoints import router as events_router
 from .migrations_runner import current_revision
 from .projects.endpoints import router as projects_router
+from .runs.endpoints import router as runs_router
 from .tasks.endpoints import router as tasks_router
 
 
@@ -31,7 +32,7 @@ async def health(database: DatabaseDep):
 
 
 api_router = APIRouter(prefix="/api")
-for router in (health_router, projects_router, tasks_router, events_router):
+for router in (health_router, projects_router, tasks_router, runs_router, events_router):
     api_router.include_router(router)
 
 __all__ = ["api_router"]

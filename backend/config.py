@@ -57,6 +57,27 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # Agent runs
+    run_agents: bool = Field(
+        default=True,
+        description="Run agents in this process. With several API processes on one PostgreSQL "
+        "database, let exactly one of them run agents.",
+    )
+    max_concurrent_runs: int = Field(default=3, ge=1, le=64, description="Agent runs at the same time; the rest wait in order.")
+    resume_interrupted: bool = Field(
+        default=True, description="On start, resume runs that a crash or restart interrupted (when they have a session)."
+    )
+    claude_cli: str | None = Field(default=None, description="Path of the Claude Code CLI. Default: the one bundled with the SDK.")
+    agent_home: Path | None = Field(
+        default=None, description="HOME for the agents' CLI (where it keeps sessions and credentials). Default: the server's HOME."
+    )
+    agent_model: str | None = Field(default=None, description="Default model for agents (a project may set its own).")
+    agent_max_turns: int | None = Field(default=None, ge=1, description="Default turn limit per run.")
+    agent_max_budget_usd: float | None = Field(default=None, gt=0, description="Default spending limit per run in USD.")
+    cancel_grace_seconds: float = Field(
+        default=2.0, gt=0, le=30, description="How long a cancelled agent may take to stop before its processes are killed."
+    )
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -77,6 +98,10 @@ class Settings(BaseSettings):
         return value
 
     # -- derived values -------------------------------------------------------------
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.data_dir / "worktrees"
 
     @property
     def resolved_database_url(self) -> str:

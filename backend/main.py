@@ -10,7 +10,6 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
@@ -24,6 +23,8 @@ from .db import Database
 from .errors import KanbanError
 from .events.hub import EventHub
 from .migrations_runner import current_revision, head_revision
+from .runs.agent import Executor
+from .runs.orchestrator import Orchestrator
 from .security import RequestGuard
 
 log = logging.getLogger("backend")
@@ -45,7 +46,8 @@ async def _check_schema(database: Database) -> None:
         )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, executor: Executor | None = None) -> FastAPI:
+    """The application. `executor` replaces the Claude executor (tests inject faults with it)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -57,9 +59,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.start()
             app.state.database = database
             app.state.hub = hub
+            orchestrator = None
+            if settings.run_agents:
+                orchestrator = Orchestrator(database, settings, executor)
+                await orchestrator.start()
+            app.state.orchestrator = orchestrator
             try:
                 yield
             finally:
+                if orchestrator is not None:
+                    await orchestrator.stop()
                 await hub.stop()
         finally:
             await database.dispose()

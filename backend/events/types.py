@@ -1,4 +1,4 @@
-"""Every board event type. The docstrings here are the reference in docs/events.md."""
+"""Every board event type. The descriptions here are the reference in docs/events.md."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ class BoardEventType(enum.StrEnum):
     task_updated = "task.updated"
     task_moved = "task.moved"
     task_deleted = "task.deleted"
+    run_queued = "run.queued"
+    run_started = "run.started"
+    run_updated = "run.updated"
+    run_finished = "run.finished"
+    approval_requested = "approval.requested"
+    approval_resolved = "approval.resolved"
 
 
 EVENT_DESCRIPTIONS: dict[BoardEventType, str] = {
@@ -23,4 +29,10 @@ EVENT_DESCRIPTIONS: dict[BoardEventType, str] = {
     BoardEventType.task_updated: "A task's fields changed (not its column or order). Payload: the task.",
     BoardEventType.task_moved: "A task changed column and/or position. Payload: the task.",
     BoardEventType.task_deleted: "A task was deleted. Payload: `{id, short_id, project_id}`.",
+    BoardEventType.run_queued: "An agent run was queued for a task. Payload: the run summary.",
+    BoardEventType.run_started: "An agent run started (or resumed after a restart). Payload: the run summary.",
+    BoardEventType.run_updated: "A running agent's state changed (waiting for an approval, or running again). Payload: the run summary.",
+    BoardEventType.run_finished: "An agent run ended: succeeded, failed, cancelled or interrupted. Payload: the run summary.",
+    BoardEventType.approval_requested: "An agent asks to use a tool and waits for the user's answer. Payload: the approval.",
+    BoardEventType.approval_resolved: "A tool request was allowed or denied. Payload: the approval.",
 }

@@ -1,8 +1,22 @@
 """Every table of the application. Alembic imports `Base.metadata` from here."""
 
+from .agent_run import ACTIVE_RUN_STATUSES, AgentRun, Approval, ApprovalStatus, RunEvent, RunStatus
 from .base import Base
 from .event import BoardEvent
 from .project import Project
 from .task import Task, TaskPriority, TaskStatus
 
-__all__ = ["Base", "BoardEvent", "Project", "Task", "TaskPriority", "TaskStatus"]
+__all__ = [
+    "ACTIVE_RUN_STATUSES",
+    "AgentRun",
+    "Approval",
+    "ApprovalStatus",
+    "Base",
+    "BoardEvent",
+    "Project",
+    "RunEvent",
+    "RunStatus",
+    "Task",
+    "TaskPriority",
+    "TaskStatus",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,11 @@ BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
 
 # Order keys compare byte-wise; PostgreSQL's default collation would not.
 OrderKey = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
+def sql_in(values: type[enum.StrEnum]) -> str:
+    """`'a', 'b'` for a CHECK constraint over an enum's values."""
+    return ", ".join(f"'{v.value}'" for v in values)
 
 
 def utcnow() -> datetime:

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Float, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, TimestampMixin
+from .base import Base, JSONType, TimestampMixin
 
 
 class Project(TimestampMixin, Base):
@@ -19,3 +19,13 @@ class Project(TimestampMixin, Base):
     base_branch: Mapped[str] = mapped_column(String(255), default="main")
     # The number the last task got; short ids never repeat inside a project.
     last_task_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    # How agents work in this project.
+    permission_mode: Mapped[str] = mapped_column(String(20), default="acceptEdits", server_default="acceptEdits")
+    # Tools the user chose "always allow" for (tool names, e.g. "Bash").
+    allowed_tools: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
+    # Untracked files copied into each task's worktree (e.g. ".env").
+    copy_files: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
+    agent_model: Mapped[str | None] = mapped_column(String(100))
+    max_turns: Mapped[int | None] = mapped_column(Integer)
+    max_budget_usd: Mapped[float | None] = mapped_column(Float)

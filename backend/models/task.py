@@ -5,7 +5,7 @@ import enum
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, JSONType, OrderKey, TimestampMixin
+from .base import Base, JSONType, OrderKey, TimestampMixin, sql_in
 
 
 class TaskStatus(enum.StrEnum):
@@ -23,17 +23,14 @@ class TaskPriority(enum.StrEnum):
     urgent = "urgent"
 
 
-def _in(values: type[enum.StrEnum]) -> str:
-    return ", ".join(f"'{v.value}'" for v in values)
-
 
 class Task(TimestampMixin, Base):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("project_id", "number"),
         Index("ix_tasks_project_status_position", "project_id", "status", "position"),
-        CheckConstraint(f"status IN ({_in(TaskStatus)})", name="status"),
-        CheckConstraint(f"priority IN ({_in(TaskPriority)})", name="priority"),
+        CheckConstraint(f"status IN ({sql_in(TaskStatus)})", name="status"),
+        CheckConstraint(f"priority IN ({sql_in(TaskPriority)})", name="priority"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -8,6 +8,7 @@ from pydantic import Field
 from ..deps import ReadSession, WriteSession
 from ..events import service as event_log
 from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse, OutputSchema
+from ..runs import service as run_service
 from ..tasks import service as task_service
 from ..tasks.schemas import BoardColumn
 from . import service as project_service
@@ -78,5 +79,6 @@ async def get_board(
     # clients apply events idempotently, so nothing falls between snapshot and stream.
     last_event_id = await event_log.last_id(session)
     project = await project_service.get(session, project_id)
-    columns = await task_service.board_columns(session, project_id, q or None)
+    runs = await run_service.latest_by_task(session, project_id)
+    columns = await task_service.board_columns(session, project_id, q or None, runs)
     return {"project": project, "columns": columns, "last_event_id": last_event_id}

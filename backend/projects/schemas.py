@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
 import re
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
@@ -29,15 +29,45 @@ def _branch_name(value: str) -> str:
 
 BranchName = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_branch_name)]
 ProjectKey = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}$")]
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
+ToolName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:()*\- /]+$")]
+RelativeFile = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(lambda v: _relative_file(v))]
 
 
-class ProjectCreate(InputSchema):
+def _relative_file(value: str) -> str:
+    if "\x00" in value or value.startswith(("/", "~")) or ".." in value.replace("\\", "/").split("/"):
+        raise ValueError(f"{value!r} must be a path inside the project folder (no '..', not absolute)")
+    return value
+
+
+class AgentSettings(InputSchema):
+    permission_mode: PermissionMode | None = Field(
+        default=None,
+        description="How the agent may act: acceptEdits (default) edits files freely and asks before other "
+        "tools; default asks for edits too; plan only plans; bypassPermissions never asks.",
+    )
+    allowed_tools: Annotated[list[ToolName], Field(max_length=100)] | None = Field(
+        default=None, description="Tools the agent may use without asking (\"always allow\").", examples=[["Bash"]]
+    )
+    copy_files: Annotated[list[RelativeFile], Field(max_length=100)] | None = Field(
+        default=None, description="Untracked files copied into each task's worktree.", examples=[[".env"]]
+    )
+    agent_model: bounded_text(1, 100, strip=True) | None = Field(default=None, description="Model for this project's agents.")  # type: ignore[valid-type]
+    max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    max_budget_usd: Annotated[float, Field(gt=0, le=100_000)] | None = None
+
+
+class ProjectCreate(AgentSettings):
     name: ProjectName = Field(examples=["Kanban Orchestrator"])
     workspace_path: WorkspacePath = Field(
-        description="An existing folder on the server's machine; stored as an absolute path.",
+        description="An existing git repository on the server's machine (or any folder with init_git); "
+        "stored as an absolute path.",
         examples=["~/code/kanban-orchestrator"],
     )
-    base_branch: BranchName = Field(default="main", examples=["main"])
+    base_branch: BranchName | None = Field(
+        default=None, description="Branch agents start from and merge into. Default: the repository's current branch.", examples=["main"]
+    )
+    init_git: bool = Field(default=False, description="Make the folder a git repository (with a first commit) if it is not one.")
     key: ProjectKey | None = Field(
         default=None,
         description="Prefix of the tasks' short ids (2–10 capital letters or digits). "
@@ -46,7 +76,7 @@ class ProjectCreate(InputSchema):
     )
 
 
-class ProjectUpdate(InputSchema):
+class ProjectUpdate(AgentSettings):
     name: ProjectName | None = None
     workspace_path: WorkspacePath | None = None
     base_branch: BranchName | None = None
@@ -59,5 +89,11 @@ class ProjectRead(OutputSchema):
     key: str = Field(examples=["KAN"])
     workspace_path: str = Field(examples=["/home/ada/code/kanban-orchestrator"])
     base_branch: str = Field(examples=["main"])
+    permission_mode: str = Field(examples=["acceptEdits"])
+    allowed_tools: list[str]
+    copy_files: list[str]
+    agent_model: str | None
+    max_turns: int | None
+    max_budget_usd: float | None
     created_at: datetime
     updated_at: datetime

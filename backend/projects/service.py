@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,10 +10,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput
 from ..events import service as event_log
 from ..events.types import BoardEventType
-from ..models import Project
+from ..kit.queries import get_or_404
+from ..models import ACTIVE_RUN_STATUSES, AgentRun, Project
 from .schemas import ProjectCreate, ProjectRead, ProjectUpdate
 
 
@@ -37,13 +39,7 @@ def resolve_workspace(raw: str) -> str:
 
 
 async def get(session: AsyncSession, project_id: int, *, for_update: bool = False) -> Project:
-    query = select(Project).where(Project.id == project_id)
-    if for_update:
-        query = query.with_for_update()
-    project = await session.scalar(query)
-    if project is None:
-        raise NotFound(f"Project {project_id} not found")
-    return project
+    return await get_or_404(session, Project, project_id, "Project", for_update=for_update)
 
 
 async def list_all(session: AsyncSession) -> Sequence[Project]:
@@ -62,13 +58,49 @@ def _publish(session: AsyncSession, type: BoardEventType, project: Project):  # 
     return event_log.record(session, type, project.id, ProjectRead.model_validate(project).model_dump(mode="json"))
 
 
+async def _prepare_repository(path: str, base_branch: str | None, init_git: bool) -> str:
+    """The folder is a git repository (initialised on request); returns the base branch."""
+    from ..runs import workspace
+
+    if not await asyncio.to_thread(workspace.is_git_repository, path):
+        if not init_git:
+            raise InvalidInput(
+                f"workspace_path: {path} is not a git repository; agents work on git branches. "
+                "Pass init_git: true to make it one (with a first commit of what is there)."
+            )
+        branch = base_branch or "main"
+        await asyncio.to_thread(workspace.init_repository, path, branch)
+        return branch
+    current = await asyncio.to_thread(workspace.current_branch, path)
+    branch = base_branch or current
+    if branch is None:
+        raise InvalidInput("base_branch: the repository has no current branch (detached HEAD); name the base branch")
+    if not await asyncio.to_thread(workspace.branch_exists, path, branch):
+        raise InvalidInput(f"base_branch: branch {branch!r} does not exist in {path}")
+    return branch
+
+
+def _agent_settings(data: ProjectCreate | ProjectUpdate) -> dict:
+    return data.model_dump(
+        include={"permission_mode", "allowed_tools", "copy_files", "agent_model", "max_turns", "max_budget_usd"},
+        exclude_unset=True,
+        exclude_none=True,
+    )
+
+
 async def create(session: AsyncSession, data: ProjectCreate) -> Project:
     await _ensure_name_free(session, data.name)
+    workspace_path = resolve_workspace(data.workspace_path)
+    base_branch = await _prepare_repository(workspace_path, data.base_branch, data.init_git)
     project = Project(
         name=data.name,
         key=data.key or derive_key(data.name),
-        workspace_path=resolve_workspace(data.workspace_path),
-        base_branch=data.base_branch,
+        workspace_path=workspace_path,
+        base_branch=base_branch,
+        permission_mode="acceptEdits",
+        allowed_tools=[],
+        copy_files=[],
+        **_agent_settings(data),
     )
     session.add(project)
     await session.flush()
@@ -79,10 +111,17 @@ async def create(session: AsyncSession, data: ProjectCreate) -> Project:
 async def update(session: AsyncSession, project_id: int, data: ProjectUpdate) -> Project:
     project = await get(session, project_id, for_update=True)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    for nullable in ("agent_model", "max_turns", "max_budget_usd"):
+        if nullable in data.model_fields_set and getattr(data, nullable) is None:
+            changes[nullable] = None
     if "name" in changes:
         await _ensure_name_free(session, changes["name"], except_id=project_id)
     if "workspace_path" in changes:
         changes["workspace_path"] = resolve_workspace(changes["workspace_path"])
+    if "workspace_path" in changes or "base_branch" in changes:
+        changes["base_branch"] = await _prepare_repository(
+            changes.get("workspace_path", project.workspace_path), changes.get("base_branch", project.base_branch), False
+        )
     if not changes:
         return project
     for field, value in changes.items():
@@ -94,6 +133,12 @@ async def update(session: AsyncSession, project_id: int, data: ProjectUpdate) ->
 
 async def delete(session: AsyncSession, project_id: int) -> None:
     project = await get(session, project_id, for_update=True)
+    active = [status.value for status in ACTIVE_RUN_STATUSES]
+    run_id = await session.scalar(
+        select(AgentRun.id).where(AgentRun.project_id == project_id, AgentRun.status.in_(active)).limit(1)
+    )
+    if run_id is not None:
+        raise Conflict(f"Project {project.name!r} has an agent run in progress (run {run_id}); cancel it first")
     await session.delete(project)  # its tasks go with it (ON DELETE CASCADE)
     await session.flush()
     await event_log.record(session, BoardEventType.project_deleted, project_id, {"id": project_id})

@@ -7,6 +7,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from ..kit.schemas import Id, InputSchema, OutputSchema, bounded_text
 from ..models import TaskPriority, TaskStatus
+from ..runs.schemas import RunSummary
 
 Title = bounded_text(1, 200, strip=True)
 Description = bounded_text(0, 100_000)
@@ -100,8 +101,12 @@ class TaskPage(OutputSchema):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
 
 
+class BoardCard(BoardTask):
+    run: RunSummary | None = Field(default=None, description="The task's newest agent run, if any.")
+
+
 class BoardColumn(OutputSchema):
     status: TaskStatus
     title: str = Field(examples=["To Do"])
     count: int
-    tasks: list[BoardTask]
+    tasks: list[BoardCard]

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fractional_indexing import generate_key_between
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
-from ..models import Project, Task, TaskStatus
+from ..kit.queries import get_or_404
+from ..models import ACTIVE_RUN_STATUSES, AgentRun, Project, Task, TaskStatus
 from ..models.base import utcnow
 from ..projects import service as project_service
 from .schemas import COLUMN_TITLES, BoardTask, TaskCreate, TaskMove, TaskRead, TaskUpdate
@@ -30,16 +31,11 @@ def task_payload(task: Task) -> dict:
 
 
 async def get(session: AsyncSession, task_id: int, *, for_update: bool = False) -> Task:
-    query = select(Task).where(Task.id == task_id)
-    if for_update:
-        query = query.with_for_update()
-    task = await session.scalar(query)
-    if task is None:
-        raise NotFound(f"Task {task_id} not found")
-    return task
+    return await get_or_404(session, Task, task_id, "Task", for_update=for_update)
 
 
-async def _existing_project(session: AsyncSession, project_id: int) -> Project:
+async def lock_project(session: AsyncSession, project_id: int) -> Project:
+    """Lock the project row until commit: writes inside one project queue up here."""
     try:
         return await project_service.get(session, project_id, for_update=True)
     except NotFound:
@@ -137,7 +133,7 @@ def _check_version(task: Task, version: int | None) -> None:
 
 async def update_task(session: AsyncSession, task_id: int, data: TaskUpdate) -> Task:
     task = await get(session, task_id, for_update=True)
-    await _existing_project(session, task.project_id)  # serialise with moves in this project
+    await lock_project(session, task.project_id)  # serialise with moves in this project
     _check_version(task, data.version)
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     if "parent_id" in changes and changes["parent_id"] is not None:
@@ -202,7 +198,7 @@ async def _neighbours(session: AsyncSession, task: Task, move: TaskMove) -> _Nei
 
 async def move(session: AsyncSession, task_id: int, data: TaskMove) -> Task:
     task = await get(session, task_id, for_update=True)
-    await _existing_project(session, task.project_id)
+    await lock_project(session, task.project_id)
     _check_version(task, data.version)
     neighbours = await _neighbours(session, task, data)
     if data.status.value == task.status and (
@@ -219,13 +215,36 @@ async def move(session: AsyncSession, task_id: int, data: TaskMove) -> Task:
     return task
 
 
+async def transition(session: AsyncSession, task: Task, status: TaskStatus, *, result: str | None = None) -> Task:
+    """Move a task to the end of another column (the orchestrator's moves), optionally with a result."""
+    await lock_project(session, task.project_id)
+    if task.status != status.value:
+        task.position = await _end_of_column(session, task.project_id, status.value, excluding=task.id)
+        task.status = status.value
+    if result is not None:
+        task.result = result
+    task.version += 1
+    task.updated_at = utcnow()
+    await session.flush()
+    await event_log.record(session, BoardEventType.task_moved, task.project_id, task_payload(task))
+    return task
+
+
 async def delete(session: AsyncSession, task_id: int) -> None:
     task = await get(session, task_id, for_update=True)
-    await _existing_project(session, task.project_id)
+    await lock_project(session, task.project_id)
+    await _refuse_if_agent_active(session, AgentRun.task_id == task.id, f"Task {task.short_id}")
     payload = {"id": task.id, "short_id": task.short_id, "project_id": task.project_id}
     await session.delete(task)
     await session.flush()
     await event_log.record(session, BoardEventType.task_deleted, payload["project_id"], payload)
+
+
+async def _refuse_if_agent_active(session: AsyncSession, condition, what: str) -> None:
+    active = [status.value for status in ACTIVE_RUN_STATUSES]
+    run_id = await session.scalar(select(AgentRun.id).where(condition, AgentRun.status.in_(active)).limit(1))
+    if run_id is not None:
+        raise Conflict(f"{what} has an agent run in progress (run {run_id}); cancel it first")
 
 
 def _search(query: Select, q: str | None) -> Select:
@@ -272,14 +291,20 @@ def decode_cursor(cursor: str) -> int:
 BOARD_COLUMNS = [c for c in BoardTask.model_fields if c in Task.__table__.columns]
 
 
-async def board_columns(session: AsyncSession, project_id: int, q: str | None = None) -> list[dict]:
-    """Every column in order with its ordered tasks: one query for all tasks."""
+async def board_columns(session: AsyncSession, project_id: int, q: str | None = None, runs: dict | None = None) -> list[dict]:
+    """Every column in order with its ordered tasks: one query for all tasks.
+
+    `runs` maps task ids to their newest run, shown on the cards.
+    """
     columns = [getattr(Task, name) for name in BOARD_COLUMNS]
     query = _search(select(*columns).where(Task.project_id == project_id), q)
     rows = (await session.execute(query.order_by(Task.status, Task.position, Task.id))).mappings().all()
     by_status: dict[str, list] = {status.value: [] for status in TaskStatus}
+    runs = runs or {}
     for row in rows:
-        by_status[row["status"]].append(row)
+        card = dict(row)
+        card["run"] = runs.get(row["id"])
+        by_status[row["status"]].append(card)
     return [
         {"status": status, "title": COLUMN_TITLES[status], "count": len(by_status[status.value]), "tasks": by_status[status.value]}
         for status in TaskStatus

@@ -1,0 +1,468 @@
+"""The orchestrator: schedules agent runs, drives the executor, persists everything.
+
+- Runs wait in the database (status `queued`) and start in id order, at most
+  `max_concurrent_runs` at once. A run is claimed with a conditional UPDATE, so two
+  processes can never start the same run.
+- Every agent message becomes a RunEvent written (in small batches) before anyone is told.
+- A restart finds runs left `running`: with a Claude session they are resumed, without one
+  they are marked `interrupted` (and the user can resume them).
+- Cancel: interrupt the agent, wait a grace period, then kill its process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from ..config import Settings
+from ..db import Database
+from ..events import service as event_log
+from ..events.types import BoardEventType
+from ..models import AgentRun, Approval, ApprovalStatus, Project, RunStatus, Task
+from ..models.base import utcnow
+from . import service as run_service
+from . import workspace
+from .agent import (
+    MISSING_CREDENTIALS,
+    AgentOutcome,
+    AgentRequest,
+    ClaudeExecutor,
+    Executor,
+    PermissionDecision,
+    RunControl,
+    bundled_cli_path,
+    find_credentials,
+    kill_process_group,
+    write_launcher,
+)
+from .schemas import ApprovalRead
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 1.0
+RESUME_PROMPT = (
+    "The board was restarted while you were working on this task. Continue where you left off "
+    "and finish the task; end with a short summary of what you did."
+)
+
+
+class RunEventWriter:
+    """Group commit for run events: what arrives while a batch is written goes in the next."""
+
+    def __init__(self, database: Database, run_id: int, next_seq: int, on_written) -> None:
+        self.database = database
+        self.run_id = run_id
+        self.next_seq = next_seq
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._session_id: str | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._on_written = on_written
+
+    async def emit(self, type: str, payload: dict[str, Any]) -> None:
+        self._pending.append((type, payload))
+        if type == "init" and payload.get("session_id"):
+            self._session_id = payload["session_id"]
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            session_id, self._session_id = self._session_id, None
+            async with self.database.session(write=True) as session:
+                last = await run_service.append_events(session, self.run_id, self.next_seq, batch)
+                if session_id:  # saved at once: a crash after this can resume the session
+                    await session.execute(update(AgentRun).where(AgentRun.id == self.run_id).values(session_id=session_id))
+            self.next_seq = last + 1
+            self._on_written(self.run_id)
+
+    async def flush(self) -> None:
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+        if self._flusher is not None and self._flusher.done() and self._flusher.exception():
+            raise self._flusher.exception()  # type: ignore[misc]
+        if self._pending:
+            self._flusher = asyncio.create_task(self._flush_loop())
+            await asyncio.shield(self._flusher)
+
+
+@dataclass
+class ActiveRun:
+    run_id: int
+    control: RunControl = field(default_factory=RunControl)
+    task: asyncio.Task[None] | None = None
+    cancelling: bool = False
+
+
+class Orchestrator:
+    def __init__(self, database: Database, settings: Settings, executor: Executor | None = None) -> None:
+        self.database = database
+        self.settings = settings
+        self.executor = executor or ClaudeExecutor()
+        self.cli_path = settings.claude_cli or bundled_cli_path()
+        self._active: dict[int, ActiveRun] = {}
+        self._wake = asyncio.Event()
+        self._scheduler: asyncio.Task[None] | None = None
+        self._run_listeners: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._approval_signals: dict[int, asyncio.Event] = {}
+        self._pid_dir = settings.data_dir / "agents"
+        self._launcher = ""
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._pid_dir.mkdir(parents=True, exist_ok=True)
+        self._launcher = write_launcher(self.settings.data_dir / "bin" / "claude-launcher")
+        await self._recover()
+        self._scheduler = asyncio.create_task(self._schedule_loop(), name="run-scheduler")
+
+    async def stop(self) -> None:
+        """Shutdown: agents are stopped, their runs stay `running` and resume on the next start."""
+        if self._scheduler:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+        for active in list(self._active.values()):
+            active.control.kill()
+            if active.task:
+                active.task.cancel()
+        for active in list(self._active.values()):
+            if active.task:
+                with contextlib.suppress(BaseException):
+                    await active.task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def active_run_ids(self) -> list[int]:
+        return list(self._active)
+
+    # -- listeners (live run streams, approvals) ------------------------------------
+
+    def listen(self, run_id: int) -> asyncio.Event:
+        signal = asyncio.Event()
+        self._run_listeners[run_id].add(signal)
+        return signal
+
+    def unlisten(self, run_id: int, signal: asyncio.Event) -> None:
+        listeners = self._run_listeners.get(run_id)
+        if listeners is not None:
+            listeners.discard(signal)
+            if not listeners:
+                del self._run_listeners[run_id]
+
+    def _notify_run(self, run_id: int) -> None:
+        for signal in self._run_listeners.get(run_id, ()):
+            signal.set()
+
+    def approval_answered(self, approval_id: int) -> None:
+        signal = self._approval_signals.get(approval_id)
+        if signal is not None:
+            signal.set()
+
+    # -- recovery and scheduling ----------------------------------------------------
+
+    def _pid_file(self, run_id: int) -> str:
+        return str(self._pid_dir / f"run-{run_id}.pgid")
+
+    async def _recover(self) -> None:
+        async with self.database.session(write=True) as session:
+            left = (
+                await session.scalars(
+                    select(AgentRun)
+                    .where(AgentRun.status.in_([RunStatus.running.value, RunStatus.waiting_approval.value]))
+                    .order_by(AgentRun.id)
+                )
+            ).all()
+            for run in left:
+                if kill_process_group(self._pid_file(run.id)):
+                    log.warning("run %s: killed the agent processes left by the previous server", run.id)
+                if self.settings.resume_interrupted and run.session_id:
+                    for approval in await run_service.pending_approvals(session, run.id):
+                        approval.status = ApprovalStatus.expired.value
+                        approval.decided_at = utcnow()
+                    run.status = RunStatus.queued.value
+                    run.resume_session_id = run.session_id
+                    run.updated_at = utcnow()
+                    await session.flush()
+                    await run_service.record_run_event(session, BoardEventType.run_queued, run)
+                    log.info("run %s: will resume session %s after the restart", run.id, run.session_id)
+                else:
+                    await run_service.finish(
+                        session,
+                        run,
+                        RunStatus.interrupted,
+                        error="The server stopped while this run was in progress. Resume it to continue.",
+                    )
+
+    async def _schedule_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+            try:
+                await self._start_queued()
+                await self._check_cancel_requests()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduling runs failed; retrying")
+
+    async def _start_queued(self) -> None:
+        free = self.settings.max_concurrent_runs - len(self._active)
+        if free <= 0:
+            return
+        async with self.database.session() as session:
+            queued = (
+                await session.scalars(
+                    select(AgentRun.id).where(AgentRun.status == RunStatus.queued.value).order_by(AgentRun.id).limit(free)
+                )
+            ).all()
+        for run_id in queued:
+            async with self.database.session(write=True) as session:
+                claimed = await session.execute(
+                    update(AgentRun)
+                    .where(AgentRun.id == run_id, AgentRun.status == RunStatus.queued.value)
+                    .values(
+                        status=RunStatus.running.value,
+                        starts=AgentRun.starts + 1,
+                        started_at=utcnow(),
+                        updated_at=utcnow(),
+                    )
+                )
+                if claimed.rowcount != 1:
+                    continue
+                run = await run_service.get(session, run_id)
+                await run_service.record_run_event(session, BoardEventType.run_started, run)
+            active = ActiveRun(run_id)
+            self._active[run_id] = active
+            active.task = asyncio.create_task(self._execute(active), name=f"run-{run_id}")
+
+    async def _check_cancel_requests(self) -> None:
+        if not self._active:
+            return
+        async with self.database.session() as session:
+            flagged = (
+                await session.scalars(
+                    select(AgentRun.id).where(AgentRun.id.in_(list(self._active)), AgentRun.cancel_requested.is_(True))
+                )
+            ).all()
+        for run_id in flagged:
+            asyncio.create_task(self.cancel(run_id))
+
+    # -- cancel -----------------------------------------------------------------------
+
+    async def cancel(self, run_id: int) -> None:
+        """Stop a run this process is executing (the request is already in the database)."""
+        active = self._active.get(run_id)
+        if active is None:
+            self.wake()
+            return
+        if active.cancelling:
+            return
+        active.cancelling = True
+        grace = self.settings.cancel_grace_seconds
+        await active.control.interrupt()
+        if await _finishes_within(active.task, grace):
+            return
+        log.warning("run %s did not stop within %.1f s; killing its processes", run_id, grace)
+        active.control.kill()
+        if await _finishes_within(active.task, grace):
+            return
+        if active.task:
+            active.task.cancel()
+            await _finishes_within(active.task, grace)
+
+    # -- one run ------------------------------------------------------------------------
+
+    async def _execute(self, active: ActiveRun) -> None:
+        run_id = active.run_id
+        writer: RunEventWriter | None = None
+        try:
+            async with self.database.session() as session:
+                run = await run_service.get(session, run_id)
+                task = await session.get(Task, run.task_id)
+                project = await session.get(Project, run.project_id)
+                next_seq = await run_service.last_seq(session, run_id) + 1
+            assert task is not None and project is not None
+            writer = RunEventWriter(self.database, run_id, next_seq, self._notify_run)
+            resuming_after_restart = run.starts > 1 and run.resume_session_id and run.resume_session_id == run.session_id
+            await writer.emit("status", {"status": "running", "attempt": run.attempt, "start": run.starts})
+
+            env = dict(os.environ)
+            if self.settings.agent_home:
+                env["HOME"] = str(self.settings.agent_home)
+            if not find_credentials(env):
+                await self._finish(active, writer, AgentOutcome(is_error=True, error=MISSING_CREDENTIALS), run.head_commit)
+                return
+            if not await asyncio.to_thread(workspace.is_git_repository, project.workspace_path):
+                error = f"{project.workspace_path} is not a git repository; agents work on git branches."
+                await self._finish(active, writer, AgentOutcome(is_error=True, error=error), run.head_commit)
+                return
+
+            tree = await asyncio.to_thread(
+                workspace.ensure_worktree,
+                project.workspace_path,
+                run.worktree_path or str(self.settings.worktrees_dir / str(project.id) / run.branch.replace("/", "-")),
+                run.branch,
+                project.base_branch,
+                list(project.copy_files),
+            )
+            async with self.database.session(write=True) as session:
+                await session.execute(
+                    update(AgentRun)
+                    .where(AgentRun.id == run_id)
+                    .values(worktree_path=str(tree.path), base_commit=run.base_commit or tree.base_commit)
+                )
+            base_commit = run.base_commit or tree.base_commit
+
+            from mcp_client.registry import servers_for_run
+
+            request = AgentRequest(
+                prompt=RESUME_PROMPT if resuming_after_restart else run.prompt,
+                cwd=str(tree.path),
+                cli_path=self.cli_path,
+                launcher_path=self._launcher,
+                pid_file=self._pid_file(run_id),
+                resume_session_id=run.resume_session_id,
+                permission_mode=project.permission_mode,
+                model=project.agent_model or self.settings.agent_model,
+                max_turns=project.max_turns or self.settings.agent_max_turns,
+                max_budget_usd=project.max_budget_usd or self.settings.agent_max_budget_usd,
+                mcp_servers=servers_for_run(str(tree.path)),
+                env={"HOME": env["HOME"]} if self.settings.agent_home else {},
+            )
+            outcome = await self.executor.run(request, writer.emit, self._permission_asker(active, writer), active.control)
+            if (
+                outcome.is_error
+                and request.resume_session_id
+                and "No conversation found" in (outcome.error or "")
+                and not active.cancelling
+            ):
+                # The session never reached the CLI's disk (it died before the first reply).
+                await writer.emit("status", {"status": "session lost; starting the task afresh"})
+                async with self.database.session() as session:
+                    first = await session.scalar(
+                        select(AgentRun.prompt).where(AgentRun.task_id == run.task_id).order_by(AgentRun.attempt).limit(1)
+                    )
+                request.resume_session_id = None
+                request.prompt = first or run.prompt
+                outcome = await self.executor.run(request, writer.emit, self._permission_asker(active, writer), active.control)
+            head = await asyncio.to_thread(
+                workspace.commit_all, str(tree.path), f"kanban: {task.title} (run {run.attempt})"
+            )
+            await self._finish(active, writer, outcome, head or run.head_commit or base_commit)
+        except asyncio.CancelledError:
+            if active.cancelling:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(
+                        self._finish(active, writer, AgentOutcome(is_error=True, interrupted=True), None)
+                    )
+            elif writer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(writer.flush())
+            raise
+        except Exception as exc:
+            log.exception("run %s failed", run_id)
+            with contextlib.suppress(Exception):
+                await self._finish(active, writer, AgentOutcome(is_error=True, error=f"{type(exc).__name__}: {exc}"), None)
+        finally:
+            self._active.pop(run_id, None)
+            self._notify_run(run_id)
+            self.wake()
+
+    async def _finish(
+        self, active: ActiveRun, writer: RunEventWriter | None, outcome: AgentOutcome, head_commit: str | None
+    ) -> None:
+        if active.cancelling:
+            status, error = RunStatus.cancelled, "Cancelled by the user."
+        elif outcome.is_error:
+            status, error = RunStatus.failed, outcome.error or "The agent failed."
+        else:
+            status, error = RunStatus.succeeded, None
+        if writer is not None:
+            if error:
+                await writer.emit("error", {"message": error})
+            await writer.emit("status", {"status": status.value})
+            await writer.flush()
+        async with self.database.session(write=True) as session:
+            run = await run_service.get(session, active.run_id, for_update=True)
+            if outcome.session_id:
+                run.session_id = outcome.session_id
+            if head_commit:
+                run.head_commit = head_commit
+            for name in ("cost_usd", "input_tokens", "output_tokens", "turns", "duration_ms"):
+                value = getattr(outcome, name)
+                if value is not None:
+                    setattr(run, name, value)
+            await run_service.finish(session, run, status, error=error, result=outcome.result if status == RunStatus.succeeded else None)
+
+    # -- approvals --------------------------------------------------------------------
+
+    def _permission_asker(self, active: ActiveRun, writer: RunEventWriter):
+        async def ask(tool_name: str, tool_input: dict[str, Any], tool_use_id: str | None) -> PermissionDecision:
+            async with self.database.session(write=True) as session:
+                run = await run_service.get(session, active.run_id, for_update=True)
+                project = await session.get(Project, run.project_id)
+                if project is not None and tool_name in project.allowed_tools:
+                    return PermissionDecision(allow=True)
+                approval = Approval(
+                    run_id=run.id, tool_name=tool_name, input=tool_input, status=ApprovalStatus.pending.value, created_at=utcnow()
+                )
+                session.add(approval)
+                run.status = RunStatus.waiting_approval.value
+                run.updated_at = utcnow()
+                await session.flush()
+                approval_payload = ApprovalRead.model_validate(approval).model_dump(mode="json")
+                await event_log.record(
+                    session, BoardEventType.approval_requested, run.project_id, approval_payload
+                )
+                await run_service.record_run_event(session, BoardEventType.run_updated, run)
+            await writer.emit("approval", approval_payload)
+            signal = asyncio.Event()
+            self._approval_signals[approval.id] = signal
+            try:
+                while True:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(signal.wait(), POLL_SECONDS)
+                    signal.clear()
+                    if active.cancelling:
+                        return PermissionDecision(allow=False, message="The run was cancelled.")
+                    async with self.database.session() as session:
+                        answered = await session.get(Approval, approval.id)
+                        if answered is not None and answered.status != ApprovalStatus.pending.value:
+                            decision = ApprovalRead.model_validate(answered).model_dump(mode="json")
+                            break
+            finally:
+                self._approval_signals.pop(approval.id, None)
+            async with self.database.session(write=True) as session:
+                run = await run_service.get(session, active.run_id, for_update=True)
+                if run.status == RunStatus.waiting_approval.value and not await run_service.pending_approvals(session, run.id):
+                    run.status = RunStatus.running.value
+                    run.updated_at = utcnow()
+                    await session.flush()
+                    await run_service.record_run_event(session, BoardEventType.run_updated, run)
+            await writer.emit("approval", decision)
+            allowed = decision["status"] == ApprovalStatus.allowed.value
+            return PermissionDecision(allow=allowed, message=decision.get("message") or "")
+
+        return ask
+
+
+async def _finishes_within(task: asyncio.Task[None] | None, seconds: float) -> bool:
+    if task is None or task.done():
+        return True
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    return bool(done)
+
+
+def pid_dir(settings: Settings) -> Path:
+    return settings.data_dir / "agents"

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..kit.schemas import InputSchema, OutputSchema, bounded_text
+from ..models import ApprovalStatus, RunStatus
+
+Instructions = bounded_text(0, 50_000)
+Feedback = bounded_text(1, 50_000, strip=True)
+
+
+class RunCreate(InputSchema):
+    instructions: Instructions = Field(default="", description="Extra instructions for the agent, added to the task.")
+
+
+class ChangesRequest(InputSchema):
+    feedback: Feedback = Field(description="What the agent should change; it continues the same session.")
+
+
+class ApprovalDecision(InputSchema):
+    decision: Literal["allow", "deny", "always_allow"] = Field(
+        description="always_allow also adds the tool to the project's always-allowed tools."
+    )
+    message: bounded_text(0, 2_000) = Field(default="", description="Told to the agent when denied.")  # type: ignore[valid-type]
+
+
+class ApprovalRead(OutputSchema):
+    id: int
+    run_id: int
+    tool_name: str
+    input: dict[str, Any]
+    status: ApprovalStatus
+    decision: str | None
+    message: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class RunSummary(OutputSchema):
+    """A run as shown on cards and in the run history."""
+
+    id: int
+    task_id: int
+    project_id: int
+    attempt: int
+    status: RunStatus
+    session_id: str | None
+    branch: str | None
+    base_commit: str | None
+    head_commit: str | None
+    error: str | None
+    cost_usd: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    turns: int | None
+    duration_ms: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunRead(RunSummary):
+    prompt: str
+    result: str | None
+    pending_approvals: list[ApprovalRead] = Field(default_factory=list)
+
+
+class RunEventRead(OutputSchema):
+    seq: int
+    type: str = Field(examples=["tool_use"], description="init, text, thinking, tool_use, tool_result, approval, result, error, status")
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class RunEventPage(OutputSchema):
+    items: list[RunEventRead]
+    next_after_seq: int | None = Field(description="Pass as `after_seq` for the next page; null when there is none yet.")
+
+
+class DiffRead(OutputSchema):
+    base: str | None
+    head: str | None
+    branch: str | None
+    files: list[dict[str, Any]]
+    stats: dict[str, int]

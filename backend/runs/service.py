@@ -1,0 +1,263 @@
+"""Agent runs in the database: queue, read, cancel requests, approvals, review decisions.
+
+The orchestrator executes runs; this module is what the API (and the orchestrator) use to
+read and change their state. No FastAPI here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..errors import Conflict, InvalidInput, NotFound
+from ..events import service as event_log
+from ..events.types import BoardEventType
+from ..kit.queries import get_or_404
+from ..models import (
+    ACTIVE_RUN_STATUSES,
+    AgentRun,
+    Approval,
+    ApprovalStatus,
+    Project,
+    RunEvent,
+    RunStatus,
+    Task,
+    TaskStatus,
+)
+from ..models.base import utcnow
+from ..tasks import service as task_service
+from .schemas import ApprovalRead, RunSummary
+
+ACTIVE = [s.value for s in ACTIVE_RUN_STATUSES]
+
+
+def summary(run: AgentRun) -> dict[str, Any]:
+    return RunSummary.model_validate(run).model_dump(mode="json")
+
+
+async def record_run_event(session: AsyncSession, type: BoardEventType, run: AgentRun) -> None:
+    await event_log.record(session, type, run.project_id, summary(run))
+
+
+async def get(session: AsyncSession, run_id: int, *, for_update: bool = False) -> AgentRun:
+    return await get_or_404(session, AgentRun, run_id, "Run", for_update=for_update)
+
+
+async def list_for_task(session: AsyncSession, task_id: int) -> Sequence[AgentRun]:
+    await task_service.get(session, task_id)
+    return (await session.scalars(select(AgentRun).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt.desc()))).all()
+
+
+async def latest_for_task(session: AsyncSession, task_id: int) -> AgentRun | None:
+    return await session.scalar(select(AgentRun).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt.desc()).limit(1))
+
+
+async def latest_by_task(session: AsyncSession, project_id: int) -> dict[int, AgentRun]:
+    """The newest run of every task of a project, in one query (for the board)."""
+    newest = select(func.max(AgentRun.id)).where(AgentRun.project_id == project_id).group_by(AgentRun.task_id)
+    runs = (await session.scalars(select(AgentRun).where(AgentRun.id.in_(newest)))).all()
+    return {run.task_id: run for run in runs}
+
+
+async def pending_approvals(session: AsyncSession, run_id: int) -> Sequence[Approval]:
+    return (
+        await session.scalars(
+            select(Approval).where(Approval.run_id == run_id, Approval.status == ApprovalStatus.pending.value).order_by(Approval.id)
+        )
+    ).all()
+
+
+def first_prompt(task: Task, branch: str, instructions: str) -> str:
+    parts = [f"You are working on task {task.short_id}: {task.title}"]
+    if task.description.strip():
+        parts.append(task.description.strip())
+    if instructions.strip():
+        parts.append(f"Additional instructions:\n{instructions.strip()}")
+    parts.append(
+        f"Work in the current directory, a git worktree on branch {branch}. Do not commit: the board "
+        "commits your changes when you finish. End with a short summary of what you did; it becomes "
+        "the task's result for the reviewer."
+    )
+    return "\n\n".join(parts)
+
+
+async def _queue(
+    session: AsyncSession, task: Task, prompt: str, *, resume_session_id: str | None, previous: AgentRun | None, branch: str
+) -> AgentRun:
+    attempt = (previous.attempt + 1) if previous else 1
+    run = AgentRun(
+        task_id=task.id,
+        project_id=task.project_id,
+        attempt=attempt,
+        status=RunStatus.queued.value,
+        prompt=prompt,
+        resume_session_id=resume_session_id,
+        branch=branch,
+        worktree_path=previous.worktree_path if previous else None,
+        base_commit=previous.base_commit if previous else None,
+        head_commit=previous.head_commit if previous else None,
+        starts=0,
+        cancel_requested=False,
+    )
+    now = utcnow()
+    run.created_at = run.updated_at = now
+    session.add(run)
+    await session.flush()
+    await record_run_event(session, BoardEventType.run_queued, run)
+    if task.status != TaskStatus.in_progress.value:
+        await task_service.transition(session, task, TaskStatus.in_progress)
+    return run
+
+
+async def _active_run(session: AsyncSession, task_id: int) -> AgentRun | None:
+    return await session.scalar(select(AgentRun).where(AgentRun.task_id == task_id, AgentRun.status.in_(ACTIVE)).limit(1))
+
+
+async def start(session: AsyncSession, task_id: int, instructions: str = "") -> AgentRun:
+    task = await task_service.get(session, task_id, for_update=True)
+    await task_service.lock_project(session, task.project_id)
+    active = await _active_run(session, task_id)
+    if active is not None:
+        raise Conflict(f"Task {task.short_id} already has an active run (run {active.id}, {active.status}); cancel it first")
+    previous = await latest_for_task(session, task_id)
+    from .workspace import branch_name
+
+    branch = previous.branch if previous and previous.branch else branch_name(task.short_id, task.title)
+    return await _queue(
+        session, task, first_prompt(task, branch, instructions), resume_session_id=None, previous=previous, branch=branch
+    )
+
+
+async def request_changes(session: AsyncSession, task_id: int, feedback: str) -> AgentRun:
+    task = await task_service.get(session, task_id, for_update=True)
+    await task_service.lock_project(session, task.project_id)
+    if task.status != TaskStatus.needs_review.value:
+        raise Conflict(f"Task {task.short_id} is not in review (it is {task.status}); only reviewed work can get change requests")
+    if await _active_run(session, task_id) is not None:
+        raise Conflict(f"Task {task.short_id} already has an active run")
+    previous = await latest_for_task(session, task_id)
+    if previous is None or not previous.session_id:
+        raise Conflict(f"Task {task.short_id} has no agent session to continue; start a new run instead")
+    assert previous.branch is not None
+    return await _queue(session, task, feedback, resume_session_id=previous.session_id, previous=previous, branch=previous.branch)
+
+
+async def resume_interrupted(session: AsyncSession, run_id: int) -> AgentRun:
+    """Queue an interrupted run again; it continues its Claude session when it has one."""
+    run = await get(session, run_id, for_update=True)
+    if run.status != RunStatus.interrupted.value:
+        raise Conflict(f"Run {run_id} is {run.status}; only interrupted runs can be resumed")
+    task = await task_service.get(session, run.task_id, for_update=True)
+    if await _active_run(session, run.task_id) is not None:
+        raise Conflict(f"Task {task.short_id} already has an active run")
+    run.status = RunStatus.queued.value
+    run.error = None
+    run.finished_at = None
+    run.cancel_requested = False
+    if run.session_id:
+        run.resume_session_id = run.session_id
+    run.updated_at = utcnow()
+    await session.flush()
+    await record_run_event(session, BoardEventType.run_queued, run)
+    if task.status != TaskStatus.in_progress.value:
+        await task_service.transition(session, task, TaskStatus.in_progress)
+    return run
+
+
+async def request_cancel(session: AsyncSession, run_id: int) -> AgentRun:
+    """A queued run is cancelled at once; a running one is flagged for its orchestrator."""
+    run = await get(session, run_id, for_update=True)
+    if run.status not in ACTIVE:
+        raise Conflict(f"Run {run_id} is already {run.status}")
+    if run.status == RunStatus.queued.value:
+        await finish(session, run, RunStatus.cancelled, error="Cancelled before it started.")
+    else:
+        run.cancel_requested = True
+        run.updated_at = utcnow()
+        await session.flush()
+    return run
+
+
+async def finish(
+    session: AsyncSession, run: AgentRun, status: RunStatus, *, error: str | None = None, result: str | None = None
+) -> None:
+    """Close a run and move its task: review on success, back to To Do otherwise."""
+    run.status = status.value
+    run.error = error
+    if result is not None:
+        run.result = result
+    run.finished_at = run.updated_at = utcnow()
+    for approval in await pending_approvals(session, run.id):
+        approval.status = ApprovalStatus.expired.value
+        approval.decided_at = run.finished_at
+    await session.flush()
+    await record_run_event(session, BoardEventType.run_finished, run)
+    task = await session.get(Task, run.task_id)
+    if task is None:
+        return
+    if status == RunStatus.succeeded:
+        await task_service.transition(session, task, TaskStatus.needs_review, result=result or "")
+    elif status != RunStatus.interrupted:
+        await task_service.transition(session, task, TaskStatus.todo)
+
+
+async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit: int) -> Sequence[RunEvent]:
+    return (
+        await session.scalars(
+            select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.seq > after_seq).order_by(RunEvent.seq).limit(limit)
+        )
+    ).all()
+
+
+async def append_events(session: AsyncSession, run_id: int, first_seq: int, events: list[tuple[str, dict[str, Any]]]) -> int:
+    """Insert events with consecutive seq numbers; returns the last seq."""
+    now = utcnow()
+    session.add_all(
+        RunEvent(run_id=run_id, seq=first_seq + i, type=type, payload=payload, created_at=now)
+        for i, (type, payload) in enumerate(events)
+    )
+    await session.flush()
+    return first_seq + len(events) - 1
+
+
+async def last_seq(session: AsyncSession, run_id: int) -> int:
+    return (await session.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))) or 0
+
+
+async def decide_approval(session: AsyncSession, approval_id: int, decision: str, message: str) -> Approval:
+    approval = await session.scalar(select(Approval).where(Approval.id == approval_id).with_for_update())
+    if approval is None:
+        raise NotFound(f"Approval {approval_id} not found")
+    if approval.status != ApprovalStatus.pending.value:
+        raise Conflict(f"Approval {approval_id} was already answered ({approval.status})")
+    run = await get(session, approval.run_id)
+    approval.status = (ApprovalStatus.denied if decision == "deny" else ApprovalStatus.allowed).value
+    approval.decision = decision
+    approval.message = message or None
+    approval.decided_at = utcnow()
+    if decision == "always_allow":
+        project = await session.get(Project, run.project_id)
+        if project is not None and approval.tool_name not in project.allowed_tools:
+            project.allowed_tools = [*project.allowed_tools, approval.tool_name]
+    await session.flush()
+    await event_log.record(
+        session, BoardEventType.approval_resolved, run.project_id, ApprovalRead.model_validate(approval).model_dump(mode="json")
+    )
+    return approval
+
+
+async def mark_task_result(session: AsyncSession, task_id: int, result: str) -> None:
+    await session.execute(update(Task).where(Task.id == task_id).values(result=result))
+
+
+def require_git_project(project: Project) -> None:
+    from .workspace import is_git_repository
+
+    if not is_git_repository(project.workspace_path):
+        raise InvalidInput(
+            f"Project {project.name!r} is not a git repository ({project.workspace_path}); "
+            "agents work on git branches: run `git init` there or recreate the project with init_git"
+        )
