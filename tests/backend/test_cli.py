@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from backend import __version__
+from backend.migrations_runner import head_revision
 from tests.conftest import free_port
 
 
@@ -58,7 +59,7 @@ def test_serve_migrates_and_serves(tmp_path: Path):
                 assert process.poll() is None, process.stdout.read()
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
-        assert response.json()["revision"] == "0001"
+        assert response.json()["revision"] == head_revision()
         assert response.json()["database"] == "sqlite"
     finally:
         process.terminate()

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+from backend.migrations_runner import head_revision
 from tests.backend.factories import create_project, create_task
 
 
 async def test_create_get_list_update_delete(client, workspace: Path):
     response = await client.post(
-        "/api/projects", json={"name": "  Demo Board  ", "workspace_path": str(workspace / ".." / "workspace")}
+        "/api/projects",
+        json={"name": "  Demo Board  ", "workspace_path": str(workspace / ".." / "workspace"), "init_git": True},
     )
     assert response.status_code == 201, response.text
     project = response.json()
@@ -20,10 +23,19 @@ async def test_create_get_list_update_delete(client, workspace: Path):
     names = [p["name"] for p in (await client.get("/api/projects")).json()]
     assert "Demo Board" in names
 
-    response = await client.patch(f"/api/projects/{project['id']}", json={"base_branch": "develop", "key": "DB"})
+    subprocess.run(["git", "-C", str(workspace), "branch", "develop"], check=True)
+    response = await client.patch(
+        f"/api/projects/{project['id']}",
+        json={"base_branch": "develop", "key": "DB", "copy_files": [".env"], "permission_mode": "default", "max_turns": 20},
+    )
     assert response.status_code == 200, response.text
-    assert response.json()["base_branch"] == "develop"
-    assert response.json()["key"] == "DB"
+    body = response.json()
+    assert (body["base_branch"], body["key"], body["copy_files"], body["permission_mode"], body["max_turns"]) == (
+        "develop", "DB", [".env"], "default", 20
+    )
+    response = await client.patch(f"/api/projects/{project['id']}", json={"base_branch": "nope"})
+    assert response.status_code == 422
+    assert "does not exist" in response.json()["detail"]
     task = await create_task(client, project["id"])
     assert task["short_id"] == "DB-1"
 
@@ -42,6 +54,31 @@ async def test_duplicate_name_is_409(client):
     other = await create_project(client)
     response = await client.patch(f"/api/projects/{other['id']}", json={"name": project["name"]})
     assert response.status_code == 409
+
+
+async def test_workspace_must_be_a_git_repository(client, workspace: Path, tmp_path: Path):
+    response = await client.post("/api/projects", json={"name": "Plain", "workspace_path": str(workspace)})
+    assert response.status_code == 422
+    assert "init_git" in response.json()["detail"]
+    assert not (workspace / ".git").exists()
+
+    (workspace / "notes.md").write_text("hello")
+    response = await client.post("/api/projects", json={"name": "Plain", "workspace_path": str(workspace), "init_git": True})
+    assert response.status_code == 201, response.text
+    assert response.json()["base_branch"] == "main"
+    log = subprocess.run(["git", "-C", str(workspace), "log", "--format=%s", "--name-only"], capture_output=True, text=True)
+    assert "notes.md" in log.stdout
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "trunk", str(existing)], check=True)
+    subprocess.run(["git", "-C", str(existing), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    response = await client.post("/api/projects", json={"name": "Existing", "workspace_path": str(existing)})
+    assert response.status_code == 201, response.text
+    assert response.json()["base_branch"] == "trunk"
+    response = await client.post("/api/projects", json={"name": "Wrong base", "workspace_path": str(existing), "base_branch": "main"})
+    assert response.status_code == 422
+    assert "'main' does not exist" in response.json()["detail"]
 
 
 async def test_missing_workspace_is_422(client, tmp_path: Path):
@@ -67,4 +104,4 @@ async def test_health(client, settings):
     body = (await client.get("/api/health")).json()
     assert body["status"] == "ok"
     assert body["database"] == settings.database_kind
-    assert body["revision"] == "0001"
+    assert body["revision"] == head_revision()

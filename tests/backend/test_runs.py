@@ -1,0 +1,194 @@
+"""Agent runs end to end: the real Claude Code CLI against the fake Messages API, real git."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.backend.factories import create_project, create_task
+from tests.backend.sse import SSEReader
+from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
+
+
+@pytest.fixture
+def agent_env(fake_anthropic: FakeAnthropic, monkeypatch):
+    """Point the server's agents at the fake API (the orchestrator passes the environment on)."""
+    for name, value in fake_anthropic.env(max_retries=0).items():
+        monkeypatch.setenv(name, value)
+    return fake_anthropic
+
+
+def git(path: str, *args: str) -> str:
+    return subprocess.run(["git", "-C", path, *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+async def wait_for_status(client: httpx.AsyncClient, task_id: int, statuses: set[str], timeout: float = 60) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        runs = (await client.get(f"/api/tasks/{task_id}/runs")).json()
+        if runs and runs[0]["status"] in statuses:
+            return (await client.get(f"/api/runs/{runs[0]['id']}")).json()
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"run did not reach {statuses}: {runs[:1]}")
+        await asyncio.sleep(0.1)
+
+
+async def all_events(client: httpx.AsyncClient, run_id: int) -> list[dict]:
+    events, after = [], 0
+    while True:
+        page = (await client.get(f"/api/runs/{run_id}/events", params={"after_seq": after, "limit": 50})).json()
+        events += page["items"]
+        if page["next_after_seq"] is None:
+            return events
+        after = page["next_after_seq"]
+
+
+async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnthropic):
+    project = await create_project(client)
+    task = await create_task(client, project["id"], title="Write a greeting", description="Create hello.txt")
+    marker = f"[{task['short_id']}]"
+    agent_env.add_script(
+        marker,
+        [
+            Turn.tool_use("Write", {"file_path": "hello.txt", "content": "hello\n"}),
+            Turn.tool_use("Bash", {"command": "echo ok > out.txt"}),
+            Turn.text("Wrote hello.txt and out.txt"),
+        ],
+    )
+    response = await client.post(f"/api/tasks/{task['id']}/runs", json={"instructions": f"Marker {marker}"})
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert run["status"] == "queued"
+    assert (await client.post(f"/api/tasks/{task['id']}/runs", json={})).status_code == 409
+
+    run = await wait_for_status(client, task["id"], {"succeeded", "failed"})
+    assert run["status"] == "succeeded", run["error"]
+    assert run["cost_usd"] > 0 and run["turns"] == 3
+    assert run["input_tokens"] > 0 and run["output_tokens"] > 0
+    assert run["branch"].startswith(f"kanban/{task['short_id'].lower()}-write-a-greeting")
+
+    worktree = Path(run_worktree := (await client.get(f"/api/runs/{run['id']}")).json()["branch"])
+    del worktree, run_worktree
+    task_now = (await client.get(f"/api/tasks/{task['id']}")).json()
+    assert task_now["status"] == "needs_review"
+    assert task_now["result"] == "Wrote hello.txt and out.txt"
+
+    repo = project["workspace_path"]
+    assert git(repo, "log", "-1", "--format=%s", run["branch"]) == "kanban: Write a greeting (run 1)"
+    assert git(repo, "show", f"{run['branch']}:hello.txt") == "hello"
+
+    diff = (await client.get(f"/api/tasks/{task['id']}/diff")).json()
+    assert {f["path"]: f["status"] for f in diff["files"]} == {"hello.txt": "added", "out.txt": "added"}
+    assert diff["stats"]["additions"] == 2
+
+    events = await all_events(client, run["id"])
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    types = [e["type"] for e in events]
+    assert "init" in types and types.count("tool_use") == 2 and types.count("tool_result") == 2
+    assert types.index("init") < types.index("tool_use") < types.index("result")
+    assert events[-1]["type"] == "status" and events[-1]["payload"]["status"] == "succeeded"
+
+    # Request changes: a new run resumes the same Claude session with the feedback.
+    agent_env.add_script(run["session_id"], [Turn.tool_use("Write", {"file_path": "hello.txt", "content": "hello world\n"}), Turn.text("Now greets the world")])
+    response = await client.post(f"/api/tasks/{task['id']}/request-changes", json={"feedback": "Greet the world"})
+    assert response.status_code == 202, response.text
+    second = await wait_for_status(client, task["id"], {"succeeded", "failed"})
+    assert second["status"] == "succeeded", second["error"]
+    assert second["attempt"] == 2 and second["session_id"] == run["session_id"]
+    resumed = [r for r in agent_env.main_requests() if "Greet the world" in r.all_text()]
+    assert resumed and "Write a greeting" in resumed[0].all_text()  # the earlier conversation came along
+    assert git(repo, "show", f"{run['branch']}:hello.txt") == "hello world"
+
+    # Approve: merged into the base branch, task done, worktree gone, branch kept.
+    response = await client.post(f"/api/tasks/{task['id']}/approve")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "done"
+    assert git(repo, "show", f"{project['base_branch']}:hello.txt") == "hello world"
+    assert git(repo, "branch", "--list", run["branch"]) != ""
+    assert not any(run["branch"] in line for line in git(repo, "worktree", "list").splitlines())
+
+
+async def test_approval_answered_through_the_api(client, agent_env: FakeAnthropic):
+    project = await create_project(client)
+    task = await create_task(client, project["id"], title="Needs approval")
+    marker = f"[{task['short_id']}]"
+    agent_env.add_script(
+        marker,
+        [Turn.tool_use("Bash", {"command": "python3 -c \"open('made.txt','w').write('x')\""}), Turn.text("Ran python")],
+    )
+    run = (await client.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
+    run = await wait_for_status(client, task["id"], {"waiting_approval", "succeeded", "failed"})
+    assert run["status"] == "waiting_approval", run
+    approval = run["pending_approvals"][0]
+    assert approval["tool_name"] == "Bash"
+    response = await client.post(f"/api/approvals/{approval['id']}", json={"decision": "always_allow"})
+    assert response.status_code == 200, response.text
+    run = await wait_for_status(client, task["id"], {"succeeded", "failed"})
+    assert run["status"] == "succeeded", run["error"]
+    assert "Bash" in (await client.get(f"/api/projects/{project['id']}")).json()["allowed_tools"]
+    assert (await client.post(f"/api/approvals/{approval['id']}", json={"decision": "deny"})).status_code == 409
+
+
+async def test_cancel_stops_the_agent_within_five_seconds(client, agent_env: FakeAnthropic):
+    project = await create_project(client)
+    task = await create_task(client, project["id"], title="Long job")
+    marker = f"[{task['short_id']}]"
+    hang = Turn.hang(120)
+    agent_env.add_script(marker, [Turn.tool_use("Bash", {"command": "sleep 300 & echo started"}), hang])
+    run = (await client.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
+    await asyncio.to_thread(hang.wait_started, 60)
+    started = asyncio.get_running_loop().time()
+    response = await client.post(f"/api/runs/{run['id']}/cancel")
+    assert response.status_code == 200
+    run = await wait_for_status(client, task["id"], {"cancelled", "failed", "succeeded"}, timeout=10)
+    assert run["status"] == "cancelled"
+    assert asyncio.get_running_loop().time() - started < 5
+    assert (await client.get(f"/api/tasks/{task['id']}")).json()["status"] == "todo"
+    # Nothing the agent started survives: not the CLI, not its `sleep 300`.
+    await asyncio.sleep(0.5)
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], leftovers
+
+
+async def test_missing_credentials_fail_fast_with_a_clear_message(client, monkeypatch, tmp_path):
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    project = await create_project(client)
+    task = await create_task(client, project["id"])
+    await client.post(f"/api/tasks/{task['id']}/runs")
+    run = await wait_for_status(client, task["id"], {"failed", "succeeded"}, timeout=20)
+    assert run["status"] == "failed"
+    assert "ANTHROPIC_API_KEY" in run["error"]
+    card = (await client.get(f"/api/tasks/{task['id']}")).json()
+    assert card["status"] == "todo"
+
+
+async def test_run_stream_replays_from_last_event_id(live_server, agent_env: FakeAnthropic):
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        project = await create_project(http)
+        task = await create_task(http, project["id"], title="Streamed")
+        marker = f"[{task['short_id']}]"
+        agent_env.add_script(marker, [Turn.text("All done")])
+        run = (await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
+        async with http.stream("GET", f"/api/runs/{run['id']}/stream") as response:
+            reader = SSEReader(response)
+            seen = []
+            while True:
+                event = await asyncio.wait_for(reader.next(), 60)
+                if event.event == "end":
+                    break
+                seen.append(int(event.id))
+        assert seen == list(range(1, len(seen) + 1))
+        async with http.stream("GET", f"/api/runs/{run['id']}/stream", headers={"Last-Event-ID": "2"}) as response:
+            reader = SSEReader(response)
+            replay = []
+            while (event := await asyncio.wait_for(reader.next(), 10)).event != "end":
+                replay.append(int(event.id))
+        assert replay == seen[2:]
