@@ -328,3 +328,25 @@ def test_keyboard_drag_between_and_within_columns(server: Server, new_page, tmp_
     expect_column(page, "in_progress", ["Charlie", "Bravo", "Delta"])
     assert server.board(project["id"])["in_progress"] == ["Charlie", "Bravo", "Delta"]
     assert page.errors == []
+
+
+def test_a_plain_folder_can_become_a_git_repository(server: Server, new_page, tmp_path: Path):
+    folder = tmp_path / "plain-folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello\n")
+    page = new_page(server.url)
+    if server.api("GET", "/api/projects"):
+        page.get_by_test_id("project-switcher").click()
+        page.get_by_test_id("new-project").click()
+    else:
+        page.get_by_test_id("create-first-project").click()
+    page.get_by_test_id("project-name").fill("From a plain folder")
+    page.get_by_test_id("project-path").fill(str(folder))
+    page.get_by_test_id("project-submit").click()
+    expect(page.get_by_test_id("form-error")).to_contain_text("not a git repository")
+    page.get_by_test_id("project-init-git").check()
+    page.get_by_test_id("project-submit").click()
+    expect(page.get_by_test_id("project-dialog")).to_be_hidden()
+    expect(page.get_by_test_id("current-project")).to_have_text("From a plain folder")
+    assert (folder / ".git").is_dir()
+    assert page.errors == []

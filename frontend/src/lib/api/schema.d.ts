@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/approvals/{approval_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Answer an agent's tool request */
+        post: operations["runs-decide_approval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -23,6 +40,12 @@ export interface paths {
          *     - `task.updated`: A task's fields changed (not its column or order). Payload: the task.
          *     - `task.moved`: A task changed column and/or position. Payload: the task.
          *     - `task.deleted`: A task was deleted. Payload: `{id, short_id, project_id}`.
+         *     - `run.queued`: An agent run was queued for a task. Payload: the run summary.
+         *     - `run.started`: An agent run started (or resumed after a restart). Payload: the run summary.
+         *     - `run.updated`: A running agent's state changed (waiting for an approval, or running again). Payload: the run summary.
+         *     - `run.finished`: An agent run ended: succeeded, failed, cancelled or interrupted. Payload: the run summary.
+         *     - `approval.requested`: An agent asks to use a tool and waits for the user's answer. Payload: the approval.
+         *     - `approval.resolved`: A tool request was allowed or denied. Payload: the approval.
          */
         get: operations["events-stream_events"];
         put?: never;
@@ -104,6 +127,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run */
+        get: operations["runs-get_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a run */
+        post: operations["runs-cancel_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The run's events after a sequence number */
+        get: operations["runs-list_run_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume an interrupted run */
+        post: operations["runs-resume_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run_id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The run's events live (Server-Sent Events)
+         * @description `id:` is the event's `seq`. Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get what you missed. Ends with an `end` event once the run has finished and everything was sent.
+         */
+        get: operations["runs-stream_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks": {
         parameters: {
             query?: never;
@@ -141,6 +252,40 @@ export interface paths {
         patch: operations["tasks-update_task"];
         trace?: never;
     };
+    "/api/tasks/{task_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve the work: merge the task's branch into the base branch */
+        post: operations["runs-approve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{task_id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the agent changed: base…head of the task branch */
+        get: operations["runs-get_diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{task_id}/move": {
         parameters: {
             query?: never;
@@ -158,39 +303,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{task_id}/request-changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask the agent for changes; it continues the same session */
+        post: operations["runs-request_changes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{task_id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The task's runs, newest first */
+        get: operations["runs-list_runs"];
+        put?: never;
+        /** Run an agent on the task */
+        post: operations["runs-start_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** BoardColumn */
-        BoardColumn: {
-            /** Count */
-            count: number;
-            status: components["schemas"]["TaskStatus"];
-            /** Tasks */
-            tasks: components["schemas"]["BoardTask"][];
+        /** ApprovalDecision */
+        ApprovalDecision: {
             /**
-             * Title
-             * @example To Do
+             * Decision
+             * @description always_allow also adds the tool to the project's always-allowed tools.
+             * @enum {string}
              */
-            title: string;
+            decision: "allow" | "deny" | "always_allow";
+            /**
+             * Message
+             * @description Told to the agent when denied.
+             * @default
+             */
+            message?: string;
         };
-        /** BoardRead */
-        BoardRead: {
-            /** Columns */
-            columns: components["schemas"]["BoardColumn"][];
+        /** ApprovalRead */
+        ApprovalRead: {
             /**
-             * Last Event Id
-             * @description The newest board event this board reflects: pass it as `last_event_id` to /api/events so the live stream starts exactly where this snapshot ends.
+             * Created At
+             * Format: date-time
              */
-            last_event_id: number;
-            project: components["schemas"]["ProjectRead"];
+            created_at: string;
+            /** Decided At */
+            decided_at: string | null;
+            /** Decision */
+            decision: string | null;
+            /** Id */
+            id: number;
+            /** Input */
+            input: {
+                [key: string]: unknown;
+            };
+            /** Message */
+            message: string | null;
+            /** Run Id */
+            run_id: number;
+            status: components["schemas"]["ApprovalStatus"];
+            /** Tool Name */
+            tool_name: string;
         };
         /**
-         * BoardTask
-         * @description A task as shown on a card: everything but the long text fields.
+         * ApprovalStatus
+         * @enum {string}
          */
-        BoardTask: {
+        ApprovalStatus: "pending" | "allowed" | "denied" | "expired";
+        /** BoardCard */
+        BoardCard: {
             /**
              * Created At
              * Format: date-time
@@ -222,6 +420,8 @@ export interface components {
              * @example 1
              */
             project_id: number;
+            /** @description The task's newest agent run, if any. */
+            run?: components["schemas"]["RunSummary"] | null;
             /**
              * Short Id
              * @example KAN-12
@@ -243,6 +443,55 @@ export interface components {
              * @example 1
              */
             version: number;
+        };
+        /** BoardColumn */
+        BoardColumn: {
+            /** Count */
+            count: number;
+            status: components["schemas"]["TaskStatus"];
+            /** Tasks */
+            tasks: components["schemas"]["BoardCard"][];
+            /**
+             * Title
+             * @example To Do
+             */
+            title: string;
+        };
+        /** BoardRead */
+        BoardRead: {
+            /** Columns */
+            columns: components["schemas"]["BoardColumn"][];
+            /**
+             * Last Event Id
+             * @description The newest board event this board reflects: pass it as `last_event_id` to /api/events so the live stream starts exactly where this snapshot ends.
+             */
+            last_event_id: number;
+            project: components["schemas"]["ProjectRead"];
+        };
+        /** ChangesRequest */
+        ChangesRequest: {
+            /**
+             * Feedback
+             * @description What the agent should change; it continues the same session.
+             */
+            feedback: string;
+        };
+        /** DiffRead */
+        DiffRead: {
+            /** Base */
+            base: string | null;
+            /** Branch */
+            branch: string | null;
+            /** Files */
+            files: {
+                [key: string]: unknown;
+            }[];
+            /** Head */
+            head: string | null;
+            /** Stats */
+            stats: {
+                [key: string]: number;
+            };
         };
         /** ErrorResponse */
         ErrorResponse: {
@@ -285,36 +534,78 @@ export interface components {
         /** ProjectCreate */
         ProjectCreate: {
             /**
+             * Agent Model
+             * @description Model for this project's agents.
+             */
+            agent_model?: string | null;
+            /**
+             * Allowed Tools
+             * @description Tools the agent may use without asking ("always allow").
+             * @example [
+             *       "Bash"
+             *     ]
+             */
+            allowed_tools?: string[] | null;
+            /**
              * Base Branch
-             * @default main
+             * @description Branch agents start from and merge into. Default: the repository's current branch.
              * @example main
              */
-            base_branch?: string;
+            base_branch?: string | null;
+            /**
+             * Copy Files
+             * @description Untracked files copied into each task's worktree.
+             * @example [
+             *       ".env"
+             *     ]
+             */
+            copy_files?: string[] | null;
+            /**
+             * Init Git
+             * @description Make the folder a git repository (with a first commit) if it is not one.
+             * @default false
+             */
+            init_git?: boolean;
             /**
              * Key
              * @description Prefix of the tasks' short ids (2–10 capital letters or digits). Default: derived from the name.
              * @example KAN
              */
             key?: string | null;
+            /** Max Budget Usd */
+            max_budget_usd?: number | null;
+            /** Max Turns */
+            max_turns?: number | null;
             /**
              * Name
              * @example Kanban Orchestrator
              */
             name: string;
             /**
+             * Permission Mode
+             * @description How the agent may act: acceptEdits (default) edits files freely and asks before other tools; default asks for edits too; plan only plans; bypassPermissions never asks.
+             */
+            permission_mode?: ("default" | "acceptEdits" | "plan" | "bypassPermissions") | null;
+            /**
              * Workspace Path
-             * @description An existing folder on the server's machine; stored as an absolute path.
+             * @description An existing git repository on the server's machine (or any folder with init_git); stored as an absolute path.
              * @example ~/code/kanban-orchestrator
              */
             workspace_path: string;
         };
         /** ProjectRead */
         ProjectRead: {
+            /** Agent Model */
+            agent_model: string | null;
+            /** Allowed Tools */
+            allowed_tools: string[];
             /**
              * Base Branch
              * @example main
              */
             base_branch: string;
+            /** Copy Files */
+            copy_files: string[];
             /**
              * Created At
              * Format: date-time
@@ -330,11 +621,20 @@ export interface components {
              * @example KAN
              */
             key: string;
+            /** Max Budget Usd */
+            max_budget_usd: number | null;
+            /** Max Turns */
+            max_turns: number | null;
             /**
              * Name
              * @example Kanban Orchestrator
              */
             name: string;
+            /**
+             * Permission Mode
+             * @example acceptEdits
+             */
+            permission_mode: string;
             /**
              * Updated At
              * Format: date-time
@@ -348,17 +648,182 @@ export interface components {
         };
         /** ProjectUpdate */
         ProjectUpdate: {
+            /**
+             * Agent Model
+             * @description Model for this project's agents.
+             */
+            agent_model?: string | null;
+            /**
+             * Allowed Tools
+             * @description Tools the agent may use without asking ("always allow").
+             * @example [
+             *       "Bash"
+             *     ]
+             */
+            allowed_tools?: string[] | null;
             /** Base Branch */
             base_branch?: string | null;
+            /**
+             * Copy Files
+             * @description Untracked files copied into each task's worktree.
+             * @example [
+             *       ".env"
+             *     ]
+             */
+            copy_files?: string[] | null;
             /**
              * Key
              * @description Applies to tasks created from now on.
              */
             key?: string | null;
+            /** Max Budget Usd */
+            max_budget_usd?: number | null;
+            /** Max Turns */
+            max_turns?: number | null;
             /** Name */
             name?: string | null;
+            /**
+             * Permission Mode
+             * @description How the agent may act: acceptEdits (default) edits files freely and asks before other tools; default asks for edits too; plan only plans; bypassPermissions never asks.
+             */
+            permission_mode?: ("default" | "acceptEdits" | "plan" | "bypassPermissions") | null;
             /** Workspace Path */
             workspace_path?: string | null;
+        };
+        /** RunCreate */
+        RunCreate: {
+            /**
+             * Instructions
+             * @description Extra instructions for the agent, added to the task.
+             * @default
+             */
+            instructions?: string;
+        };
+        /** RunEventPage */
+        RunEventPage: {
+            /** Items */
+            items: components["schemas"]["RunEventRead"][];
+            /**
+             * Next After Seq
+             * @description Pass as `after_seq` for the next page; null when there is none yet.
+             */
+            next_after_seq: number | null;
+        };
+        /** RunEventRead */
+        RunEventRead: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Payload */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @description init, text, thinking, tool_use, tool_result, approval, result, error, status
+             * @example tool_use
+             */
+            type: string;
+        };
+        /** RunRead */
+        RunRead: {
+            /** Attempt */
+            attempt: number;
+            /** Base Commit */
+            base_commit: string | null;
+            /** Branch */
+            branch: string | null;
+            /** Cost Usd */
+            cost_usd: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Head Commit */
+            head_commit: string | null;
+            /** Id */
+            id: number;
+            /** Input Tokens */
+            input_tokens: number | null;
+            /** Output Tokens */
+            output_tokens: number | null;
+            /** Pending Approvals */
+            pending_approvals?: components["schemas"]["ApprovalRead"][];
+            /** Project Id */
+            project_id: number;
+            /** Prompt */
+            prompt: string;
+            /** Result */
+            result: string | null;
+            /** Session Id */
+            session_id: string | null;
+            /** Started At */
+            started_at: string | null;
+            status: components["schemas"]["RunStatus"];
+            /** Task Id */
+            task_id: number;
+            /** Turns */
+            turns: number | null;
+        };
+        /**
+         * RunStatus
+         * @enum {string}
+         */
+        RunStatus: "queued" | "running" | "waiting_approval" | "succeeded" | "failed" | "cancelled" | "interrupted";
+        /**
+         * RunSummary
+         * @description A run as shown on cards and in the run history.
+         */
+        RunSummary: {
+            /** Attempt */
+            attempt: number;
+            /** Base Commit */
+            base_commit: string | null;
+            /** Branch */
+            branch: string | null;
+            /** Cost Usd */
+            cost_usd: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Head Commit */
+            head_commit: string | null;
+            /** Id */
+            id: number;
+            /** Input Tokens */
+            input_tokens: number | null;
+            /** Output Tokens */
+            output_tokens: number | null;
+            /** Project Id */
+            project_id: number;
+            /** Session Id */
+            session_id: string | null;
+            /** Started At */
+            started_at: string | null;
+            status: components["schemas"]["RunStatus"];
+            /** Task Id */
+            task_id: number;
+            /** Turns */
+            turns: number | null;
         };
         /** TaskCreate */
         TaskCreate: {
@@ -553,6 +1018,59 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "runs-decide_approval": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecision"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRead"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Already answered */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "events-stream_events": {
         parameters: {
             query?: {
@@ -840,6 +1358,231 @@ export interface operations {
             };
         };
     };
+    "runs-get_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunRead"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "runs-cancel_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunRead"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "runs-list_run_events": {
+        parameters: {
+            query?: {
+                after_seq?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunEventPage"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "runs-resume_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunRead"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "runs-stream_run": {
+        parameters: {
+            query?: {
+                last_event_id?: string | null;
+                /** @description The API token, for clients that cannot set headers. */
+                token?: string | null;
+            };
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "tasks-list_tasks": {
         parameters: {
             query?: {
@@ -1057,6 +1800,95 @@ export interface operations {
             };
         };
     };
+    "runs-approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskRead"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not in review, or the merge conflicts (`files`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "runs-get_diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiffRead"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "tasks-move_task": {
         parameters: {
             query?: never;
@@ -1108,6 +1940,152 @@ export interface operations {
                      *     }
                      */
                     "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "runs-request_changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangesRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunRead"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "runs-list_runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunSummary"][];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "runs-start_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunCreate"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunRead"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A run is already active */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Validation Error */

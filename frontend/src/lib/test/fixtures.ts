@@ -16,6 +16,12 @@ export const project: Project = {
 	key: 'KAN',
 	workspace_path: '/tmp/demo',
 	base_branch: 'main',
+	permission_mode: 'acceptEdits',
+	allowed_tools: [],
+	copy_files: [],
+	agent_model: null,
+	max_turns: null,
+	max_budget_usd: null,
 	created_at: '2026-01-01T00:00:00Z',
 	updated_at: '2026-01-01T00:00:00Z'
 };
