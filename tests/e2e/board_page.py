@@ -1,4 +1,4 @@
-"""Helpers that drive the board the way a person does (mouse, keyboard), for the browser tests."""
+"""Page actions that drive the board the way a person does (mouse, keyboard), for the browser tests."""
 
 from __future__ import annotations
 

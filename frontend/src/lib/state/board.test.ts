@@ -27,7 +27,7 @@ const B = makeTask(2, 'todo', 'a1');
 const C = makeTask(3, 'todo', 'a2');
 const D = makeTask(4, 'done', 'a0');
 
-describe('ordering helpers', () => {
+describe('ordering and matching', () => {
 	it('orders by position as plain strings, then by id', () => {
 		const tasks = [
 			{ id: 3, position: 'a1' },
