@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="Port (env KANBAN_PORT; default 8000)")
     _add_database_options(serve)
 
+    commands.add_parser(
+        "mcp",
+        help="The board's MCP server on stdio (for Claude Code); talks to KANBAN_API_URL",
+    )
+
     db = commands.add_parser("db", help="Database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="Apply all migrations")
@@ -77,6 +82,11 @@ def serve(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "mcp":
+        from mcp_servers.kanban_server import main as mcp_main
+
+        mcp_main()
+        return
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = _settings(args)

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
         description="Host names accepted in the Host header besides the loopback names "
         "(comma separated in the environment).",
     )
+    api_url: str | None = Field(
+        default=None,
+        description="The URL agents' tools use to reach this server's API. Default: http://127.0.0.1:<port>.",
+    )
     frontend_dir: Path | None = Field(
         default=None,
         description="The built frontend to serve at /. Default: frontend/build in the source tree.",
@@ -98,6 +102,14 @@ class Settings(BaseSettings):
         return value
 
     # -- derived values -------------------------------------------------------------
+
+    @property
+    def resolved_api_url(self) -> str:
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
 
     @property
     def worktrees_dir(self) -> Path:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .api import api_router
@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     """The application. `executor` replaces the Claude executor (tests inject faults with it)."""
     settings = settings or Settings()
 
+    mcp_app = _kanban_mcp_app(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
@@ -65,7 +67,8 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
                 await orchestrator.start()
             app.state.orchestrator = orchestrator
             try:
-                yield
+                async with mcp_app.router.lifespan_context(mcp_app):
+                    yield
             finally:
                 if orchestrator is not None:
                     await orchestrator.stop()
@@ -85,10 +88,34 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     )
     app.state.settings = settings
     app.include_router(api_router)
+    app.mount("/mcp", mcp_app, name="mcp")
     _add_error_handlers(app)
     _mount_frontend(app, settings.frontend_dir or SOURCE_FRONTEND)
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(McpPathAlias)
     return app
+
+
+class McpPathAlias:
+    """Serve the MCP endpoint at /mcp as well as /mcp/ (clients are configured with either)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/mcp":
+            scope = {**scope, "path": "/mcp/", "raw_path": b"/mcp/"}
+        await self.app(scope, receive, send)
+
+
+def _kanban_mcp_app(settings: Settings):
+    """The board's MCP server over streamable HTTP; its tools call this server's API."""
+    from mcp_servers.kanban_server import KanbanAPI, build_server
+
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    server = build_server(KanbanAPI(settings.resolved_api_url, token))
+    # Host, Origin and token checks are done for /mcp by RequestGuard, like for /api.
+    return server.http_app(path="/", host_origin_protection=None)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:

@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -83,10 +84,33 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     drop()
 
 
+@asynccontextmanager
+async def running(application: FastAPI) -> AsyncIterator[FastAPI]:
+    """Run the app's lifespan in a task of its own: fixtures may set up and tear down in
+    different tasks, and the lifespan's task groups must be left in the task that entered them."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def lifespan() -> None:
+        async with application.router.lifespan_context(application):
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()
+    try:
+        yield application
+    finally:
+        stop.set()
+        await task
+
+
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running(create_app(settings)) as application:
         yield application
 
 
@@ -105,9 +129,9 @@ def free_port() -> int:
 class LiveServer:
     """The app served by uvicorn on a real socket, in the test's event loop."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
         self.app = app
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
@@ -130,7 +154,9 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
-    async with LiveServer(create_app(settings)) as server:
+    # The app knows its own port: agents' tools and /mcp call the API through it.
+    port = free_port()
+    async with LiveServer(create_app(settings.model_copy(update={"port": port})), port) as server:
         yield server
 
 

@@ -13,8 +13,8 @@ class Project(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    # Prefix of the tasks' short ids: KAN in KAN-12.
-    key: Mapped[str] = mapped_column(String(10))
+    # Prefix of the tasks' short ids: KAN in KAN-12. Unique, so short ids are unique too.
+    key: Mapped[str] = mapped_column(String(10), unique=True)
     workspace_path: Mapped[str] = mapped_column(Text)
     base_branch: Mapped[str] = mapped_column(String(255), default="main")
     # The number the last task got; short ids never repeat inside a project.

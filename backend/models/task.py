@@ -51,3 +51,5 @@ class Task(TimestampMixin, Base):
     result: Mapped[str | None] = mapped_column(Text)
     # Optimistic concurrency: every write bumps it; a write based on an older one is refused.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The agent run that made this task (an agent splitting its work), if any.
+    created_by_run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id", ondelete="SET NULL", use_alter=True))

@@ -46,6 +46,27 @@ async def list_all(session: AsyncSession) -> Sequence[Project]:
     return (await session.scalars(select(Project).order_by(Project.name))).all()
 
 
+async def _free_key(session: AsyncSession, wanted: str | None, name: str, except_id: int | None = None) -> str:
+    """The wanted key if free (409 if taken), else a free one derived from the name: KAN, KAN2, …"""
+
+    async def taken(key: str) -> bool:
+        query = select(Project.id).where(Project.key == key)
+        if except_id is not None:
+            query = query.where(Project.id != except_id)
+        return await session.scalar(query) is not None
+
+    if wanted is not None:
+        if await taken(wanted):
+            raise Conflict(f"The key {wanted!r} is used by another project; short ids must stay unique")
+        return wanted
+    base = derive_key(name)
+    for suffix in ["", *map(str, range(2, 1000))]:
+        candidate = f"{base[: 10 - len(suffix)]}{suffix}"
+        if not await taken(candidate):
+            return candidate
+    raise Conflict("No free project key; choose one with `key`")
+
+
 async def _ensure_name_free(session: AsyncSession, name: str, except_id: int | None = None) -> None:
     query = select(Project.id).where(func.lower(Project.name) == name.lower())
     if except_id is not None:
@@ -94,7 +115,7 @@ async def create(session: AsyncSession, data: ProjectCreate) -> Project:
     base_branch = await _prepare_repository(workspace_path, data.base_branch, data.init_git)
     project = Project(
         name=data.name,
-        key=data.key or derive_key(data.name),
+        key=await _free_key(session, data.key, data.name),
         workspace_path=workspace_path,
         base_branch=base_branch,
         permission_mode="acceptEdits",
@@ -116,6 +137,8 @@ async def update(session: AsyncSession, project_id: int, data: ProjectUpdate) ->
             changes[nullable] = None
     if "name" in changes:
         await _ensure_name_free(session, changes["name"], except_id=project_id)
+    if "key" in changes:
+        changes["key"] = await _free_key(session, changes["key"], project.name, except_id=project_id)
     if "workspace_path" in changes:
         changes["workspace_path"] = resolve_workspace(changes["workspace_path"])
     if "workspace_path" in changes or "base_branch" in changes:

@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 
 from claude_agent_sdk import (
     AssistantMessage,
+    CanUseToolShadowedWarning,
     ClaudeAgentOptions,
     ClaudeSDKClient,
     ClaudeSDKError,
@@ -40,6 +42,9 @@ from claude_agent_sdk import (
     ToolUseBlock,
     UserMessage,
 )
+
+# allowed_tools skips can_use_tool on purpose (the board's own tools, "always allow").
+warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
 
 MAX_PAYLOAD_TEXT = 20_000
 STDERR_TAIL_LINES = 30
@@ -83,6 +88,8 @@ class AgentRequest:
     max_turns: int | None = None
     max_budget_usd: float | None = None
     mcp_servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Tools the CLI may use without asking (permission rules such as "Bash" or "mcp__kanban").
+    allowed_tools: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     system_prompt_append: str | None = None
 
@@ -285,22 +292,24 @@ class ClaudeExecutor:
             "KANBAN_AGENT_PID_FILE": request.pid_file,
             "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1",
         }
+        system_prompt: dict[str, str] = {"type": "preset", "preset": "claude_code"}
+        if request.system_prompt_append:
+            system_prompt["append"] = request.system_prompt_append
         options = ClaudeAgentOptions(
             cwd=request.cwd,
             cli_path=request.launcher_path,
             permission_mode=request.permission_mode,  # type: ignore[arg-type]
             can_use_tool=can_use_tool,
             mcp_servers=request.mcp_servers,  # type: ignore[arg-type]
+            allowed_tools=request.allowed_tools,
             resume=request.resume_session_id,
             model=request.model,
             max_turns=request.max_turns,
             max_budget_usd=request.max_budget_usd,
             env=env,
             stderr=stderr_tail.append,
-            system_prompt={"type": "preset", "preset": "claude_code", "append": request.system_prompt_append}
-            if request.system_prompt_append
-            else {"type": "preset", "preset": "claude_code"},
-            setting_sources=[],
+            system_prompt=system_prompt,  # type: ignore[arg-type]
+            setting_sources=["project"],
         )
         control.pid_file = request.pid_file
         client = ClaudeSDKClient(options)

@@ -99,6 +99,9 @@ class ActiveRun:
     control: RunControl = field(default_factory=RunControl)
     task: asyncio.Task[None] | None = None
     cancelling: bool = False
+    # The task's result when the run started: an agent that reports through the kanban
+    # tools changes it, and then its own report wins over the final message.
+    result_before: str | None = None
 
 
 class Orchestrator:
@@ -294,6 +297,7 @@ class Orchestrator:
                 next_seq = await run_service.last_seq(session, run_id) + 1
             assert task is not None and project is not None
             writer = RunEventWriter(self.database, run_id, next_seq, self._notify_run)
+            active.result_before = task.result
             resuming_after_restart = run.starts > 1 and run.resume_session_id and run.resume_session_id == run.session_id
             await writer.emit("status", {"status": "running", "attempt": run.attempt, "start": run.starts})
 
@@ -324,7 +328,10 @@ class Orchestrator:
                 )
             base_commit = run.base_commit or tree.base_commit
 
-            from mcp_client.registry import servers_for_run
+            from mcp_client.registry import RunTarget, servers_for_run
+
+            token = self.settings.api_token.get_secret_value() if self.settings.api_token else None
+            target = RunTarget(self.settings.resolved_api_url, token, project.id, task.id, run_id)
 
             request = AgentRequest(
                 prompt=RESUME_PROMPT if resuming_after_restart else run.prompt,
@@ -337,7 +344,9 @@ class Orchestrator:
                 model=project.agent_model or self.settings.agent_model,
                 max_turns=project.max_turns or self.settings.agent_max_turns,
                 max_budget_usd=project.max_budget_usd or self.settings.agent_max_budget_usd,
-                mcp_servers=servers_for_run(str(tree.path)),
+                mcp_servers=servers_for_run(target),
+                # The board's own tools need no approval; nor do the ones the user always allows.
+                allowed_tools=["mcp__kanban", *project.allowed_tools],
                 env={"HOME": env["HOME"]} if self.settings.agent_home else {},
             )
             outcome = await self.executor.run(request, writer.emit, self._permission_asker(active, writer), active.control)
@@ -403,7 +412,12 @@ class Orchestrator:
                 value = getattr(outcome, name)
                 if value is not None:
                     setattr(run, name, value)
-            await run_service.finish(session, run, status, error=error, result=outcome.result if status == RunStatus.succeeded else None)
+            result = outcome.result if status == RunStatus.succeeded else None
+            if result is not None:
+                current = await session.scalar(select(Task.result).where(Task.id == run.task_id))
+                if current and current != active.result_before:
+                    result = current  # the agent reported its result itself
+            await run_service.finish(session, run, status, error=error, result=result)
 
     # -- approvals --------------------------------------------------------------------
 

@@ -41,11 +41,19 @@ async def list_tasks(
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this column.")] = None,
     q: Annotated[CleanStr | None, Query(max_length=200, description="Text in the title or description.")] = None,
     parent_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only subtasks of this task.")] = None,
+    short_id: Annotated[CleanStr | None, Query(max_length=24, description="The task with this short id (e.g. KAN-12).")] = None,
     limit: Annotated[int, Query(ge=1, le=task_service.MAX_PAGE)] = 50,
     cursor: Annotated[CleanStr | None, Query(max_length=40, description="`next_cursor` of the previous page.")] = None,
 ):
     items, next_cursor = await task_service.list_page(
-        session, project_id=project_id, status=status, q=q or None, parent_id=parent_id, limit=limit, cursor=cursor
+        session,
+        project_id=project_id,
+        status=status,
+        q=q or None,
+        parent_id=parent_id,
+        short_id=short_id or None,
+        limit=limit,
+        cursor=cursor,
     )
     return {"items": items, "next_cursor": next_cursor}
 

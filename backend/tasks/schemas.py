@@ -31,6 +31,7 @@ class TaskCreate(InputSchema):
     priority: TaskPriority = TaskPriority.none
     labels: Labels = Field(default_factory=list, examples=[["ui"]])
     parent_id: Id | None = Field(default=None, description="Make this a subtask of that task.")
+    created_by_run_id: Id | None = Field(default=None, description="The agent run that creates this task.")
 
 
 class TaskUpdate(InputSchema):
@@ -86,6 +87,7 @@ class BoardTask(OutputSchema):
     priority: TaskPriority
     labels: list[str]
     parent_id: int | None
+    created_by_run_id: int | None = Field(description="The agent run that created this task, if an agent did.")
     version: int = Field(examples=[1])
     created_at: datetime
     updated_at: datetime

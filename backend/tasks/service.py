@@ -100,6 +100,10 @@ async def create(session: AsyncSession, data: TaskCreate) -> Task:
     number, key, last_position = numbered
     if data.parent_id is not None:
         await _check_parent(session, data.project_id, data.parent_id)
+    if data.created_by_run_id is not None:
+        run_project = await session.scalar(select(AgentRun.project_id).where(AgentRun.id == data.created_by_run_id))
+        if run_project is None:
+            raise InvalidInput(f"created_by_run_id: run {data.created_by_run_id} does not exist")
     now = utcnow()
     task = Task(
         project_id=data.project_id,
@@ -112,6 +116,7 @@ async def create(session: AsyncSession, data: TaskCreate) -> Task:
         priority=data.priority.value,
         labels=list(data.labels),
         parent_id=data.parent_id,
+        created_by_run_id=data.created_by_run_id,
         version=1,
         created_at=now,
         updated_at=now,
@@ -260,6 +265,7 @@ async def list_page(
     status: TaskStatus | None = None,
     q: str | None = None,
     parent_id: int | None = None,
+    short_id: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[Sequence[Task], str | None]:
@@ -270,6 +276,8 @@ async def list_page(
         query = query.where(Task.status == status.value)
     if parent_id is not None:
         query = query.where(Task.parent_id == parent_id)
+    if short_id is not None:
+        query = query.where(Task.short_id == short_id.upper())
     if cursor is not None:
         query = query.where(Task.id > decode_cursor(cursor))
     limit = max(1, min(limit, MAX_PAGE))

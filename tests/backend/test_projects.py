@@ -44,6 +44,15 @@ async def test_create_get_list_update_delete(client, workspace: Path):
     assert (await client.get(f"/api/tasks/{task['id']}")).status_code == 404
 
 
+async def test_keys_are_unique_so_short_ids_are(client):
+    first = await create_project(client, name="Keyed One")
+    second = await create_project(client, name="Keyed Two")
+    assert first["key"] == "KEY" and second["key"] == "KEY2"
+    response = await client.patch(f"/api/projects/{second['id']}", json={"key": "KEY"})
+    assert response.status_code == 409
+    assert "short ids must stay unique" in response.json()["detail"]
+
+
 async def test_duplicate_name_is_409(client):
     project = await create_project(client)
     response = await client.post(

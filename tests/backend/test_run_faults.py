@@ -16,7 +16,7 @@ import pytest
 from backend.main import create_app
 from tests.backend.factories import create_project, create_task
 from tests.backend.test_runs import all_events, wait_for_status
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port, make_settings, running
 from tests.fixtures.fake_anthropic import FAKE_CLI, FakeAnthropic, Turn
 
 
@@ -25,8 +25,7 @@ async def stand_in_client(tmp_path_factory):
     settings, drop = await asyncio.to_thread(
         make_settings, "sqlite", tmp_path_factory.mktemp("faults"), claude_cli=FAKE_CLI, cancel_grace_seconds=1
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(create_app(settings)) as app:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
             yield http
     drop()

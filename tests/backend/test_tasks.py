@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from sqlalchemy import event
 
@@ -8,12 +9,12 @@ from tests.backend.factories import board_ids, create_project, create_task
 
 
 async def test_short_ids_count_up_per_project(client):
-    first = await create_project(client, key="ALPHA")
+    first = await create_project(client, key=f"A{uuid.uuid4().hex[:6].upper()}")
     second = await create_project(client)
     a1 = await create_task(client, first["id"])
     a2 = await create_task(client, first["id"])
     b1 = await create_task(client, second["id"])
-    assert (a1["short_id"], a2["short_id"]) == ("ALPHA-1", "ALPHA-2")
+    assert (a1["short_id"], a2["short_id"]) == (f"{first['key']}-1", f"{first['key']}-2")
     assert b1["number"] == 1
 
 

@@ -54,6 +54,7 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
         sa.UniqueConstraint("name", name=op.f("uq_projects_name")),
+        sa.UniqueConstraint("key", name=op.f("uq_projects_key")),
     )
 
     op.create_table(

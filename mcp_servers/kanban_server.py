@@ -1,0 +1,381 @@
+"""The board as an MCP server: create, run and collect tasks from Claude Code or from an agent.
+
+Every tool goes through the board's REST API (`KANBAN_API_URL`, default http://127.0.0.1:8000,
+with `KANBAN_API_TOKEN` when the server needs one), so changes get the same validation and
+live events as changes made in the UI.
+
+Inside an agent run the orchestrator sets `KANBAN_PROJECT_ID`, `KANBAN_TASK_ID` and
+`KANBAN_RUN_ID`: tools then default to the run's project and task, and tasks the agent creates
+record the run that created them.
+
+Tools: profile `core` (default) or `full` (adds delete, approve, request changes, cancel), or a
+comma-separated list of tool names, chosen with `KANBAN_MCP_TOOLS`. Parameters are plain
+strings, numbers and booleans; allowed values are listed in the descriptions.
+
+Run: `kanban mcp` or `python -m mcp_servers.kanban_server` (stdio). The board also serves the
+same tools over streamable HTTP at /mcp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+
+CORE_TOOLS = (
+    "list_projects",
+    "create_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "move_task",
+    "run_task",
+    "wait_for_task",
+    "get_task_result",
+)
+FULL_TOOLS = (*CORE_TOOLS, "delete_task", "approve_task", "request_changes", "cancel_run")
+STATUSES = ("todo", "in_progress", "needs_review", "done")
+MAX_WAIT_SECONDS = 600
+INSTRUCTIONS = (
+    "Kanban Orchestrator board. Tasks have short ids like KAN-12 and move through todo → "
+    "in_progress (an agent runs) → needs_review → done. create_task(run=true) or run_task starts an "
+    "agent; wait_for_task then get_task_result collect the outcome."
+)
+
+
+@dataclass
+class RunContext:
+    project_id: int | None = None
+    task_id: int | None = None
+    run_id: int | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | os._Environ[str] = os.environ) -> RunContext:
+        def number(name: str) -> int | None:
+            value = env.get(name, "")
+            return int(value) if value.isdigit() else None
+
+        return cls(number("KANBAN_PROJECT_ID"), number("KANBAN_TASK_ID"), number("KANBAN_RUN_ID"))
+
+
+class KanbanAPI:
+    """The REST API, with errors turned into tool errors a model can act on."""
+
+    def __init__(self, base_url: str, token: str | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self.client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, transport=transport)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self.client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ToolError(
+                f"The board's API at {self.base_url} is unreachable ({type(exc).__name__}). Is `kanban serve` "
+                "running? Set KANBAN_API_URL if it runs elsewhere."
+            ) from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = None
+            raise ToolError(detail or f"The board answered {response.status_code} to {method} {path}")
+        return response.json() if response.content else None
+
+    def stream(self, path: str, params: dict[str, Any]):
+        return self.client.stream("GET", path, params=params, timeout=httpx.Timeout(30, read=None))
+
+
+def _compact_task(task: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "short_id", "title", "status", "priority", "labels", "parent_id", "project_id", "version")
+    out = {k: task[k] for k in keys if k in task}
+    if task.get("description"):
+        out["description"] = task["description"]
+    if task.get("result"):
+        out["result"] = task["result"]
+    if task.get("created_by_run_id"):
+        out["created_by_run_id"] = task["created_by_run_id"]
+    return out
+
+
+def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str | None = None) -> FastMCP:
+    context = context or RunContext()
+    mcp = FastMCP("kanban", instructions=INSTRUCTIONS)
+
+    async def project_id(ref: str) -> int:
+        ref = ref.strip()
+        if not ref:
+            if context.project_id is None:
+                raise ToolError("Name the project (id, name or key); list_projects shows them.")
+            return context.project_id
+        if ref.isdigit():
+            return int(ref)
+        projects = await api.request("GET", "/api/projects")
+        for project in projects:
+            if ref.lower() in (project["name"].lower(), project["key"].lower()):
+                return project["id"]
+        names = ", ".join(p["name"] for p in projects) or "none yet"
+        raise ToolError(f"No project {ref!r}. Projects: {names}.")
+
+    async def task_id(ref: str) -> int:
+        ref = ref.strip()
+        if not ref:
+            if context.task_id is None:
+                raise ToolError("Name the task (its id or short id like KAN-12).")
+            return context.task_id
+        if ref.isdigit():
+            return int(ref)
+        found = (await api.request("GET", "/api/tasks", params={"short_id": ref, "limit": 1}))["items"]
+        if not found:
+            raise ToolError(f"No task {ref!r}. Use list_tasks to find it.")
+        return found[0]["id"]
+
+    def check_status(status: str) -> str:
+        if status not in STATUSES:
+            raise ToolError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
+        return status
+
+    async def latest_run(task: dict[str, Any]) -> dict[str, Any] | None:
+        runs = await api.request("GET", f"/api/tasks/{task['id']}/runs")
+        if not runs:
+            return None
+        run = runs[0]
+        summary = {k: run[k] for k in ("id", "status", "attempt", "branch", "cost_usd", "error") if run.get(k) is not None}
+        if run.get("base_commit"):
+            summary["diff"] = (await api.request("GET", f"/api/tasks/{task['id']}/diff"))["stats"]
+        return summary
+
+    registry: dict[str, Callable[..., Any]] = {}
+
+    def tool(function: Callable[..., Any]) -> Callable[..., Any]:
+        registry[function.__name__] = function
+        return function
+
+    @tool
+    async def list_projects() -> list[dict[str, Any]]:
+        """List the board's projects (id, name, key, folder, base branch)."""
+        projects = await api.request("GET", "/api/projects")
+        return [{k: p[k] for k in ("id", "name", "key", "workspace_path", "base_branch")} for p in projects]
+
+    @tool
+    async def create_task(
+        title: str,
+        description: str = "",
+        project: str = "",
+        status: str = "todo",
+        parent: str = "",
+        run: bool = False,
+    ) -> dict[str, Any]:
+        """Create a task. project: id, name or key (default: the current run's project). status: todo,
+        in_progress, needs_review or done. parent: id or short id of the parent task (inside a run the
+        default is the run's own task; "none" for a top-level task). run: start an agent on it."""
+        body: dict[str, Any] = {
+            "project_id": await project_id(project),
+            "title": title,
+            "description": description,
+            "status": check_status(status),
+        }
+        if parent.strip().lower() == "none":
+            pass
+        elif parent.strip():
+            body["parent_id"] = await task_id(parent)
+        elif context.task_id is not None and not project.strip():
+            body["parent_id"] = context.task_id
+        if context.run_id is not None:
+            body["created_by_run_id"] = context.run_id
+        task = await api.request("POST", "/api/tasks", json=body)
+        result = _compact_task(task)
+        if run:
+            started = await api.request("POST", f"/api/tasks/{task['id']}/runs", json={})
+            result["run"] = {"id": started["id"], "status": started["status"]}
+        return result
+
+    @tool
+    async def list_tasks(project: str = "", status: str = "", query: str = "", limit: int = 20) -> list[dict[str, Any]]:
+        """List tasks. project: id, name or key (default: the current run's project; "all" for every
+        project). status: todo, in_progress, needs_review or done (default: all). query: text in title or
+        description. limit: 1-200."""
+        params: dict[str, Any] = {"limit": max(1, min(limit, 200))}
+        if project.strip().lower() != "all" and (project.strip() or context.project_id is not None):
+            params["project_id"] = await project_id(project)
+        if status:
+            params["status"] = check_status(status)
+        if query:
+            params["q"] = query
+        page = await api.request("GET", "/api/tasks", params=params)
+        return [{k: t[k] for k in ("id", "short_id", "title", "status", "priority", "parent_id")} for t in page["items"]]
+
+    @tool
+    async def get_task(task: str = "") -> dict[str, Any]:
+        """A task with its latest agent run (status, branch, diff stats, cost). task: id or short id
+        (default: the current run's task)."""
+        found = await api.request("GET", f"/api/tasks/{await task_id(task)}")
+        result = _compact_task(found)
+        result["run"] = await latest_run(found)
+        return result
+
+    @tool
+    async def update_task(
+        task: str = "",
+        title: str = "",
+        description: str = "",
+        priority: str = "",
+        labels: str = "",
+        result: str = "",
+    ) -> dict[str, Any]:
+        """Change a task's fields; empty ones stay as they are. task: id or short id (default: the current
+        run's task). priority: none, low, medium, high or urgent. labels: comma-separated. result: markdown
+        summary of the outcome (an agent reports its work here)."""
+        current = await api.request("GET", f"/api/tasks/{await task_id(task)}")
+        body: dict[str, Any] = {"version": current["version"]}
+        for name, value in (("title", title), ("description", description), ("priority", priority), ("result", result)):
+            if value:
+                body[name] = value
+        if labels:
+            body["labels"] = [label.strip() for label in labels.split(",") if label.strip()]
+        return _compact_task(await api.request("PATCH", f"/api/tasks/{current['id']}", json=body))
+
+    @tool
+    async def move_task(task: str, status: str, before: str = "", after: str = "") -> dict[str, Any]:
+        """Move a task to a column: status todo, in_progress, needs_review or done. before/after: id or
+        short id of a task in that column to place it next to (default: the end)."""
+        body: dict[str, Any] = {"status": check_status(status)}
+        if before:
+            body["before_id"] = await task_id(before)
+        elif after:
+            body["after_id"] = await task_id(after)
+        return _compact_task(await api.request("POST", f"/api/tasks/{await task_id(task)}/move", json=body))
+
+    @tool
+    async def run_task(task: str, instructions: str = "") -> dict[str, Any]:
+        """Start an agent on a task (it moves to in_progress). instructions: extra guidance for the agent."""
+        run = await api.request("POST", f"/api/tasks/{await task_id(task)}/runs", json={"instructions": instructions})
+        return {"run_id": run["id"], "status": run["status"], "attempt": run["attempt"]}
+
+    @tool
+    async def wait_for_task(task: str, timeout: int = 300) -> dict[str, Any]:
+        """Wait until a task leaves in_progress (its agent finished) or timeout seconds pass (max 600).
+        Returns the task's status and latest run."""
+        tid = await task_id(task)
+        timeout = max(1, min(timeout, MAX_WAIT_SECONDS))
+        found = await api.request("GET", f"/api/tasks/{tid}")
+
+        async def until_moved() -> None:
+            async with api.stream("/api/events", {"project_id": found["project_id"]}) as response:
+                if response.status_code != 200:
+                    raise ToolError(f"The board's event stream answered {response.status_code}")
+                current = await api.request("GET", f"/api/tasks/{tid}")  # after subscribing: nothing slips by
+                if current["status"] != "in_progress":
+                    return
+                event = None
+                async for line in response.aiter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:") and event in ("task.moved", "task.deleted"):
+                        payload = json.loads(line[5:])["payload"]
+                        if payload["id"] == tid and (event == "task.deleted" or payload["status"] != "in_progress"):
+                            return
+
+        timed_out = False
+        if found["status"] == "in_progress":
+            try:
+                await asyncio.wait_for(until_moved(), timeout)
+            except TimeoutError:
+                timed_out = True
+        found = await api.request("GET", f"/api/tasks/{tid}")
+        return {"short_id": found["short_id"], "status": found["status"], "timed_out": timed_out, "run": await latest_run(found)}
+
+    @tool
+    async def get_task_result(task: str) -> dict[str, Any]:
+        """The outcome of a task: its result text, status and latest run (branch, diff stats, cost, error)."""
+        found = await api.request("GET", f"/api/tasks/{await task_id(task)}")
+        return {
+            "short_id": found["short_id"],
+            "status": found["status"],
+            "result": found.get("result") or "",
+            "run": await latest_run(found),
+        }
+
+    @tool
+    async def delete_task(task: str) -> str:
+        """Delete a task (its subtasks stay, without parent)."""
+        tid = await task_id(task)
+        await api.request("DELETE", f"/api/tasks/{tid}")
+        return f"Deleted task {task}."
+
+    @tool
+    async def approve_task(task: str) -> dict[str, Any]:
+        """Approve a task in needs_review: its branch is merged into the base branch and it moves to done."""
+        return _compact_task(await api.request("POST", f"/api/tasks/{await task_id(task)}/approve"))
+
+    @tool
+    async def request_changes(task: str, feedback: str) -> dict[str, Any]:
+        """Send a task in needs_review back to its agent with feedback; the agent continues its session."""
+        run = await api.request("POST", f"/api/tasks/{await task_id(task)}/request-changes", json={"feedback": feedback})
+        return {"run_id": run["id"], "status": run["status"], "attempt": run["attempt"]}
+
+    @tool
+    async def cancel_run(task: str) -> dict[str, Any]:
+        """Cancel the active agent run of a task."""
+        runs = await api.request("GET", f"/api/tasks/{await task_id(task)}/runs")
+        active = next((r for r in runs if r["status"] in ("queued", "running", "waiting_approval")), None)
+        if active is None:
+            raise ToolError(f"Task {task} has no active run.")
+        run = await api.request("POST", f"/api/runs/{active['id']}/cancel")
+        return {"run_id": run["id"], "status": run["status"]}
+
+    for name in select_tools(tools):
+        mcp.tool(registry[name])
+
+    @mcp.resource("kanban://projects", mime_type="application/json")
+    async def projects_resource() -> str:
+        """Every project on the board."""
+        return json.dumps(await list_projects())
+
+    @mcp.resource("kanban://projects/{project}/board", mime_type="text/plain")
+    async def board_resource(project: str) -> str:
+        """A compact board: each column with its tasks (short id, title, agent status)."""
+        board = await api.request("GET", f"/api/projects/{await project_id(project)}/board")
+        lines = [f"# {board['project']['name']}"]
+        for column in board["columns"]:
+            lines.append(f"\n## {column['title']} ({column['count']})")
+            for card in column["tasks"]:
+                run = f" [agent: {card['run']['status']}]" if card.get("run") else ""
+                lines.append(f"- {card['short_id']} {card['title']}{run}")
+        return "\n".join(lines)
+
+    return mcp
+
+
+def select_tools(spec: str | None) -> list[str]:
+    spec = (spec or "core").strip()
+    if spec == "core":
+        return list(CORE_TOOLS)
+    if spec == "full":
+        return list(FULL_TOOLS)
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FULL_TOOLS]
+    if unknown:
+        raise SystemExit(f"KANBAN_MCP_TOOLS: unknown tools {unknown}; use core, full or names from {list(FULL_TOOLS)}")
+    return names
+
+
+def main() -> None:
+    api = KanbanAPI(
+        os.environ.get("KANBAN_API_URL", "http://127.0.0.1:8000"),
+        os.environ.get("KANBAN_API_TOKEN") or None,
+    )
+    server = build_server(api, RunContext.from_env(), os.environ.get("KANBAN_MCP_TOOLS"))
+    server.run(show_banner=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The board's MCP server with a real MCP client, over stdio (subprocess) and HTTP (/mcp)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+import httpx
+import pytest
+from fastmcp import Client
+from fastmcp.client.transports import StdioTransport
+
+from mcp_servers.kanban_server import CORE_TOOLS, FULL_TOOLS, KanbanAPI, build_server
+from tests.backend.factories import create_project, create_task
+from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def stdio_client(api_url: str, **env: str) -> Client:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
+    return Client(
+        StdioTransport(
+            command=sys.executable,
+            args=["-m", "mcp_servers.kanban_server"],
+            env={**clean, "KANBAN_API_URL": api_url, "FASTMCP_SHOW_SERVER_BANNER": "false", **env},
+            cwd=REPO,
+        )
+    )
+
+
+@pytest.fixture(params=["stdio", "http"])
+def mcp_client(request, live_server):
+    if request.param == "stdio":
+        return stdio_client(live_server.url, KANBAN_MCP_TOOLS="full")
+    return Client(f"{live_server.url}/mcp")
+
+
+async def call(client: Client, tool: str, **arguments):
+    result = await client.call_tool(tool, arguments)
+    return result.data if result.data is not None else json.loads(result.content[0].text)
+
+
+async def error_of(client: Client, tool: str, **arguments) -> str:
+    result = await client.call_tool(tool, arguments, raise_on_error=False)
+    assert result.is_error, f"{tool} should have failed"
+    return result.content[0].text
+
+
+async def test_tools_over_both_transports(mcp_client, live_server):
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        project = await create_project(http)
+    async with mcp_client as client:
+        names = {tool.name for tool in await client.list_tools()}
+        assert set(CORE_TOOLS) <= names
+
+        projects = await call(client, "list_projects")
+        assert any(p["id"] == project["id"] for p in projects)
+        made = await call(client, "create_task", title="From MCP", description="desc", project=project["name"])
+        assert made["short_id"].startswith(project["key"] + "-") and made["status"] == "todo"
+        second = await call(client, "create_task", title="Child", project=str(project["id"]), parent=made["short_id"], status="needs_review")
+        assert second["parent_id"] == made["id"]
+
+        listed = await call(client, "list_tasks", project=project["key"], status="todo", query="from")
+        assert [t["short_id"] for t in listed] == [made["short_id"]]
+        got = await call(client, "get_task", task=made["short_id"])
+        assert got["title"] == "From MCP" and got["run"] is None
+        updated = await call(client, "update_task", task=str(made["id"]), title="Renamed", labels="a, b", result="It worked")
+        assert (updated["title"], updated["labels"], updated["result"]) == ("Renamed", ["a", "b"], "It worked")
+        moved = await call(client, "move_task", task=made["short_id"], status="needs_review", before=second["short_id"])
+        assert moved["status"] == "needs_review"
+        result = await call(client, "get_task_result", task=made["short_id"])
+        assert result["result"] == "It worked" and result["status"] == "needs_review"
+        waited = await call(client, "wait_for_task", task=made["short_id"], timeout=5)
+        assert waited["status"] == "needs_review" and waited["timed_out"] is False
+
+        resource = await client.read_resource(f"kanban://projects/{project['id']}/board")
+        assert "Renamed" in resource[0].text and "## Review" in resource[0].text
+
+        # Error paths come back as tool errors with a message, the server keeps working.
+        assert "No task 'NOPE-1'" in await error_of(client, "get_task", task="NOPE-1")
+        assert "Task 99999999 not found" in await error_of(client, "get_task", task="99999999")
+        assert "status must be one of" in await error_of(client, "move_task", task=made["short_id"], status="doing")
+        assert "No project 'ghost'" in await error_of(client, "create_task", title="x", project="ghost")
+        assert "title" in await error_of(client, "create_task", title="", project=project["name"])
+        assert "Name the project" in await error_of(client, "create_task", title="x")
+        assert "no active run" in (await error_of(client, "cancel_run", task=made["short_id"])) if "cancel_run" in names else True
+        assert (await call(client, "list_projects"))
+
+
+async def test_backend_unreachable_is_a_tool_error():
+    async with stdio_client("http://127.0.0.1:9") as client:
+        message = await error_of(client, "list_projects")
+    assert "unreachable" in message and "KANBAN_API_URL" in message
+
+
+async def test_schemas_have_no_enums_and_the_core_profile_stays_small(capsys):
+    for profile, expected in (("core", CORE_TOOLS), ("full", FULL_TOOLS)):
+        async with Client(build_server(KanbanAPI("http://127.0.0.1:9"), tools=profile)) as client:
+            tools = await client.list_tools()
+        assert [t.name for t in tools] == list(expected)
+        listing = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools])
+        assert '"enum"' not in listing
+        tokens = len(listing) // 4
+        with capsys.disabled():
+            print(f"\nkanban MCP profile {profile}: {len(tools)} tools, ~{tokens} tokens of tool schemas")
+        if profile == "core":
+            assert tokens < 2_500
+    async with Client(build_server(KanbanAPI("http://127.0.0.1:9"), tools="get_task,run_task")) as client:
+        assert [t.name for t in await client.list_tools()] == ["get_task", "run_task"]
+
+
+async def test_mcp_endpoint_needs_the_token(tmp_path):
+    from backend.main import create_app
+    from tests.conftest import LiveServer, free_port, make_settings
+
+    port = free_port()
+    settings, drop = await asyncio.to_thread(make_settings, "sqlite", tmp_path, api_token="t0ken", port=port)
+    async with LiveServer(create_app(settings), port) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.post("/mcp", json={})).status_code == 401
+        async with Client(f"{server.url}/mcp", auth="t0ken") as client:
+            assert await call(client, "list_projects") == []
+    drop()
+
+
+@pytest.fixture
+def agent_env(fake_anthropic: FakeAnthropic, monkeypatch):
+    for name, value in fake_anthropic.env(max_retries=0, tool_search=False).items():
+        monkeypatch.setenv(name, value)
+    return fake_anthropic
+
+
+async def test_two_way_flow_create_run_wait_result(live_server, agent_env: FakeAnthropic):
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        project = await create_project(http)
+    async with Client(f"{live_server.url}/mcp") as client:
+        marker = "[two-way-flow]"
+        agent_env.add_script(marker, [Turn.tool_use("Write", {"file_path": "notes.md", "content": "# Notes\n"}), Turn.text("Added notes.md")])
+        made = await call(client, "create_task", title="Write notes", description=f"Please {marker}", project=project["name"], run=True)
+        assert made["run"]["status"] == "queued"
+        waited = await call(client, "wait_for_task", task=made["short_id"], timeout=120)
+        assert waited["status"] == "needs_review", waited
+        result = await call(client, "get_task_result", task=made["short_id"])
+    assert result["result"] == "Added notes.md"
+    assert result["run"]["status"] == "succeeded"
+    assert result["run"]["diff"] == {"files": 1, "additions": 1, "deletions": 0}
+    assert result["run"]["cost_usd"] > 0
+
+
+async def test_an_agent_splits_its_task_through_the_kanban_tools(live_server, agent_env: FakeAnthropic):
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        project = await create_project(http)
+        task = await create_task(http, project["id"], title="Big job")
+        marker = f"[{task['short_id']}]"
+        agent_env.add_script(
+            marker,
+            [
+                Turn.mcp("kanban", "create_task", {"title": "Part one", "description": "split off"}),
+                Turn.mcp("kanban", "update_task", {"result": "Split into Part one"}),
+                Turn.text("Done splitting"),
+            ],
+        )
+        run = (await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
+        for _ in range(600):
+            current = (await http.get(f"/api/runs/{run['id']}")).json()
+            if current["status"] in ("succeeded", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert current["status"] == "succeeded", current["error"]
+        children = (await http.get("/api/tasks", params={"parent_id": task["id"]})).json()["items"]
+        assert [(c["title"], c["created_by_run_id"]) for c in children] == [("Part one", run["id"])]
+        events = (await http.get(f"/api/runs/{run['id']}/events", params={"limit": 500})).json()["items"]
+        tool_uses = [e["payload"]["name"] for e in events if e["type"] == "tool_use"]
+        assert "mcp__kanban__create_task" in tool_uses
+        assert (await http.get(f"/api/tasks/{task['id']}")).json()["result"] == "Split into Part one"
