@@ -27,6 +27,9 @@ export type TaskPage = Ok<paths['/api/tasks']['get']>;
 export type Board = Ok<paths['/api/projects/{project_id}/board']['get']>;
 export type BoardColumn = Board['columns'][number];
 export type BoardTask = BoardColumn['tasks'][number];
+/** An agent run as shown on a card. */
+export type RunSummary = NonNullable<BoardTask['run']>;
+export type RunStatus = RunSummary['status'];
 
 export const STATUSES = ['todo', 'in_progress', 'needs_review', 'done'] as const;
 export type TaskStatus = (typeof STATUSES)[number];
@@ -57,7 +60,11 @@ export const EVENT_TYPES = [
 	'task.deleted',
 	'project.created',
 	'project.updated',
-	'project.deleted'
+	'project.deleted',
+	'run.queued',
+	'run.started',
+	'run.updated',
+	'run.finished'
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -76,4 +83,5 @@ export type BoardEvent =
 	| Envelope<'task.created' | 'task.updated' | 'task.moved', Task>
 	| Envelope<'task.deleted', TaskDeletedPayload>
 	| Envelope<'project.created' | 'project.updated', Project>
-	| Envelope<'project.deleted', ProjectDeletedPayload>;
+	| Envelope<'project.deleted', ProjectDeletedPayload>
+	| Envelope<'run.queued' | 'run.started' | 'run.updated' | 'run.finished', RunSummary>;

@@ -5,6 +5,7 @@ import {
 	type BoardEvent,
 	type BoardTask,
 	type Project,
+	type RunSummary,
 	type Task,
 	type TaskCreate,
 	type TaskMove,
@@ -187,6 +188,13 @@ export class BoardState {
 			case 'project.updated':
 				if (event.payload.id === this.projectId) this.project = event.payload;
 				return;
+			case 'run.queued':
+			case 'run.started':
+			case 'run.updated':
+			case 'run.finished':
+				if (event.payload.project_id !== this.projectId) return;
+				this.#applyRun(event.payload);
+				return;
 			default:
 				return;
 		}
@@ -211,9 +219,20 @@ export class BoardState {
 		if (existing) this.columns[existing.status].splice(existing.index, 1);
 		if (!isStatus(task.status)) return true;
 		if (this.query && !matchesQuery(task, this.query)) return true;
-		this.#insertSorted(task.status, toBoardTask(task));
+		const card = toBoardTask(task);
+		if (card.run === undefined && existing?.task.run) card.run = existing.task.run;
+		this.#insertSorted(task.status, card);
 		return true;
 	};
+
+	/** Show a task's newest run on its card (an older run's news never replaces a newer run). */
+	#applyRun(run: RunSummary) {
+		const held = this.find(run.task_id);
+		if (!held) return;
+		const current = held.task.run;
+		if (current && current.id > run.id) return;
+		held.task.run = run;
+	}
 
 	remove = (id: number): void => {
 		this.#deleted.add(id);

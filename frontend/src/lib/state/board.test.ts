@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ApiError } from '$lib/api/client';
-import type { BoardTask, Task } from '$lib/api/types';
+import type { BoardTask, RunSummary, Task } from '$lib/api/types';
 import { BoardState, compareTasks, matchesQuery } from './board.svelte';
 import { event, fakeApi, ids, makeBoard, makeTask } from '$lib/test/fixtures';
 
@@ -151,6 +151,22 @@ describe('applying live events', () => {
 		expect(ids(board.columns).todo).toEqual([1, 6]);
 		board.applyEvent(event('task.updated', { ...A, title: 'signup page', version: 2 }));
 		expect(ids(board.columns).todo).toEqual([6]);
+	});
+
+	it("shows a task's newest run and keeps it across task updates", async () => {
+		const { board } = await loaded([A, B]);
+		const run = (id: number, status: RunSummary['status'], extra: Partial<RunSummary> = {}): RunSummary =>
+			({ id, task_id: 1, project_id: 1, status, attempt: 1, error: null, ...extra }) as RunSummary;
+		board.applyEvent(event('run.queued', run(5, 'queued')));
+		expect(board.find(1)?.task.run?.status).toBe('queued');
+		board.applyEvent(event('run.started', run(5, 'running')));
+		board.applyEvent(event('task.moved', { ...A, status: 'in_progress', version: 2 }));
+		expect(board.find(1)).toMatchObject({ status: 'in_progress', task: { run: { id: 5, status: 'running' } } });
+		board.applyEvent(event('run.finished', run(4, 'failed')));
+		expect(board.find(1)?.task.run?.id).toBe(5);
+		board.applyEvent(event('run.finished', run(6, 'succeeded', { project_id: 2 })));
+		expect(board.find(1)?.task.run?.id).toBe(5);
+		expect(board.find(2)?.task.run).toBeUndefined();
 	});
 
 	it('updates the task open in the sidebar', async () => {

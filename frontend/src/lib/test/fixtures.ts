@@ -5,6 +5,7 @@ import type {
 	BoardEvent,
 	Project,
 	ProjectDeletedPayload,
+	RunSummary,
 	Task,
 	TaskDeletedPayload,
 	TaskStatus
@@ -69,7 +70,9 @@ type PayloadOf<T extends BoardEvent['type']> = T extends 'task.deleted'
 		? ProjectDeletedPayload
 		: T extends 'project.created' | 'project.updated'
 			? Project
-			: Task;
+			: T extends `run.${string}`
+				? RunSummary
+				: Task;
 
 export function event<T extends BoardEvent['type']>(type: T, payload: PayloadOf<T>): BoardEvent {
 	return {

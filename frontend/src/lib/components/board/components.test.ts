@@ -19,6 +19,12 @@ describe('TaskCard', () => {
 		expect(screen.getByRole('img', { name: 'High' })).toBeInTheDocument();
 	});
 
+	it("shows the newest agent run's state", () => {
+		const run = { id: 3, task_id: 1, project_id: 1, status: 'waiting_approval', attempt: 1, error: null };
+		render(TaskCard, { task: { ...makeTask(1, 'in_progress', 'a0'), run } as never });
+		expect(screen.getByTestId('run-badge')).toHaveTextContent('Needs approval');
+	});
+
 	it('shows no priority icon for "none"', () => {
 		render(TaskCard, { task: makeTask(1, 'todo', 'a0') });
 		expect(screen.queryByRole('img')).toBeNull();
