@@ -395,6 +395,11 @@ export interface components {
              */
             created_at: string;
             /**
+             * Created By Run Id
+             * @description The agent run that created this task, if an agent did.
+             */
+            created_by_run_id: number | null;
+            /**
              * Id
              * @example 12
              */
@@ -828,6 +833,11 @@ export interface components {
         /** TaskCreate */
         TaskCreate: {
             /**
+             * Created By Run Id
+             * @description The agent run that creates this task.
+             */
+            created_by_run_id?: number | null;
+            /**
              * Description
              * @description Markdown.
              * @default
@@ -911,6 +921,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Created By Run Id
+             * @description The agent run that created this task, if an agent did.
+             */
+            created_by_run_id: number | null;
             /** Description */
             description: string;
             /**
@@ -1593,6 +1608,8 @@ export interface operations {
                 q?: string | null;
                 /** @description Only subtasks of this task. */
                 parent_id?: number | null;
+                /** @description The task with this short id (e.g. KAN-12). */
+                short_id?: string | null;
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string | null;

@@ -40,6 +40,7 @@ export function makeTask(id: number, status: TaskStatus, position: string, extra
 		priority: 'none',
 		labels: [],
 		parent_id: null,
+		created_by_run_id: null,
 		result: null,
 		version: 1,
 		created_at: '2026-01-01T00:00:00Z',
