@@ -141,13 +141,27 @@ class RunControl:
             kill_process_group(self.pid_file)
 
 
-def kill_process_group(pid_file: str, sig: int = signal.SIGKILL) -> bool:
-    """Signal the agent's whole process group; True when there was one."""
+def _is_agent_group(pgid: int, cli_path: str | None) -> bool:
+    """The group's leader still runs the agent CLI (process ids get reused after a crash)."""
+    if cli_path is None or not Path("/proc/self").exists():
+        return True  # nothing to compare with: trust the recorded id
     try:
-        pgid = int(Path(pid_file).read_text().strip())
+        command = Path(f"/proc/{pgid}/cmdline").read_bytes()
+    except OSError:
+        return True  # the leader exited; its group may live on, and only its members carry the id
+    return os.path.basename(cli_path).encode() in command
+
+
+def kill_process_group(pid_file: str, sig: int = signal.SIGKILL, *, cli_path: str | None = None, forget: bool = False) -> bool:
+    """Signal the agent's whole process group; True when there was one."""
+    path = Path(pid_file)
+    try:
+        pgid = int(path.read_text().strip())
     except (OSError, ValueError):
         return False
-    if pgid <= 1 or pgid == os.getpgrp():
+    if forget:
+        path.unlink(missing_ok=True)
+    if pgid <= 1 or pgid == os.getpgrp() or not _is_agent_group(pgid, cli_path):
         return False
     try:
         os.killpg(pgid, sig)
@@ -359,7 +373,7 @@ class ClaudeExecutor:
             control._interrupt = None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 12)
-            kill_process_group(request.pid_file)  # whatever the agent left running
+            kill_process_group(request.pid_file, cli_path=request.cli_path, forget=True)  # what the agent left running
         return outcome
 
 

@@ -186,7 +186,7 @@ class Orchestrator:
                 )
             ).all()
             for run in left:
-                if kill_process_group(self._pid_file(run.id)):
+                if kill_process_group(self._pid_file(run.id), cli_path=self.cli_path, forget=True):
                     log.warning("run %s: killed the agent processes left by the previous server", run.id)
                 if self.settings.resume_interrupted and run.session_id:
                     for approval in await run_service.pending_approvals(session, run.id):
