@@ -9,6 +9,7 @@ from . import __version__
 from .deps import DatabaseDep
 from .events.endpoints import router as events_router
 from .migrations_runner import current_revision
+from .plugins.endpoints import router as plugins_router
 from .projects.endpoints import router as projects_router
 from .runs.endpoints import router as runs_router
 from .tasks.endpoints import router as tasks_router
@@ -32,7 +33,7 @@ async def health(database: DatabaseDep):
 
 
 api_router = APIRouter(prefix="/api")
-for router in (health_router, projects_router, tasks_router, runs_router, events_router):
+for router in (health_router, projects_router, tasks_router, runs_router, events_router, plugins_router):
     api_router.include_router(router)
 
 __all__ = ["api_router"]

@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_client.discovery import DEFAULT_GLAMA_URL, DEFAULT_OFFICIAL_URL
+
 DEFAULT_DATA_DIR = Path("~/.local/share/kanban-orchestrator").expanduser()
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -82,6 +84,15 @@ class Settings(BaseSettings):
         default=2.0, gt=0, le=30, description="How long a cancelled agent may take to stop before its processes are killed."
     )
 
+    # Plugins (MCP servers) and the registries they are found in
+    glama_url: str = Field(default=DEFAULT_GLAMA_URL, description="Base URL of the Glama MCP API searched for plugins.")
+    mcp_registry_url: str = Field(
+        default=DEFAULT_OFFICIAL_URL, description="Base URL of the official MCP Registry searched for plugins."
+    )
+    glama_api_key: SecretStr | None = Field(
+        default=None, description="Optional API key for Glama (sent as a Bearer token with searches)."
+    )
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -89,12 +100,19 @@ class Settings(BaseSettings):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
 
+    @field_validator("glama_url", "mcp_registry_url", mode="after")
+    @classmethod
+    def _registry_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("api_token", mode="after")
+    @field_validator("api_token", "glama_api_key", mode="after")
     @classmethod
     def _empty_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from mcp_client.discovery import DiscoveryClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .config import Settings
 from .db import Database
 from .events.hub import EventHub
+from .plugins.secrets import SecretBox
 
 
 async def get_database(request: Request) -> Database:
@@ -26,6 +28,14 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_hub(request: Request) -> EventHub:
     return request.app.state.hub
+
+
+async def get_discovery(request: Request) -> DiscoveryClient:
+    return request.app.state.discovery
+
+
+async def get_secrets(request: Request) -> SecretBox:
+    return request.app.state.secrets
 
 
 async def _read_session(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
@@ -45,3 +55,5 @@ WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HubDep = Annotated[EventHub, Depends(get_hub)]
+DiscoveryDep = Annotated[DiscoveryClient, Depends(get_discovery)]
+SecretsDep = Annotated[SecretBox, Depends(get_secrets)]

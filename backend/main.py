@@ -23,6 +23,8 @@ from .db import Database
 from .errors import KanbanError
 from .events.hub import EventHub
 from .migrations_runner import current_revision, head_revision
+from .plugins import service as plugin_service
+from .plugins.secrets import SecretBox
 from .runs.agent import Executor
 from .runs.orchestrator import Orchestrator
 from .security import RequestGuard
@@ -46,6 +48,14 @@ async def _check_schema(database: Database) -> None:
         )
 
 
+async def _register_builtin_plugins(database: Database) -> None:
+    try:
+        async with database.session(write=True) as session:
+            await plugin_service.register_builtins(session)
+    except IntegrityError:
+        log.info("another server process registered the built-in plugins first")
+
+
 def create_app(settings: Settings | None = None, executor: Executor | None = None) -> FastAPI:
     """The application. `executor` replaces the Claude executor (tests inject faults with it)."""
     settings = settings or Settings()
@@ -61,6 +71,9 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             await hub.start()
             app.state.database = database
             app.state.hub = hub
+            app.state.secrets = SecretBox.for_data_dir(settings.data_dir)
+            app.state.discovery = plugin_service.discovery_for(settings)
+            await _register_builtin_plugins(database)
             orchestrator = None
             if settings.run_agents:
                 orchestrator = Orchestrator(database, settings, executor)
@@ -72,6 +85,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             finally:
                 if orchestrator is not None:
                     await orchestrator.stop()
+                await app.state.discovery.aclose()
                 await hub.stop()
         finally:
             await database.dispose()

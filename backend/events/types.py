@@ -19,6 +19,9 @@ class BoardEventType(enum.StrEnum):
     run_finished = "run.finished"
     approval_requested = "approval.requested"
     approval_resolved = "approval.resolved"
+    plugin_installed = "plugin.installed"
+    plugin_updated = "plugin.updated"
+    plugin_removed = "plugin.removed"
 
 
 EVENT_DESCRIPTIONS: dict[BoardEventType, str] = {
@@ -35,4 +38,9 @@ EVENT_DESCRIPTIONS: dict[BoardEventType, str] = {
     BoardEventType.run_finished: "An agent run ended: succeeded, failed, cancelled or interrupted. Payload: the run summary.",
     BoardEventType.approval_requested: "An agent asks to use a tool and waits for the user's answer. Payload: the approval.",
     BoardEventType.approval_resolved: "A tool request was allowed or denied. Payload: the approval.",
+    BoardEventType.plugin_installed: "A plugin (MCP server) was installed or a built-in one registered. "
+    "Payload: the plugin (secret values never included).",
+    BoardEventType.plugin_updated: "A plugin's settings, switches, project enablement or last connection test "
+    "changed. Payload: the plugin (secret values never included).",
+    BoardEventType.plugin_removed: "A plugin was uninstalled. Payload: `{id, name}`.",
 }

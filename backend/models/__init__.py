@@ -3,6 +3,7 @@
 from .agent_run import ACTIVE_RUN_STATUSES, AgentRun, Approval, ApprovalStatus, RunEvent, RunStatus
 from .base import Base
 from .event import BoardEvent
+from .plugin import Plugin, PluginProject, PluginSource, PluginTransport
 from .project import Project
 from .task import Task, TaskPriority, TaskStatus
 
@@ -13,6 +14,10 @@ __all__ = [
     "ApprovalStatus",
     "Base",
     "BoardEvent",
+    "Plugin",
+    "PluginProject",
+    "PluginSource",
+    "PluginTransport",
     "Project",
     "RunEvent",
     "RunStatus",

@@ -330,8 +330,13 @@ class Orchestrator:
 
             from mcp_client.registry import RunTarget, servers_for_run
 
+            from ..plugins.secrets import SecretBox
+            from ..plugins.service import plugins_for_run
+
             token = self.settings.api_token.get_secret_value() if self.settings.api_token else None
-            target = RunTarget(self.settings.resolved_api_url, token, project.id, task.id, run_id)
+            target = RunTarget(self.settings.resolved_api_url, token, project.id, task.id, run_id, worktree=str(tree.path))
+            async with self.database.session() as session:
+                plugins = await plugins_for_run(session, project.id, SecretBox.for_data_dir(self.settings.data_dir))
 
             request = AgentRequest(
                 prompt=RESUME_PROMPT if resuming_after_restart else run.prompt,
@@ -344,7 +349,7 @@ class Orchestrator:
                 model=project.agent_model or self.settings.agent_model,
                 max_turns=project.max_turns or self.settings.agent_max_turns,
                 max_budget_usd=project.max_budget_usd or self.settings.agent_max_budget_usd,
-                mcp_servers=servers_for_run(target),
+                mcp_servers=servers_for_run(target, plugins),
                 # The board's own tools need no approval; nor do the ones the user always allows.
                 allowed_tools=["mcp__kanban", *project.allowed_tools],
                 env={"HOME": env["HOME"]} if self.settings.agent_home else {},

@@ -1,0 +1,1 @@
+"""Plugins: the MCP servers agents are given (built in, from a registry, or custom)."""
