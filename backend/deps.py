@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from mcp_client.discovery import DiscoveryClient
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from mcp_client.discovery import DiscoveryClient
 
 from .config import Settings
 from .db import Database

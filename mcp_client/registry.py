@@ -1,15 +1,20 @@
 """The MCP servers an agent run gets, in the Claude Agent SDK's `mcp_servers` format.
 
-Every run gets the board's own server (`kanban`), which knows the run's project, task and run.
-Secrets only ever go into a server's environment or headers in this structure, which is
-handed to the SDK and never logged.
+Every run gets the board's own server (`kanban`), which knows the run's project, task and run,
+and the plugins enabled for the run's project (the orchestrator loads them, decrypted, with
+`backend.plugins.service.plugins_for_run`). Secrets only ever go into a server's environment
+or headers in this structure, which is handed to the SDK and never logged.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
+
+KANBAN = "kanban"
+FILESYSTEM = "filesystem"
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,31 @@ class RunTarget:
     project_id: int
     task_id: int
     run_id: int
+    # The run's git worktree: the root the filesystem plugin is confined to.
+    worktree: str | None = None
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """An installed plugin, ready to run: values filled in, secrets decrypted.
+
+    `builtin` plugins get their command from this module (they need the run's context);
+    the others run as configured.
+    """
+
+    name: str
+    transport: str  # stdio | http | sse
+    command: str | None = None
+    args: list[str] = field(default_factory=list)
+    url: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    builtin: bool = False
+
+    def __repr__(self) -> str:  # never show values: they may be secrets
+        return f"PluginConfig(name={self.name!r}, transport={self.transport!r}, builtin={self.builtin})"
+
+    __str__ = __repr__
 
 
 def kanban_server(target: RunTarget) -> dict[str, Any]:
@@ -44,5 +74,32 @@ def filesystem_server(root: str) -> dict[str, Any]:
     }
 
 
-def servers_for_run(target: RunTarget) -> dict[str, dict[str, Any]]:
-    return {"kanban": kanban_server(target)}
+def plugin_server(plugin: PluginConfig, target: RunTarget | None = None) -> dict[str, Any] | None:
+    """The SDK config of one plugin (None for a builtin that cannot run without the run's context)."""
+    if plugin.builtin:
+        if plugin.name == KANBAN and target is not None:
+            return kanban_server(target)
+        if plugin.name == FILESYSTEM and target is not None and target.worktree:
+            return filesystem_server(target.worktree)
+        return None
+    if plugin.transport == "stdio":
+        config: dict[str, Any] = {"type": "stdio", "command": plugin.command, "args": list(plugin.args)}
+        if plugin.env:
+            config["env"] = dict(plugin.env)
+        return config
+    config = {"type": plugin.transport, "url": plugin.url}
+    if plugin.headers:
+        config["headers"] = dict(plugin.headers)
+    return config
+
+
+def servers_for_run(target: RunTarget, plugins: Iterable[PluginConfig] = ()) -> dict[str, dict[str, Any]]:
+    """The board's own server and every plugin given (the ones enabled for the run's project)."""
+    servers = {KANBAN: kanban_server(target)}
+    for plugin in plugins:
+        if plugin.name in servers:
+            continue
+        config = plugin_server(plugin, target)
+        if config is not None:
+            servers[plugin.name] = config
+    return servers
