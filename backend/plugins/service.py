@@ -229,7 +229,7 @@ async def search(
     refs = {(item.source, item.source_ref) for item in results.items}
     if refs:
         rows = await session.execute(
-            select(Plugin.source, Plugin.source_ref, Plugin.name).where(Plugin.source_ref.in_({r for _, r in refs}))
+            select(Plugin.source, Plugin.source_ref, Plugin.name).where(Plugin.source_ref.in_(sorted({r for _, r in refs})))
         )
         for row_source, ref, name in rows.all():
             installed.setdefault((row_source, ref), []).append(name)

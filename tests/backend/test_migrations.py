@@ -37,7 +37,7 @@ def test_upgrade_downgrade_upgrade_and_models_match(kind, tmp_path):
     try:
         revision, tables, diff = inspect_database(settings)
         assert revision == head_revision()
-        assert {"projects", "tasks", "board_events", "agent_runs", "run_events", "approvals"} <= tables
+        assert {"projects", "tasks", "board_events", "agent_runs", "run_events", "approvals", "plugins", "plugin_projects"} <= tables
         assert diff == [], f"models and migrations disagree: {diff}"
 
         downgrade(settings, "base")
