@@ -46,6 +46,9 @@ export interface paths {
          *     - `run.finished`: An agent run ended: succeeded, failed, cancelled or interrupted. Payload: the run summary.
          *     - `approval.requested`: An agent asks to use a tool and waits for the user's answer. Payload: the approval.
          *     - `approval.resolved`: A tool request was allowed or denied. Payload: the approval.
+         *     - `plugin.installed`: A plugin (MCP server) was installed or a built-in one registered. Payload: the plugin (secret values never included).
+         *     - `plugin.updated`: A plugin's settings, switches, project enablement or last connection test changed. Payload: the plugin (secret values never included).
+         *     - `plugin.removed`: A plugin was uninstalled. Payload: `{id, name}`.
          */
         get: operations["events-stream_events"];
         put?: never;
@@ -67,6 +70,109 @@ export interface paths {
         get: operations["health-health"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Installed plugins */
+        get: operations["plugins-list_plugins"];
+        put?: never;
+        /**
+         * Install a plugin
+         * @description From a search result (`source` and `source_ref`, for official also `option`) or custom (`command` and `args`, or `url`). Settings the registry marks required must be given. Secret values are stored encrypted and never returned.
+         */
+        post: operations["plugins-install_plugin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search the MCP registries for servers to install
+         * @description Searches Glama, the official MCP Registry, or both. A registry that fails is named in `errors` with the reason; the other's results are still returned.
+         */
+        get: operations["plugins-search_plugins"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins/{plugin_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a plugin */
+        get: operations["plugins-get_plugin"];
+        put?: never;
+        post?: never;
+        /** Uninstall a plugin */
+        delete: operations["plugins-delete_plugin"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a plugin's settings, switch or title
+         * @description Values (env, headers, settings) not mentioned keep theirs, secrets included; null or "" clears one.
+         */
+        patch: operations["plugins-update_plugin"];
+        trace?: never;
+    };
+    "/api/plugins/{plugin_id}/projects/{project_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Switch a plugin on or off for a project
+         * @description A project's agent runs get the plugins that are enabled and enabled for the project.
+         */
+        put: operations["plugins-set_plugin_project"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins/{plugin_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test the connection: start or reach the server and list its tools
+         * @description The outcome is stored as the plugin's last test. A failed test is a 200 with `ok: false` and the reason in `error`.
+         */
+        post: operations["plugins-test_plugin"];
         delete?: never;
         options?: never;
         head?: never;
@@ -536,6 +642,310 @@ export interface components {
              */
             version: string;
         };
+        /**
+         * InstallOption
+         * @description One way to run a server, close to the Claude Agent SDK's ``mcp_servers`` entry.
+         *
+         *     ``args`` and ``url`` may hold ``{name}`` placeholders described in ``variables`` (for a
+         *     required argument with no value, or a remote URL template). ``env`` and ``headers`` name the
+         *     environment variables and HTTP headers the user supplies. ``settings_schema`` describes them
+         *     as a JSON Schema object; secrets are marked ``"writeOnly": true``.
+         */
+        InstallOption: {
+            /** Args */
+            args?: string[];
+            /** Command */
+            command?: string | null;
+            /** Env */
+            env?: string[];
+            /** Headers */
+            headers?: string[];
+            /** Label */
+            label: string;
+            /** Registry Type */
+            registry_type?: string | null;
+            /** Settings Schema */
+            settings_schema?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Transport
+             * @enum {string}
+             */
+            transport: "stdio" | "http" | "sse";
+            /** Url */
+            url?: string | null;
+            /** Variables */
+            variables?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /**
+         * PluginInstall
+         * @description Install a plugin: from a search result (`source` glama or official) or custom.
+         */
+        PluginInstall: {
+            /**
+             * Args
+             * @example [
+             *       "-y",
+             *       "some-mcp-server"
+             *     ]
+             */
+            args?: string[] | null;
+            /**
+             * Command
+             * @example npx
+             */
+            command?: string | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Enabled
+             * @description The global switch. Projects still have to enable the plugin.
+             * @default true
+             */
+            enabled?: boolean;
+            /**
+             * Env
+             * @description Environment variables of a stdio server.
+             */
+            env?: {
+                [key: string]: string | components["schemas"]["ValueInput"] | null;
+            } | null;
+            /**
+             * Headers
+             * @description HTTP headers sent to an http or sse server.
+             */
+            headers?: {
+                [key: string]: string | components["schemas"]["ValueInput"] | null;
+            } | null;
+            /**
+             * Name
+             * @description Default: derived from the title or the registry's name.
+             */
+            name?: string | null;
+            /**
+             * Option
+             * @description For official: which of the result's `install_options` (default 0).
+             */
+            option?: number | null;
+            /**
+             * Query
+             * @description The search text that found the result (helps to find it again).
+             */
+            query?: string | null;
+            /**
+             * Settings
+             * @description Values for the registry's settings (see the result's `settings_schema`).
+             */
+            settings?: {
+                [key: string]: string | components["schemas"]["ValueInput"] | null;
+            } | null;
+            /**
+             * Source
+             * @description Where the plugin comes from.
+             * @default custom
+             * @enum {string}
+             */
+            source?: "glama" | "official" | "custom";
+            /**
+             * Source Ref
+             * @description For glama and official: the search result's `source_ref`.
+             * @example io.github.example/weather
+             */
+            source_ref?: string | null;
+            /** Title */
+            title?: string | null;
+            /**
+             * Transport
+             * @description Custom and glama: stdio with `command`, http or sse with `url` (default from which is given).
+             */
+            transport?: ("stdio" | "http" | "sse") | null;
+            /**
+             * Url
+             * @example http://127.0.0.1:9000/mcp
+             */
+            url?: string | null;
+        };
+        /** PluginProjectRead */
+        PluginProjectRead: {
+            /** Enabled */
+            enabled: boolean;
+            /** Project Id */
+            project_id: number;
+        };
+        /** PluginRead */
+        PluginRead: {
+            /** Args */
+            args: string[];
+            /**
+             * Builtin
+             * @description Comes with the board; cannot be uninstalled.
+             */
+            builtin: boolean;
+            /** Command */
+            command: string | null;
+            /** Description */
+            description: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Env */
+            env: components["schemas"]["ValueRead"][];
+            /** Headers */
+            headers: components["schemas"]["ValueRead"][];
+            /** Id */
+            id: number;
+            /**
+             * Installed At
+             * Format: date-time
+             */
+            installed_at: string;
+            last_test: components["schemas"]["PluginTestRead"] | null;
+            /** Name */
+            name: string;
+            /**
+             * Projects
+             * @description Projects the plugin is switched on or off for.
+             */
+            projects: components["schemas"]["PluginProjectRead"][];
+            /** Settings */
+            settings: components["schemas"]["SettingRead"][];
+            /** Settings Schema */
+            settings_schema: {
+                [key: string]: unknown;
+            };
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "builtin" | "glama" | "official" | "custom";
+            /** Source Ref */
+            source_ref: string | null;
+            /** Title */
+            title: string;
+            /**
+             * Transport
+             * @enum {string}
+             */
+            transport: "stdio" | "http" | "sse";
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Url */
+            url: string | null;
+        };
+        /** PluginSearchItem */
+        PluginSearchItem: {
+            /** Description */
+            description?: string | null;
+            /** Hosting */
+            hosting?: ("local" | "remote" | "hybrid") | null;
+            /** Install Options */
+            install_options?: components["schemas"]["InstallOption"][];
+            /**
+             * Installed
+             * @description Names of installed plugins made from this entry.
+             */
+            installed?: string[];
+            /** Key */
+            readonly key: string;
+            /** License */
+            license?: string | null;
+            /** Name */
+            name: string;
+            /** Repository Url */
+            repository_url?: string | null;
+            /** Settings Schema */
+            settings_schema?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "glama" | "official";
+            /** Source Ref */
+            source_ref: string;
+            /** Title */
+            title?: string | null;
+            /** Tools */
+            tools?: components["schemas"]["ToolInfo"][] | null;
+            /** Version */
+            version?: string | null;
+            /** Website Url */
+            website_url?: string | null;
+        };
+        /** PluginSearchResults */
+        PluginSearchResults: {
+            /**
+             * Errors
+             * @description Registries that failed, with why; the others' results are still there.
+             */
+            errors: {
+                [key: string]: string;
+            };
+            /** Items */
+            items: components["schemas"]["PluginSearchItem"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` (with the same q and source) for more.
+             */
+            next_cursor: string | null;
+        };
+        /** PluginTestRead */
+        PluginTestRead: {
+            /** Error */
+            error: string | null;
+            /** Ok */
+            ok: boolean;
+            /**
+             * Tested At
+             * Format: date-time
+             */
+            tested_at: string;
+            /**
+             * Tools
+             * @description [{name, description}] the server listed.
+             */
+            tools: {
+                [key: string]: unknown;
+            }[];
+        };
+        /**
+         * PluginUpdate
+         * @description Change a plugin. Values not mentioned keep theirs (secrets included); null or "" clears one.
+         */
+        PluginUpdate: {
+            /** Args */
+            args?: string[] | null;
+            /** Command */
+            command?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Env */
+            env?: {
+                [key: string]: string | components["schemas"]["ValueInput"] | null;
+            } | null;
+            /** Headers */
+            headers?: {
+                [key: string]: string | components["schemas"]["ValueInput"] | null;
+            } | null;
+            /** Settings */
+            settings?: {
+                [key: string]: string | components["schemas"]["ValueInput"] | null;
+            } | null;
+            /** Title */
+            title?: string | null;
+            /** Url */
+            url?: string | null;
+        };
         /** ProjectCreate */
         ProjectCreate: {
             /**
@@ -597,6 +1007,14 @@ export interface components {
              * @example ~/code/kanban-orchestrator
              */
             workspace_path: string;
+        };
+        /** ProjectEnablement */
+        ProjectEnablement: {
+            /**
+             * Enabled
+             * @description Give this plugin to the project's agent runs.
+             */
+            enabled: boolean;
         };
         /** ProjectRead */
         ProjectRead: {
@@ -830,6 +1248,30 @@ export interface components {
             /** Turns */
             turns: number | null;
         };
+        /** SettingRead */
+        SettingRead: {
+            /** Description */
+            description?: string | null;
+            /** Name */
+            name: string;
+            /** Required */
+            required: boolean;
+            /** Secret */
+            secret: boolean;
+            /** Set */
+            set: boolean;
+            /**
+             * Target
+             * @description Where the value goes: an environment variable, an HTTP header, or a {placeholder} in args/url.
+             * @enum {string}
+             */
+            target: "env" | "header" | "arg";
+            /**
+             * Value
+             * @description Only for values that are not secret.
+             */
+            value?: string | null;
+        };
         /** TaskCreate */
         TaskCreate: {
             /**
@@ -1011,6 +1453,13 @@ export interface components {
              */
             version: number;
         };
+        /** ToolInfo */
+        ToolInfo: {
+            /** Description */
+            description?: string | null;
+            /** Name */
+            name: string;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -1023,6 +1472,36 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /**
+         * ValueInput
+         * @description A value with its secrecy spelled out.
+         */
+        ValueInput: {
+            /**
+             * Secret
+             * @description Store encrypted and never show it again. Values the schema marks secret and names containing token, key, secret or password are always secret.
+             */
+            secret?: boolean | null;
+            /**
+             * Value
+             * @description The value; omit it to change only `secret` of a value already set; "" clears it.
+             */
+            value?: string | null;
+        };
+        /** ValueRead */
+        ValueRead: {
+            /** Name */
+            name: string;
+            /** Secret */
+            secret: boolean;
+            /** Set */
+            set: boolean;
+            /**
+             * Value
+             * @description Only for values that are not secret.
+             */
+            value?: string | null;
         };
     };
     responses: never;
@@ -1138,6 +1617,358 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    "plugins-list_plugins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginRead"][];
+                };
+            };
+        };
+    };
+    "plugins-install_plugin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PluginInstall"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginRead"];
+                };
+            };
+            /** @description Not possible for this plugin (built in, name taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The registry could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "plugins-search_plugins": {
+        parameters: {
+            query?: {
+                /** @description Search text; empty lists what the registries have. */
+                q?: string;
+                /** @description Which registry to search. */
+                source?: "all" | "glama" | "official";
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string | null;
+                /** @description Results per registry. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginSearchResults"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "plugins-get_plugin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plugin's id. */
+                plugin_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginRead"];
+                };
+            };
+            /** @description No such plugin */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "plugins-delete_plugin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plugin's id. */
+                plugin_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such plugin */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Built-in plugins cannot be uninstalled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "plugins-update_plugin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plugin's id. */
+                plugin_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PluginUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginRead"];
+                };
+            };
+            /** @description No such plugin */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not possible for this plugin (built in, name taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "plugins-set_plugin_project": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plugin's id. */
+                plugin_id: number;
+                /** @description The project's id. */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectEnablement"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginRead"];
+                };
+            };
+            /** @description No such plugin */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not possible for this plugin (built in, name taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "plugins-test_plugin": {
+        parameters: {
+            query?: {
+                /** @description Seconds to wait for the server. */
+                timeout?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The plugin's id. */
+                plugin_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PluginTestRead"];
+                };
+            };
+            /** @description No such plugin */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
