@@ -5,11 +5,17 @@
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './schema';
 import type {
+	Approval,
+	ApprovalChoice,
 	Board,
+	Diff,
 	Health,
 	Project,
 	ProjectCreate,
 	ProjectUpdate,
+	Run,
+	RunEventPage,
+	RunSummary,
 	Task,
 	TaskCreate,
 	TaskMove,
@@ -128,6 +134,47 @@ export const api = {
 	moveTask: (id: number, body: TaskMove) =>
 		unwrap<Task>(
 			http.POST('/api/tasks/{task_id}/move', { params: { path: { task_id: id } }, body })
+		),
+
+	// ---- agent runs ----
+	startRun: (taskId: number, instructions?: string) =>
+		unwrap<Run>(
+			http.POST('/api/tasks/{task_id}/runs', {
+				params: { path: { task_id: taskId } },
+				body: instructions ? { instructions } : {}
+			})
+		),
+	listRuns: (taskId: number) =>
+		unwrap<RunSummary[]>(http.GET('/api/tasks/{task_id}/runs', { params: { path: { task_id: taskId } } })),
+	getRun: (runId: number) =>
+		unwrap<Run>(http.GET('/api/runs/{run_id}', { params: { path: { run_id: runId } } })),
+	runEvents: (runId: number, afterSeq = 0, limit = 1000) =>
+		unwrap<RunEventPage>(
+			http.GET('/api/runs/{run_id}/events', {
+				params: { path: { run_id: runId }, query: { after_seq: afterSeq, limit } }
+			})
+		),
+	cancelRun: (runId: number) =>
+		unwrap<Run>(http.POST('/api/runs/{run_id}/cancel', { params: { path: { run_id: runId } } })),
+	resumeRun: (runId: number) =>
+		unwrap<Run>(http.POST('/api/runs/{run_id}/resume', { params: { path: { run_id: runId } } })),
+	getDiff: (taskId: number) =>
+		unwrap<Diff>(http.GET('/api/tasks/{task_id}/diff', { params: { path: { task_id: taskId } } })),
+	approveTask: (taskId: number) =>
+		unwrap<Task>(http.POST('/api/tasks/{task_id}/approve', { params: { path: { task_id: taskId } } })),
+	requestChanges: (taskId: number, feedback: string) =>
+		unwrap<Run>(
+			http.POST('/api/tasks/{task_id}/request-changes', {
+				params: { path: { task_id: taskId } },
+				body: { feedback }
+			})
+		),
+	decideApproval: (approvalId: number, decision: ApprovalChoice, message?: string) =>
+		unwrap<Approval>(
+			http.POST('/api/approvals/{approval_id}', {
+				params: { path: { approval_id: approvalId } },
+				body: message ? { decision, message } : { decision }
+			})
 		)
 };
 
@@ -139,4 +186,13 @@ export function eventsUrl(projectId: number, lastEventId?: number | null): strin
 	if (lastEventId != null) params.set('last_event_id', String(lastEventId));
 	if (auth.token) params.set('token', auth.token);
 	return `/api/events?${params}`;
+}
+
+/** URL of a run's live event stream; `after` resumes after that sequence number. */
+export function runStreamUrl(runId: number, after?: number | null): string {
+	const params = new URLSearchParams();
+	if (after) params.set('last_event_id', String(after));
+	if (auth.token) params.set('token', auth.token);
+	const query = params.toString();
+	return `/api/runs/${runId}/stream${query ? `?${query}` : ''}`;
 }

@@ -1,3 +1,3 @@
-export { api, ApiError, describeDetail, eventsUrl } from './client';
+export { api, ApiError, describeDetail, eventsUrl, runStreamUrl } from './client';
 export type * from './types';
-export { STATUSES, PRIORITIES, STATUS_TITLES, PRIORITY_TITLES, EVENT_TYPES } from './types';
+export { STATUSES, PRIORITIES, STATUS_TITLES, PRIORITY_TITLES, EVENT_TYPES, ACTIVE_RUN_STATUSES, isActiveRun } from './types';

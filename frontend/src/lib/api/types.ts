@@ -30,6 +30,44 @@ export type BoardTask = BoardColumn['tasks'][number];
 /** An agent run as shown on a card. */
 export type RunSummary = NonNullable<BoardTask['run']>;
 export type RunStatus = RunSummary['status'];
+/** A run with its prompt, result and pending approvals. */
+export type Run = Ok<paths['/api/runs/{run_id}']['get']>;
+export type Approval = Run extends { pending_approvals?: (infer A)[] } ? A : never;
+export type ApprovalChoice = Body<paths['/api/approvals/{approval_id}']['post']>['decision'];
+export type RunEventPage = Ok<paths['/api/runs/{run_id}/events']['get']>;
+/** One stored event of a run (`type`: init, text, thinking, tool_use, tool_result, user, approval, result, error, status, system). */
+export type RunEvent = RunEventPage['items'][number];
+
+/** Runs that are not over yet. */
+export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting_approval'];
+export const isActiveRun = (run: Pick<RunSummary, 'status'> | null | undefined): boolean =>
+	!!run && ACTIVE_RUN_STATUSES.includes(run.status);
+
+/** One line of a diff hunk; `old`/`new` are line numbers (null on the side that lacks the line). */
+export type DiffLine = {
+	type: 'context' | 'add' | 'del';
+	old: number | null;
+	new: number | null;
+	text: string;
+	no_newline?: boolean;
+};
+export type DiffHunk = { header: string; lines: DiffLine[] };
+export type DiffFile = {
+	path: string;
+	old_path: string | null;
+	status: 'added' | 'modified' | 'deleted' | 'renamed';
+	additions: number;
+	deletions: number;
+	binary: boolean;
+	truncated?: boolean;
+	hunks: DiffHunk[];
+};
+/** `GET /api/tasks/{id}/diff`, with the file entries typed (the schema leaves them open). */
+export type Diff = Omit<Ok<paths['/api/tasks/{task_id}/diff']['get']>, 'files' | 'stats'> & {
+	files: DiffFile[];
+	stats: { files: number; additions: number; deletions: number };
+	truncated?: boolean;
+};
 
 export const STATUSES = ['todo', 'in_progress', 'needs_review', 'done'] as const;
 export type TaskStatus = (typeof STATUSES)[number];
@@ -64,7 +102,9 @@ export const EVENT_TYPES = [
 	'run.queued',
 	'run.started',
 	'run.updated',
-	'run.finished'
+	'run.finished',
+	'approval.requested',
+	'approval.resolved'
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -84,4 +124,5 @@ export type BoardEvent =
 	| Envelope<'task.deleted', TaskDeletedPayload>
 	| Envelope<'project.created' | 'project.updated', Project>
 	| Envelope<'project.deleted', ProjectDeletedPayload>
-	| Envelope<'run.queued' | 'run.started' | 'run.updated' | 'run.finished', RunSummary>;
+	| Envelope<'run.queued' | 'run.started' | 'run.updated' | 'run.finished', RunSummary>
+	| Envelope<'approval.requested' | 'approval.resolved', Approval>;

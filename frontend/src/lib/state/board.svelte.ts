@@ -1,3 +1,4 @@
+import { SvelteMap } from 'svelte/reactivity';
 import { toast } from 'svelte-sonner';
 import { api as defaultApi, ApiError, type Api } from '$lib/api/client';
 import {
@@ -22,6 +23,12 @@ type Deps = {
 
 export function emptyColumns(): Columns {
 	return { todo: [], in_progress: [], needs_review: [], done: [] };
+}
+
+function withContent(lists: Columns, cards: Map<number, BoardTask>): Columns {
+	const columns = emptyColumns();
+	for (const status of STATUSES) columns[status] = lists[status].map((t) => cards.get(t.id) ?? t);
+	return columns;
 }
 
 /** Board order: by fractional position (plain code-unit comparison, like SQL's binary collation), then id. */
@@ -60,7 +67,15 @@ function isStatus(value: unknown): value is TaskStatus {
 export class BoardState {
 	projectId = $state<number | null>(null);
 	project = $state<Project | null>(null);
-	columns = $state<Columns>(emptyColumns());
+	/**
+	 * Each column's cards in board order. The arrays are replaced, never mutated, and only when
+	 * the order changes: the keyed lists and the drag library then reconcile only on moves.
+	 */
+	lists = $state.raw<Columns>(emptyColumns());
+	/** The newest content of every card, by id: an edit re-renders that one card. */
+	#cards = new SvelteMap<number, BoardTask>();
+	/** The columns with each card's newest content. */
+	columns = $derived<Columns>(withContent(this.lists, this.#cards));
 	/** Full task (with description/result) shown in the sidebar. */
 	detail = $state<Task | null>(null);
 	detailId = $state<number | null>(null);
@@ -91,26 +106,55 @@ export class BoardState {
 	}
 
 	get total(): number {
-		return STATUSES.reduce((n, s) => n + this.columns[s].length, 0);
+		return STATUSES.reduce((n, s) => n + this.lists[s].length, 0);
 	}
 
-	count = (status: TaskStatus): number => this.columns[status].length;
+	count = (status: TaskStatus): number => this.lists[status].length;
+
+	/** The newest content of a card (undefined for the drag library's placeholder). */
+	card = (id: number): BoardTask | undefined => this.#cards.get(id);
 
 	find = (id: number): { task: BoardTask; status: TaskStatus; index: number } | null => {
 		for (const status of STATUSES) {
-			const index = this.columns[status].findIndex((t) => t.id === id);
-			if (index !== -1) return { task: this.columns[status][index], status, index };
+			const index = this.lists[status].findIndex((t) => t.id === id);
+			if (index !== -1) return { task: this.#cards.get(id) ?? this.lists[status][index], status, index };
 		}
 		return null;
 	};
 
 	findByShortId = (shortId: string): BoardTask | null => {
-		for (const status of STATUSES) {
-			const task = this.columns[status].find((t) => t.short_id === shortId);
-			if (task) return task;
-		}
+		for (const card of this.#cards.values()) if (card.short_id === shortId) return card;
 		return null;
 	};
+
+	#setList(status: TaskStatus, list: BoardTask[]) {
+		this.lists = { ...this.lists, [status]: list };
+	}
+
+	#removeAt(status: TaskStatus, index: number) {
+		const list = this.lists[status];
+		this.#setList(status, [...list.slice(0, index), ...list.slice(index + 1)]);
+	}
+
+	#insertAt(status: TaskStatus, index: number, card: BoardTask) {
+		const list = this.lists[status];
+		this.#setList(status, [...list.slice(0, index), card, ...list.slice(index)]);
+	}
+
+	#replaceAt(status: TaskStatus, index: number, card: BoardTask) {
+		const list = this.lists[status].slice();
+		list[index] = card;
+		this.#setList(status, list);
+	}
+
+	#put(card: BoardTask) {
+		this.#cards.set(card.id, card);
+	}
+
+	#clear() {
+		this.lists = emptyColumns();
+		this.#cards.clear();
+	}
 
 	/** Load (or reload) the board. Events arriving meanwhile are queued and applied afterwards. */
 	load = async (projectId: number, q: string = this.query): Promise<void> => {
@@ -118,7 +162,7 @@ export class BoardState {
 		if (projectId !== this.projectId) {
 			this.projectId = projectId;
 			this.project = null;
-			this.columns = emptyColumns();
+			this.#clear();
 			this.loaded = false;
 			this.#deleted.clear();
 			this.#ownVersions.clear();
@@ -131,12 +175,14 @@ export class BoardState {
 		try {
 			const board = await this.#api.getBoard(projectId, q || undefined);
 			if (seq !== this.#loadSeq) return;
-			const columns = emptyColumns();
+			const lists = emptyColumns();
 			for (const column of board.columns) {
-				if (isStatus(column.status)) columns[column.status] = column.tasks.map(toBoardTask);
+				if (isStatus(column.status)) lists[column.status] = column.tasks.map(toBoardTask);
 			}
 			this.project = board.project;
-			this.columns = columns;
+			this.#cards.clear();
+			for (const status of STATUSES) for (const card of lists[status]) this.#put(card);
+			this.lists = lists;
 			this.error = null;
 			this.loaded = true;
 		} catch (err) {
@@ -155,7 +201,7 @@ export class BoardState {
 		this.#loadSeq++;
 		this.projectId = null;
 		this.project = null;
-		this.columns = emptyColumns();
+		this.#clear();
 		this.loaded = false;
 		this.loading = false;
 		this.#loadingNow = false;
@@ -216,12 +262,20 @@ export class BoardState {
 		else if (this.detail?.id === task.id && this.detail.version < task.version) {
 			this.detail = { ...this.detail, ...task };
 		}
-		if (existing) this.columns[existing.status].splice(existing.index, 1);
-		if (!isStatus(task.status)) return true;
-		if (this.query && !matchesQuery(task, this.query)) return true;
 		const card = toBoardTask(task);
 		if (card.run === undefined && existing?.task.run) card.run = existing.task.run;
-		this.#insertSorted(task.status, card);
+		const visible = isStatus(task.status) && (!this.query || matchesQuery(task, this.query));
+		if (existing && visible && existing.status === task.status && existing.task.position === task.position) {
+			this.#put(card); // same place: only the card's content changes
+			return true;
+		}
+		if (existing) this.#removeAt(existing.status, existing.index);
+		if (!visible) {
+			this.#cards.delete(task.id);
+			return true;
+		}
+		this.#put(card);
+		this.#insertSorted(card.status as TaskStatus, card);
 		return true;
 	};
 
@@ -231,21 +285,22 @@ export class BoardState {
 		if (!held) return;
 		const current = held.task.run;
 		if (current && current.id > run.id) return;
-		held.task.run = run;
+		this.#put({ ...held.task, run });
 	}
 
 	remove = (id: number): void => {
 		this.#deleted.add(id);
 		const existing = this.find(id);
-		if (existing) this.columns[existing.status].splice(existing.index, 1);
+		if (existing) this.#removeAt(existing.status, existing.index);
+		this.#cards.delete(id);
 		if (this.detailId === id) this.closeTask();
 	};
 
 	#insertSorted(status: TaskStatus, task: BoardTask) {
-		const column = this.columns[status];
-		let index = column.findIndex((t) => compareTasks(t, task) > 0);
-		if (index === -1) index = column.length;
-		column.splice(index, 0, task);
+		const list = this.lists[status];
+		let index = list.findIndex((t) => compareTasks(this.#cards.get(t.id) ?? t, task) > 0);
+		if (index === -1) index = list.length;
+		this.#insertAt(status, index, task);
 	}
 
 	#updateDetail(task: Task) {
@@ -263,7 +318,7 @@ export class BoardState {
 			if (origin) this.#dragOrigin = { task: { ...origin.task }, status: origin.status, index: origin.index };
 			this.dragging = true;
 		}
-		this.columns[status] = items;
+		this.#setList(status, items);
 	};
 
 	/**
@@ -271,33 +326,33 @@ export class BoardState {
 	 * card touched; the zone that now holds the card persists the move.
 	 */
 	dragFinalize = async (status: TaskStatus, items: BoardTask[], draggedId: number): Promise<boolean> => {
-		this.columns[status] = items;
+		this.#setList(status, items);
 		const index = items.findIndex((t) => t.id === draggedId);
 		if (index === -1) return false; // the source zone; the target zone handles the move
 		const origin = this.#dragOrigin;
 		this.#dragOrigin = null;
 		this.dragging = false;
 		if (origin && origin.status === status && origin.index === index) {
-			this.columns[status][index] = origin.task;
+			this.#replaceAt(status, index, origin.task);
 			this.#flush();
 			return false;
 		}
 		// Without an origin this is a further keyboard step: the card carries its previous place.
-		const before = origin?.task ?? { ...items[index] };
+		const before = origin?.task ?? { ...(this.#cards.get(draggedId) ?? items[index]) };
 		return this.#persistMove(before, status, index);
 	};
 
 	/** A keyboard drag ended. If no step was taken, the card is where it was: nothing to send. */
 	dragStopped = (status: TaskStatus, items: BoardTask[]) => {
-		this.columns[status] = items;
+		this.#setList(status, items);
 		this.keyboardDragging = false;
 		if (!this.dragging) return;
 		this.dragging = false;
 		const origin = this.#dragOrigin;
 		this.#dragOrigin = null;
 		if (origin) {
-			const index = this.columns[origin.status].findIndex((t) => t.id === origin.task.id);
-			if (index !== -1) this.columns[origin.status][index] = origin.task;
+			const index = this.lists[origin.status].findIndex((t) => t.id === origin.task.id);
+			if (index !== -1) this.#replaceAt(origin.status, index, origin.task);
 		}
 		this.#flush();
 	};
@@ -307,10 +362,10 @@ export class BoardState {
 		const origin = this.find(taskId);
 		if (!origin) return false;
 		const before = { ...origin.task };
-		this.columns[origin.status].splice(origin.index, 1);
-		const column = this.columns[status];
-		const at = index == null ? column.length : Math.max(0, Math.min(index, column.length));
-		column.splice(at, 0, { ...before, status });
+		this.#removeAt(origin.status, origin.index);
+		const length = this.lists[status].length;
+		const at = index == null ? length : Math.max(0, Math.min(index, length));
+		this.#insertAt(status, at, { ...before, status });
 		return this.#persistMove(before, status, at);
 	};
 
@@ -319,8 +374,10 @@ export class BoardState {
 	 * action; requests go out one at a time so consecutive moves of one card don't race each other.
 	 */
 	#persistMove(before: BoardTask, status: TaskStatus, index: number): Promise<boolean> {
-		const column = this.columns[status];
-		column[index] = { ...before, status };
+		const shown = { ...before, status };
+		this.#replaceAt(status, index, shown);
+		this.#put(shown);
+		const column = this.lists[status];
 		const prev = column[index - 1];
 		const next = column[index + 1];
 		const anchor: Pick<TaskMove, 'after_id' | 'before_id'> = prev
@@ -345,8 +402,7 @@ export class BoardState {
 					// Another move of this card is queued: keep showing it where the user put it.
 					const held = this.find(before.id);
 					if (held && held.task.version < moved.version) {
-						held.task.version = moved.version;
-						held.task.position = moved.position;
+						this.#put({ ...held.task, version: moved.version, position: moved.position });
 					}
 				} else {
 					this.upsert(moved);
@@ -370,8 +426,12 @@ export class BoardState {
 		const current = this.find(before.id);
 		if (!current) return; // deleted meanwhile
 		if (current.task.version > before.version) return;
-		this.columns[current.status].splice(current.index, 1);
-		if (this.query && !matchesQuery(before, this.query)) return;
+		this.#removeAt(current.status, current.index);
+		if (this.query && !matchesQuery(before, this.query)) {
+			this.#cards.delete(before.id);
+			return;
+		}
+		this.#put(before);
 		this.#insertSorted(before.status as TaskStatus, before);
 	}
 
