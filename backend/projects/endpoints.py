@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic_core import to_json
 from pydantic import Field
+from pydantic_core import to_json
 
 from ..deps import ReadSession, WriteSession
 from ..events import service as event_log
