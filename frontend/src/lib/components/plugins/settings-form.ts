@@ -201,3 +201,35 @@ export function splitArgs(line: string): string[] {
 export function joinArgs(args: string[]): string {
 	return args.map((a) => (a === '' || /\s/.test(a) ? (a.includes('"') ? `'${a}'` : `"${a}"`) : a)).join(' ');
 }
+
+/** One environment variable or header in the custom-plugin editor. */
+export type Row = {
+	name: string;
+	value: string;
+	secret: boolean;
+	/** A stored value (installed plugins): `set` says whether it has one. */
+	stored?: boolean;
+	set?: boolean;
+	/** The stored value when it is not secret. */
+	initial?: string;
+};
+
+type RowValue = string | { value: string; secret: true } | null;
+
+/**
+ * `env` / `headers` to send. Install: every named row. Update: new rows, changed values, and
+ * removed stored rows as null; a stored secret left empty is kept (left out).
+ */
+export function rowsPayload(rows: Row[], mode: Mode, removed: string[] = []): Record<string, RowValue> {
+	const out: Record<string, RowValue> = {};
+	for (const row of rows) {
+		const name = row.name.trim();
+		if (!name) continue;
+		const secret = row.secret || isSecretName(name);
+		if (mode === 'update' && row.stored && secret && !row.value) continue;
+		if (mode === 'update' && row.stored && !secret && row.value === (row.initial ?? '')) continue;
+		out[name] = row.secret && !isSecretName(name) ? { value: row.value, secret: true } : row.value;
+	}
+	for (const name of removed) if (!(name in out)) out[name] = null;
+	return out;
+}

@@ -1,0 +1,331 @@
+/**
+ * The Plugin Manager's data: registry search (both registries, per-registry errors, paging),
+ * installed plugins, and the `plugin.*` events of the unfiltered live stream.
+ */
+import createClient, { type Middleware } from 'openapi-fetch';
+import type { paths } from '$lib/api/schema';
+import { ApiError, describeDetail } from '$lib/api/client';
+import { auth } from '$lib/state/auth.svelte';
+
+type Json<R> = R extends { content: { 'application/json': infer T } } ? T : never;
+type Ok<Op> = Op extends { responses: infer R }
+	? R extends { 200: infer A }
+		? Json<A>
+		: R extends { 201: infer B }
+			? Json<B>
+			: never
+	: never;
+type Body<Op> = Op extends { requestBody?: infer B } ? Json<NonNullable<B>> : never;
+
+export type Plugin = Ok<paths['/api/plugins/{plugin_id}']['get']>;
+export type PluginInstall = Body<paths['/api/plugins']['post']>;
+export type PluginUpdate = Body<paths['/api/plugins/{plugin_id}']['patch']>;
+export type PluginTest = Ok<paths['/api/plugins/{plugin_id}/test']['post']>;
+export type SearchResults = Ok<paths['/api/plugins/search']['get']>;
+export type SearchItem = SearchResults['items'][number];
+export type InstallOption = NonNullable<SearchItem['install_options']>[number];
+export type StoredSetting = Plugin['settings'][number];
+export type SearchSource = 'all' | 'glama' | 'official';
+
+export const SOURCE_LABELS: Record<string, string> = {
+	glama: 'Glama',
+	official: 'Official registry',
+	custom: 'Custom',
+	builtin: 'Built in'
+};
+
+export const REGISTRY_NAMES: Record<string, string> = {
+	glama: 'Glama registry',
+	official: 'Official MCP Registry'
+};
+
+const authMiddleware: Middleware = {
+	onRequest({ request }) {
+		if (auth.token) request.headers.set('Authorization', `Bearer ${auth.token}`);
+		return request;
+	},
+	onResponse({ response }) {
+		if (response.status === 401) auth.requireToken();
+		return response;
+	}
+};
+
+const http = createClient<paths>({
+	baseUrl: typeof location !== 'undefined' ? location.origin : 'http://localhost',
+	fetch: (request: Request) => globalThis.fetch(request)
+});
+http.use(authMiddleware);
+
+type Result<T> = { data?: T; error?: unknown; response: Response };
+
+async function unwrap<T>(promise: Promise<Result<T>>): Promise<T> {
+	let result: Result<T>;
+	try {
+		result = await promise;
+	} catch (err) {
+		throw new ApiError(0, 'Cannot reach the server. Is `kanban serve` running?', err);
+	}
+	const { data, error, response } = result;
+	if (!response.ok) {
+		const fallback = `${response.status} ${response.statusText || 'error'}`.trim();
+		throw new ApiError(response.status, describeDetail(error, fallback), error);
+	}
+	return data as T;
+}
+
+const path = (id: number) => ({ params: { path: { plugin_id: id } } });
+
+export const pluginsApi = {
+	list: () => unwrap<Plugin[]>(http.GET('/api/plugins')),
+	search: (query: { q?: string; source?: SearchSource; cursor?: string; limit?: number }) =>
+		unwrap<SearchResults>(http.GET('/api/plugins/search', { params: { query } })),
+	install: (body: PluginInstall) => unwrap<Plugin>(http.POST('/api/plugins', { body })),
+	update: (id: number, body: PluginUpdate) => unwrap<Plugin>(http.PATCH('/api/plugins/{plugin_id}', { ...path(id), body })),
+	setProject: (id: number, projectId: number, enabled: boolean) =>
+		unwrap<Plugin>(
+			http.PUT('/api/plugins/{plugin_id}/projects/{project_id}', {
+				params: { path: { plugin_id: id, project_id: projectId } },
+				body: { enabled }
+			})
+		),
+	test: (id: number, timeout = 30) =>
+		unwrap<PluginTest>(
+			http.POST('/api/plugins/{plugin_id}/test', { params: { path: { plugin_id: id }, query: { timeout } } })
+		),
+	remove: (id: number) => unwrap<unknown>(http.DELETE('/api/plugins/{plugin_id}', path(id)))
+};
+export type PluginsApi = typeof pluginsApi;
+
+export function errorText(err: unknown): string {
+	return err instanceof ApiError ? err.detail : err instanceof Error ? err.message : String(err);
+}
+
+/** Whether a plugin is switched on for a project (off until switched on). */
+export function enabledFor(plugin: Plugin, projectId: number | null): boolean {
+	if (projectId == null) return false;
+	return plugin.projects.some((p) => p.project_id === projectId && p.enabled);
+}
+
+export type PluginEvent =
+	| { type: 'plugin.installed' | 'plugin.updated'; payload: Plugin }
+	| { type: 'plugin.removed'; payload: { id: number; name: string } };
+
+export const PLUGIN_EVENTS = ['plugin.installed', 'plugin.updated', 'plugin.removed'] as const;
+
+export class PluginsState {
+	// ---- search ----
+	query = $state('');
+	source = $state<SearchSource>('all');
+	results = $state<SearchItem[]>([]);
+	errors = $state<Record<string, string>>({});
+	nextCursor = $state<string | null>(null);
+	searching = $state(false);
+	searched = $state(false);
+	searchError = $state<string | null>(null);
+	/** The query the current results are for (for installs: helps the server find the entry again). */
+	resultsQuery = $state('');
+
+	// ---- installed ----
+	installed = $state<Plugin[]>([]);
+	loaded = $state(false);
+	loadError = $state<string | null>(null);
+	/** Plugin ids with a connection test running. */
+	testing = $state<number[]>([]);
+
+	#api: PluginsApi;
+	#searchSeq = 0;
+
+	constructor(api: PluginsApi = pluginsApi) {
+		this.#api = api;
+	}
+
+	get(id: number): Plugin | undefined {
+		return this.installed.find((p) => p.id === id);
+	}
+
+	load = async () => {
+		try {
+			this.installed = sortPlugins(await this.#api.list());
+			this.loadError = null;
+			this.loaded = true;
+		} catch (err) {
+			this.loadError = errorText(err);
+		}
+	};
+
+	/** A new search (first page). Older answers arriving late are ignored. */
+	search = async (q = this.query, source = this.source) => {
+		const seq = ++this.#searchSeq;
+		this.searching = true;
+		try {
+			const page = await this.#api.search({ q: q.trim(), source });
+			if (seq !== this.#searchSeq) return;
+			this.results = page.items;
+			this.errors = page.errors;
+			this.nextCursor = page.next_cursor;
+			this.resultsQuery = q.trim();
+			this.searchError = null;
+			this.searched = true;
+		} catch (err) {
+			if (seq !== this.#searchSeq) return;
+			this.results = [];
+			this.errors = {};
+			this.nextCursor = null;
+			this.searchError = errorText(err);
+			this.searched = true;
+		} finally {
+			if (seq === this.#searchSeq) this.searching = false;
+		}
+	};
+
+	/** The next page of the current search, appended. */
+	loadMore = async () => {
+		const cursor = this.nextCursor;
+		if (!cursor || this.searching) return;
+		const seq = ++this.#searchSeq;
+		this.searching = true;
+		try {
+			const page = await this.#api.search({ q: this.resultsQuery, source: this.source, cursor });
+			if (seq !== this.#searchSeq) return;
+			const seen = new Set(this.results.map(keyOf));
+			this.results = [...this.results, ...page.items.filter((i) => !seen.has(keyOf(i)))];
+			this.errors = page.errors;
+			this.nextCursor = page.next_cursor;
+		} catch (err) {
+			if (seq === this.#searchSeq) this.searchError = errorText(err);
+		} finally {
+			if (seq === this.#searchSeq) this.searching = false;
+		}
+	};
+
+	install = async (body: PluginInstall): Promise<Plugin> => {
+		const plugin = await this.#api.install(body);
+		this.#upsert(plugin);
+		this.#markInstalled(plugin);
+		return plugin;
+	};
+
+	update = async (id: number, body: PluginUpdate): Promise<Plugin> => {
+		const plugin = await this.#api.update(id, body);
+		this.#upsert(plugin);
+		return plugin;
+	};
+
+	setProject = async (id: number, projectId: number, enabled: boolean): Promise<Plugin> => {
+		const plugin = await this.#api.setProject(id, projectId, enabled);
+		this.#upsert(plugin);
+		return plugin;
+	};
+
+	test = async (id: number): Promise<PluginTest> => {
+		this.testing = [...this.testing, id];
+		try {
+			const result = await this.#api.test(id);
+			const plugin = this.get(id);
+			if (plugin) this.#upsert({ ...plugin, last_test: result });
+			return result;
+		} finally {
+			this.testing = this.testing.filter((t) => t !== id);
+		}
+	};
+
+	remove = async (id: number): Promise<void> => {
+		const plugin = this.get(id);
+		await this.#api.remove(id);
+		this.#drop(id, plugin?.name);
+	};
+
+	applyEvent = (event: PluginEvent) => {
+		if (event.type === 'plugin.removed') this.#drop(event.payload.id, event.payload.name);
+		else {
+			this.#upsert(event.payload);
+			this.#markInstalled(event.payload);
+		}
+	};
+
+	#upsert(plugin: Plugin) {
+		const current = this.get(plugin.id);
+		// Events and answers can cross: keep the newer one.
+		if (current && current.updated_at > plugin.updated_at) return;
+		this.installed = sortPlugins([...this.installed.filter((p) => p.id !== plugin.id), plugin]);
+	}
+
+	#drop(id: number, name?: string) {
+		this.installed = this.installed.filter((p) => p.id !== id);
+		if (name)
+			this.results = this.results.map((r) =>
+				r.installed?.includes(name) ? { ...r, installed: r.installed.filter((n) => n !== name) } : r
+			);
+	}
+
+	#markInstalled(plugin: Plugin) {
+		if (!plugin.source_ref) return;
+		this.results = this.results.map((r) =>
+			r.source === plugin.source && r.source_ref === plugin.source_ref && !r.installed?.includes(plugin.name)
+				? { ...r, installed: [...(r.installed ?? []), plugin.name] }
+				: r
+		);
+	}
+}
+
+function keyOf(item: SearchItem): string {
+	return `${item.source}:${item.source_ref}`;
+}
+
+function sortPlugins(items: Plugin[]): Plugin[] {
+	return [...items].sort((a, b) => Number(b.builtin) - Number(a.builtin) || a.title.localeCompare(b.title) || a.id - b.id);
+}
+
+/**
+ * The live stream without `?project_id` (only it carries `plugin.*`). Calls `onEvent` for plugin
+ * events and `onResync` after a reconnect, so the caller can refetch what it may have missed.
+ */
+export function followPluginEvents(
+	onEvent: (event: PluginEvent) => void,
+	onResync: () => void,
+	create: (url: string) => EventSource = (url) => new EventSource(url)
+): () => void {
+	let source: EventSource | null = null;
+	let timer: ReturnType<typeof setTimeout> | null = null;
+	let closed = false;
+	let attempt = 0;
+	let wasDown = false;
+
+	const open = () => {
+		const params = new URLSearchParams();
+		if (auth.token) params.set('token', auth.token);
+		const query = params.toString();
+		const es = create(`/api/events${query ? `?${query}` : ''}`);
+		source = es;
+		es.onopen = () => {
+			attempt = 0;
+			if (wasDown) onResync();
+			wasDown = false;
+		};
+		es.onerror = () => {
+			wasDown = true;
+			if (es.readyState === 2 && !closed) {
+				es.close();
+				timer = setTimeout(open, Math.min(1000 * 2 ** attempt++, 15000));
+			}
+		};
+		for (const type of PLUGIN_EVENTS) {
+			es.addEventListener(type, (e) => {
+				try {
+					const data = JSON.parse((e as MessageEvent).data) as { payload: unknown };
+					onEvent({ type, payload: data.payload } as PluginEvent);
+				} catch {
+					/* not JSON: ignore */
+				}
+			});
+		}
+	};
+	open();
+	return () => {
+		closed = true;
+		if (timer) clearTimeout(timer);
+		source?.close();
+	};
+}
+
+export const plugins = new PluginsState();
