@@ -100,7 +100,7 @@ class Server:
         return {column["status"]: [t["title"] for t in column["tasks"]] for column in data["columns"]}
 
 
-def _start_server(tmp: Path, token: str | None = None) -> Iterator[Server]:
+def _start_server(tmp: Path, token: str | None = None, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     if not BUILD_INDEX.is_file():
         message = f"{BUILD_INDEX} is missing: build the frontend first (`make frontend`, or `make test`)"
         if os.environ.get("CI"):
@@ -113,6 +113,7 @@ def _start_server(tmp: Path, token: str | None = None) -> Iterator[Server]:
     env["KANBAN_LOG_LEVEL"] = "warning"
     if token:
         env["KANBAN_API_TOKEN"] = token
+    env.update(extra_env or {})
     command = [*_kanban_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
