@@ -66,7 +66,7 @@ test-python: $(VENV)/.installed-test frontend chromium
 	KANBAN_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-frontend: $(FRONTEND)/node_modules/.installed $(VENV)/.installed
-	cd $(FRONTEND) && npm run check:api && npm test
+	cd $(FRONTEND) && npm run check:api && npm run check && npm test
 
 bench: $(VENV)/.installed-test frontend chromium
 	$(BIN)/python -m bench $(BENCH_ARGS)
