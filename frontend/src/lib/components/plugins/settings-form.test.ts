@@ -5,6 +5,7 @@ import {
 	initialValues,
 	isSecretName,
 	joinArgs,
+	rowsPayload,
 	settingsPayload,
 	splitArgs,
 	validate
@@ -113,5 +114,31 @@ describe('args', () => {
 		expect(splitArgs('-y "my server" --flag \'a b\'')).toEqual(['-y', 'my server', '--flag', 'a b']);
 		expect(splitArgs(joinArgs(['-y', 'my server', 'x']))).toEqual(['-y', 'my server', 'x']);
 		expect(splitArgs('   ')).toEqual([]);
+	});
+});
+
+describe('rowsPayload', () => {
+	it('install: named rows, secrets marked when the name does not say so', () => {
+		const rows = [
+			{ name: 'DB_URL', value: 'postgres://u:p@h/db', secret: true },
+			{ name: 'API_KEY', value: 'k', secret: false },
+			{ name: 'HOST', value: 'h', secret: false },
+			{ name: ' ', value: 'ignored', secret: false }
+		];
+		expect(rowsPayload(rows, 'install')).toEqual({
+			DB_URL: { value: 'postgres://u:p@h/db', secret: true },
+			API_KEY: 'k',
+			HOST: 'h'
+		});
+	});
+
+	it('update: keeps stored secrets left empty, sends changes and removals', () => {
+		const rows = [
+			{ name: 'API_KEY', value: '', secret: true, stored: true, set: true },
+			{ name: 'HOST', value: 'h', initial: 'h', secret: false, stored: true, set: true },
+			{ name: 'PORT', value: '81', initial: '80', secret: false, stored: true, set: true },
+			{ name: 'NEW', value: 'n', secret: false }
+		];
+		expect(rowsPayload(rows, 'update', ['OLD'])).toEqual({ PORT: '81', NEW: 'n', OLD: null });
 	});
 });
