@@ -3,6 +3,7 @@ official-registry entry that starts a real MCP server over stdio, configure it, 
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import sys
@@ -76,7 +77,6 @@ def plugin_server(tmp_path_factory: pytest.TempPathFactory, registry) -> Iterato
     uvx = bin_dir / "uvx"
     uvx.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ECHO_MCP_SERVER}"\n')
     uvx.chmod(uvx.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    import os
 
     env = {
         "KANBAN_MCP_REGISTRY_URL": fake.url,
@@ -182,6 +182,10 @@ def test_find_install_configure_test_and_enable_a_plugin(plugin_server: Server, 
     token = next(s for s in plugin["settings"] if s["name"] == "ECHO_TOKEN")
     assert (token["set"], token["secret"], token.get("value")) == (True, True, None)
 
+    page.get_by_test_id("plugin-search").fill("echo")
+    page.get_by_test_id("plugin-search-submit").click()
+    expect(page.locator(f'[data-testid="search-result"][data-ref="{ECHO}"]').get_by_test_id("installed-as")).to_contain_text("echo")
+    page.mouse.move(0, 0)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "plugins.png"))
     assert secret not in page.content()
