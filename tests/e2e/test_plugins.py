@@ -58,7 +58,7 @@ def registry() -> Iterator[tuple[FakeRegistry, dict[str, bool]]]:
     """Both registries on one local server; `state["glama_down"]` makes the Glama side fail."""
     fake = FakeRegistry()
     state = {"glama_down": False}
-    glama = glama_route([glama_server(1, name="Echo helper", description="Glama's echo")])
+    glama = glama_route([glama_server(1, name="Echo tools", description="Glama's echo")])
     fake.routes[GLAMA_PATH] = lambda params: Reply(503, {"error": "maintenance"}) if state["glama_down"] else glama(params)
     fake.routes[OFFICIAL_PATH] = official_route([echo_entry(), official_entry("io.github.kanban-tests/other", packages=[])])
     fake.start()
