@@ -52,6 +52,20 @@ class PluginConfig:
 
 
 def kanban_server(target: RunTarget) -> dict[str, Any]:
+    """The board's tools for a run, served inside this process (no server process to start:
+    importing an MCP server framework in a fresh interpreter costs seconds per run)."""
+    from mcp_servers.kanban_server import KanbanAPI, RunContext, build_server
+
+    server = build_server(
+        KanbanAPI(target.api_url, target.api_token),
+        RunContext(target.project_id, target.task_id, target.run_id),
+        "core",
+    )
+    return {"type": "sdk", "name": KANBAN, "instance": server._mcp_server}
+
+
+def kanban_stdio_server(target: RunTarget) -> dict[str, Any]:
+    """The same tools as a stdio server process (for clients outside this process)."""
     env = {
         "KANBAN_API_URL": target.api_url,
         "KANBAN_PROJECT_ID": str(target.project_id),
@@ -74,11 +88,16 @@ def filesystem_server(root: str) -> dict[str, Any]:
     }
 
 
-def plugin_server(plugin: PluginConfig, target: RunTarget | None = None) -> dict[str, Any] | None:
-    """The SDK config of one plugin (None for a builtin that cannot run without the run's context)."""
+def plugin_server(
+    plugin: PluginConfig, target: RunTarget | None = None, *, in_process: bool = True
+) -> dict[str, Any] | None:
+    """The SDK config of one plugin (None for a builtin that cannot run without the run's context).
+
+    `in_process=False` gives the board's own server as a process, for clients other than the SDK.
+    """
     if plugin.builtin:
         if plugin.name == KANBAN and target is not None:
-            return kanban_server(target)
+            return kanban_server(target) if in_process else kanban_stdio_server(target)
         if plugin.name == FILESYSTEM and target is not None and target.worktree:
             return filesystem_server(target.worktree)
         return None

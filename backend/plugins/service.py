@@ -679,7 +679,7 @@ async def test(
                 if token:
                     secrets.append(token)
                 target = RunTarget(settings.resolved_api_url, token, 0, 0, 0, worktree=scratch)
-            server = plugin_server(config, target)
+            server = plugin_server(config, target, in_process=False)
             assert server is not None
             result = await probe.test_connection(server, timeout=timeout)
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import Conflict, InvalidInput, NotFound
@@ -215,11 +215,14 @@ async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit
 async def append_events(session: AsyncSession, run_id: int, first_seq: int, events: list[tuple[str, dict[str, Any]]]) -> int:
     """Insert events with consecutive seq numbers; returns the last seq."""
     now = utcnow()
-    session.add_all(
-        RunEvent(run_id=run_id, seq=first_seq + i, type=type, payload=payload, created_at=now)
-        for i, (type, payload) in enumerate(events)
+    # Core executemany: a run can produce thousands of events a second.
+    await session.execute(
+        insert(RunEvent),
+        [
+            {"run_id": run_id, "seq": first_seq + i, "type": type, "payload": payload, "created_at": now}
+            for i, (type, payload) in enumerate(events)
+        ],
     )
-    await session.flush()
     return first_seq + len(events) - 1
 
 
