@@ -38,7 +38,7 @@ export type LogEntry = Base &
 				errors: string[];
 		  }
 		| { kind: 'error'; message: string }
-		| { kind: 'status'; status: string }
+		| { kind: 'status'; status: string; start: number | null }
 		| { kind: 'system'; subtype: string }
 	);
 
@@ -249,7 +249,7 @@ export class RunLog {
 				this.#push({ ...base, kind: 'error', message: str(p.message) || 'Unknown error' });
 				return;
 			case 'status':
-				this.#push({ ...base, kind: 'status', status: str(p.status) });
+				this.#push({ ...base, kind: 'status', status: str(p.status), start: num(p.start) });
 				return;
 			default: {
 				const subtype = str(p.subtype) || event.type;
