@@ -141,10 +141,45 @@ def test_run_streams_the_log_then_review_changes_and_approve(agent_server: Serve
     expect(row).to_contain_text("Attempt 1")
     expect(row).to_contain_text("2 turns")
 
+    # Request changes: the agent continues the same conversation with the feedback.
+    fake_api.add_script(
+        f"{card(page, title).get_attribute('data-short-id')}: {title}",
+        [Turn.tool_use("Write", {"file_path": "greeting.txt", "content": "hello world\n"}), Turn.text("Now greets the world.")],
+    )
+    sidebar.get_by_test_id("request-changes").click()
+    dialog = page.get_by_test_id("request-changes-dialog")
+    expect(dialog.get_by_test_id("request-changes-submit")).to_be_disabled()
+    dialog.get_by_test_id("request-changes-input").fill("Greet the whole world")
+    dialog.get_by_test_id("request-changes-submit").click()
+    expect(dialog).to_be_hidden()
+    expect(row.first).to_have_attribute("data-run-status", re.compile("queued|running|succeeded"))
+    expect(row).to_have_count(2)
+    expect_in_column(page, "needs_review", title)
+    expect(row.first).to_have_attribute("data-run-status", "succeeded", timeout=RUN_TIMEOUT)
+    expect(row.first).to_contain_text("Attempt 2")
+    assert any("Greet the whole world" in r.all_text() for r in fake_api.main_requests())
+    sidebar.get_by_test_id("tab-log").click()
+    expect(sidebar.get_by_test_id("agent-log-tab")).to_contain_text("attempt 2")
+    expect(log.get_by_test_id("log-text").last).to_contain_text("Now greets the world.")
+
+    # Someone changed the same file on main meanwhile: approving shows the conflict, merges nothing.
+    (repo / "greeting.txt").write_text("hi from a human\n")
+    git(repo, "add", "greeting.txt")
+    git(repo, "-c", "user.name=Human", "-c", "user.email=human@example.invalid", "commit", "-q", "-m", "A human greeting")
+    sidebar.get_by_test_id("approve").click()
+    conflict = page.get_by_test_id("merge-conflict-dialog")
+    expect(conflict).to_be_visible()
+    expect(conflict.get_by_test_id("conflict-file")).to_have_text(["greeting.txt"])
+    conflict.get_by_role("button", name="Close").click()
+    expect(conflict).to_be_hidden()
+    expect_column(page, "needs_review", [title])
+    git(repo, "-c", "user.name=Human", "-c", "user.email=human@example.invalid", "revert", "--no-edit", "HEAD")
+
     # Approve: merged into main, the card moves to Done.
     sidebar.get_by_test_id("approve").click()
     expect_column(page, "done", [title])
-    assert git(repo, "show", "main:greeting.txt") == "hello from the agent\n"
+    assert git(repo, "show", "main:greeting.txt") == "hello world\n"
+    expect(sidebar.get_by_test_id("run-bar")).not_to_contain_text("Approve")
     assert page.errors == []
 
 
