@@ -266,6 +266,13 @@ export class RunLog {
 		this.#open();
 	};
 
+	/** The run goes on after its stream ended (a resumed run): stream what comes after. */
+	reopen = () => {
+		if (this.connection !== 'ended') return;
+		this.connection = 'idle';
+		this.connect();
+	};
+
 	close = () => {
 		if (this.#timer) clearTimeout(this.#timer);
 		this.#timer = null;

@@ -1,7 +1,7 @@
 import { SvelteMap, SvelteSet } from 'svelte/reactivity';
 import { toast } from 'svelte-sonner';
 import { api as defaultApi, ApiError, type Api } from '$lib/api/client';
-import type { Approval, ApprovalChoice, BoardEvent, Run, RunSummary, Task } from '$lib/api/types';
+import { isActiveRun, type Approval, type ApprovalChoice, type BoardEvent, type Run, type RunSummary, type Task } from '$lib/api/types';
 import { RunLog, type RunLogOptions } from './run-log.svelte';
 
 type Notify = (message: string, description?: string) => void;
@@ -86,6 +86,7 @@ export class RunsState {
 	};
 
 	#applyRun(run: RunSummary) {
+		if (isActiveRun(run)) this.#logs.get(run.id)?.reopen();
 		const list = this.history.get(run.task_id);
 		if (list) {
 			const index = list.findIndex((r) => r.id === run.id);

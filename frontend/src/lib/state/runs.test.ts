@@ -111,6 +111,30 @@ describe('RunsState', () => {
 		expect(runs.approvals.size).toBe(0);
 	});
 
+	it("streams a run's log again when the run is resumed after its stream ended", () => {
+		const sources: { url: string; listeners: Record<string, () => void> }[] = [];
+		const runs = new RunsState({
+			api: fakeApi(),
+			notify: vi.fn(),
+			log: {
+				url: (id, after) => `/runs/${id}?after=${after}`,
+				create: (url) => {
+					const source = { url, listeners: {} as Record<string, () => void>, readyState: 1, onopen: null, onerror: null, close() {} };
+					sources.push(source);
+					return { ...source, addEventListener: (type: string, fn: () => void) => (source.listeners[type] = fn) } as never;
+				}
+			}
+		});
+		const log = runs.log(2);
+		sources[0].listeners.end();
+		expect(log.ended).toBe(true);
+		runs.applyEvent(event('run.finished', runSummary(2, 'interrupted')));
+		expect(sources).toHaveLength(1);
+		runs.applyEvent(event('run.queued', runSummary(2, 'queued')));
+		expect(log.ended).toBe(false);
+		expect(sources.map((s) => s.url)).toEqual(['/runs/2?after=0', '/runs/2?after=0']);
+	});
+
 	it('keeps a few logs open and closes the least recently used', () => {
 		const created: { url: string; closed: boolean }[] = [];
 		const runs = new RunsState({
