@@ -12,6 +12,10 @@ afterEach(() => {
 	vi.restoreAllMocks();
 });
 
+async function hover() {
+	await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+}
+
 function card(status: TaskStatus, run: Partial<RunSummary> | null = null): BoardTask {
 	const { description: _d, result: _r, ...task } = makeTask(1, status, 'a0');
 	return {
@@ -27,6 +31,8 @@ describe('Agent buttons on a card', () => {
 		await board.load(1);
 		const onOpen = vi.fn();
 		render(BoardColumn, { board, status: 'todo', onOpen, onCreate: vi.fn() });
+		expect(screen.queryByTestId('run-button')).toBeNull(); // rendered on hover only
+		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
 		await fireEvent.click(screen.getByTestId('run-button'));
 		expect(start).toHaveBeenCalledWith(1);
 		const enter = await fireEvent.keyDown(screen.getByTestId('run-button'), { key: 'Enter' });
@@ -35,21 +41,25 @@ describe('Agent buttons on a card', () => {
 		expect(screen.queryByTestId('cancel-button')).toBeNull();
 	});
 
-	it('offers a fresh run in Review, none in Done or for a card dragged to Running', () => {
+	it('offers a fresh run in Review, none in Done or for a card dragged to Running', async () => {
 		render(TaskCard, { task: card('needs_review', { status: 'succeeded', cost_usd: 0.01234 }) });
+		await hover();
 		expect(screen.getByTestId('run-button')).toHaveAttribute('title', 'Run the agent again');
 		expect(screen.getByTestId('run-cost')).toHaveTextContent('$0.0123');
 		cleanup();
 		render(TaskCard, { task: card('done', { status: 'succeeded' }) });
+		await hover();
 		expect(screen.queryByTestId('card-run-actions')).toBeNull();
 		cleanup();
 		render(TaskCard, { task: card('in_progress') });
+		await hover();
 		expect(screen.queryByTestId('card-run-actions')).toBeNull();
 	});
 
 	it('shows a spinner and Cancel while running, and Resume for an interrupted run', async () => {
 		const cancel = vi.spyOn(runs, 'cancel').mockResolvedValue(null);
 		render(TaskCard, { task: card('in_progress', { status: 'running' }) });
+		await hover();
 		expect(screen.getByTestId('run-spinner')).toBeInTheDocument();
 		expect(screen.queryByTestId('run-button')).toBeNull();
 		await fireEvent.click(screen.getByTestId('cancel-button'));
@@ -58,12 +68,14 @@ describe('Agent buttons on a card', () => {
 
 		const resume = vi.spyOn(runs, 'resume').mockResolvedValue(null);
 		render(TaskCard, { task: card('in_progress', { status: 'interrupted' }) });
+		await hover();
 		await fireEvent.click(screen.getByTestId('resume-button'));
 		expect(resume).toHaveBeenCalledWith(3);
 	});
 
-	it('marks a run that waits for approval', () => {
+	it('marks a run that waits for approval', async () => {
 		render(TaskCard, { task: card('in_progress', { status: 'waiting_approval' }) });
+		await hover();
 		expect(screen.getByTestId('run-badge')).toHaveTextContent('Needs approval');
 		expect(screen.getByTestId('run-badge')).toHaveAttribute('data-run-status', 'waiting_approval');
 	});
