@@ -76,7 +76,8 @@ function origin(): string {
 	return typeof location !== 'undefined' ? location.origin : 'http://localhost';
 }
 
-const http = createClient<paths>({
+/** The typed HTTP client (auth header, 401 → token prompt); pair it with `unwrap`. */
+export const http = createClient<paths>({
 	baseUrl: origin(),
 	// Resolve fetch at call time so tests can replace globalThis.fetch.
 	fetch: (request: Request) => globalThis.fetch(request)
@@ -85,7 +86,8 @@ http.use(authMiddleware);
 
 type Result<T> = { data?: T; error?: unknown; response: Response };
 
-async function unwrap<T>(promise: Promise<Result<T>>): Promise<T> {
+/** The response's data, or an `ApiError` with the server's `detail`. */
+export async function unwrap<T>(promise: Promise<Result<T>>): Promise<T> {
 	let result: Result<T>;
 	try {
 		result = await promise;

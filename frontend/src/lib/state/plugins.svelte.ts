@@ -2,9 +2,8 @@
  * The Plugin Manager's data: registry search (both registries, per-registry errors, paging),
  * installed plugins, and the `plugin.*` events of the unfiltered live stream.
  */
-import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from '$lib/api/schema';
-import { ApiError, describeDetail } from '$lib/api/client';
+import { ApiError, http, unwrap } from '$lib/api/client';
 import { auth } from '$lib/state/auth.svelte';
 
 type Json<R> = R extends { content: { 'application/json': infer T } } ? T : never;
@@ -38,40 +37,6 @@ export const REGISTRY_NAMES: Record<string, string> = {
 	glama: 'Glama registry',
 	official: 'Official MCP Registry'
 };
-
-const authMiddleware: Middleware = {
-	onRequest({ request }) {
-		if (auth.token) request.headers.set('Authorization', `Bearer ${auth.token}`);
-		return request;
-	},
-	onResponse({ response }) {
-		if (response.status === 401) auth.requireToken();
-		return response;
-	}
-};
-
-const http = createClient<paths>({
-	baseUrl: typeof location !== 'undefined' ? location.origin : 'http://localhost',
-	fetch: (request: Request) => globalThis.fetch(request)
-});
-http.use(authMiddleware);
-
-type Result<T> = { data?: T; error?: unknown; response: Response };
-
-async function unwrap<T>(promise: Promise<Result<T>>): Promise<T> {
-	let result: Result<T>;
-	try {
-		result = await promise;
-	} catch (err) {
-		throw new ApiError(0, 'Cannot reach the server. Is `kanban serve` running?', err);
-	}
-	const { data, error, response } = result;
-	if (!response.ok) {
-		const fallback = `${response.status} ${response.statusText || 'error'}`.trim();
-		throw new ApiError(response.status, describeDetail(error, fallback), error);
-	}
-	return data as T;
-}
 
 const path = (id: number) => ({ params: { path: { plugin_id: id } } });
 
