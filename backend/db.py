@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from . import sqlite_connection
 from .config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -32,7 +34,10 @@ def create_engine(settings: Settings, *, sqlite_writer: bool = False, **kwargs: 
     url = settings.resolved_database_url
     if settings.database_kind == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        path = make_url(url).database
+        engine = create_async_engine(
+            url, async_creator=partial(sqlite_connection.connect, path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000), **kwargs
+        )
         _configure_sqlite(engine, writer=sqlite_writer)
         return engine
     connect_args: dict[str, Any] = {}
@@ -73,7 +78,7 @@ class Database:
         self.engine = create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, **options)
         if self.kind == "sqlite":
-            self.write_engine = create_engine(settings, sqlite_writer=True, pool_size=1, max_overflow=0)
+            self.write_engine = create_engine(settings, sqlite_writer=True, pool_size=1, max_overflow=0, pool_reset_on_return=None)
             self.write_sessionmaker = async_sessionmaker(self.write_engine, **options)
             self._sqlite_write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
