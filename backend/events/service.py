@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import BoardEvent
+from ..models.base import utcnow
 from .types import BoardEventType
 
 # pg_advisory_xact_lock key that orders event writes (ASCII "kanb").
@@ -15,23 +17,40 @@ EVENT_LOG_LOCK = 0x6B616E62
 NOTIFY_CHANNEL = "kanban_events"
 
 
+class RecordedEvent(NamedTuple):
+    """An event row as written; published once its transaction commits."""
+
+    id: int
+    type: str
+    project_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+_INSERT_EVENT = insert(BoardEvent.__table__).returning(BoardEvent.__table__.c.id)
+
+
 async def record(
     session: AsyncSession, type: BoardEventType, project_id: int | None, payload: dict[str, Any]
-) -> BoardEvent:
+) -> RecordedEvent:
     """Append an event in the caller's transaction; it becomes visible when that commits.
 
     On PostgreSQL the insert first takes a transaction-scoped lock, so event ids become
     visible in id order: a reader that has seen id N never later finds a smaller one. On
     SQLite write transactions are serialised already.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
         await session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
-    event = BoardEvent(type=type.value, project_id=project_id, payload=payload)
-    session.add(event)
-    await session.flush()
-    if session.get_bind().dialect.name == "postgresql":
+    # Core, not the ORM unit of work: one statement, no flush bookkeeping.
+    created_at = utcnow()
+    connection = await session.connection()
+    values = {"type": type.value, "project_id": project_id, "payload": payload, "created_at": created_at}
+    event_id = (await connection.execute(_INSERT_EVENT, values)).scalar_one()
+    event = RecordedEvent(event_id, type.value, project_id, payload, created_at)
+    if postgresql:
         # Delivered at commit: wakes the live streams of other API processes.
-        await session.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": NOTIFY_CHANNEL, "id": str(event.id)})
+        await session.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": NOTIFY_CHANNEL, "id": str(event_id)})
     session.info.setdefault("board_events", []).append(event)
     return event
 

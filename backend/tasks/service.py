@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fractional_indexing import generate_key_between
-from sqlalchemy import Select, select, update
+from pydantic_core import to_json
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import Conflict, InvalidInput, NotFound
@@ -72,29 +73,40 @@ async def _end_of_column(session: AsyncSession, project_id: int, status: str, ex
     return generate_key_between(last, None)
 
 
-async def create(session: AsyncSession, data: TaskCreate) -> Task:
-    # One statement takes the next number, reads the project's key and the last order key
-    # of the target column. Writes in one project hold its row lock until commit
-    # (PostgreSQL; SQLite serialises writers anyway), so numbers and keys never collide.
-    last_in_column = (
-        select(Task.position)
-        .where(Task.project_id == data.project_id, Task.status == data.status.value)
-        .order_by(Task.position.desc())
+_tasks = Task.__table__
+_projects = Project.__table__
+# The hot path's statements are built once; each create only binds values.
+# One statement takes the next number and reads the project's key and the last order key
+# of the target column.
+_NEXT_NUMBER = (
+    update(_projects)
+    .where(_projects.c.id == bindparam("target_project"))
+    .values(last_task_number=_projects.c.last_task_number + 1, updated_at=_projects.c.updated_at)
+    .returning(
+        _projects.c.last_task_number,
+        _projects.c.key,
+        select(_tasks.c.position)
+        .where(_tasks.c.project_id == bindparam("target_project"), _tasks.c.status == bindparam("target_status"))
+        .order_by(_tasks.c.position.desc())
         .limit(1)
-        .scalar_subquery()
+        .scalar_subquery(),
     )
-    if session.get_bind().dialect.name != "sqlite":
+)
+_LOCK_PROJECT = select(_projects.c.id).where(_projects.c.id == bindparam("target_project")).with_for_update()
+_INSERT_TASK = insert(_tasks).returning(_tasks.c.id)
+
+
+async def create(session: AsyncSession, data: TaskCreate) -> TaskRead:
+    """Create a task at the end of its column; returns it as the API shows it."""
+    target = {"target_project": data.project_id, "target_status": data.status.value}
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
         # Lock the row before the statement below starts, so its snapshot (and the
-        # subquery's) includes the tasks of whoever held the lock before us.
-        await session.execute(select(Project.id).where(Project.id == data.project_id).with_for_update())
-    numbered = (
-        await session.execute(
-            update(Project)
-            .where(Project.id == data.project_id)
-            .values(last_task_number=Project.last_task_number + 1, updated_at=Project.updated_at)
-            .returning(Project.last_task_number, Project.key, last_in_column)
-        )
-    ).first()
+        # subquery's) includes the tasks of whoever held the lock before us. Writes in one
+        # project queue here until commit, so numbers and order keys never collide
+        # (SQLite serialises writers anyway).
+        await connection.execute(_LOCK_PROJECT, target)
+    numbered = (await connection.execute(_NEXT_NUMBER, target)).first()
     if numbered is None:
         raise InvalidInput(f"project_id: project {data.project_id} does not exist")
     number, key, last_position = numbered
@@ -105,25 +117,28 @@ async def create(session: AsyncSession, data: TaskCreate) -> Task:
         if run_project is None:
             raise InvalidInput(f"created_by_run_id: run {data.created_by_run_id} does not exist")
     now = utcnow()
-    task = Task(
-        project_id=data.project_id,
-        number=number,
-        short_id=f"{key}-{number}",
-        title=data.title,
-        description=data.description,
-        status=data.status.value,
-        position=generate_key_between(last_position, None),
-        priority=data.priority.value,
-        labels=list(data.labels),
-        parent_id=data.parent_id,
-        created_by_run_id=data.created_by_run_id,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(task)
-    await session.flush()
-    await event_log.record(session, BoardEventType.task_created, task.project_id, task_payload(task))
+    values = {
+        "project_id": data.project_id,
+        "number": number,
+        "short_id": f"{key}-{number}",
+        "title": data.title,
+        "description": data.description,
+        "status": data.status.value,
+        "position": generate_key_between(last_position, None),
+        "priority": data.priority.value,
+        "labels": list(data.labels),
+        "parent_id": data.parent_id,
+        "created_by_run_id": data.created_by_run_id,
+        "result": None,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Core rather than the ORM unit of work: a create is the board's hottest write, and
+    # the flush machinery costs more than the statement.
+    values["id"] = (await connection.execute(_INSERT_TASK, values)).scalar_one()
+    task = TaskRead.model_validate(values)
+    await event_log.record(session, BoardEventType.task_created, data.project_id, task.model_dump(mode="json"))
     return task
 
 
@@ -297,26 +312,55 @@ def decode_cursor(cursor: str) -> int:
 
 
 BOARD_COLUMNS = [c for c in BoardTask.model_fields if c in Task.__table__.columns]
+_TIMESTAMPS = {"created_at", "updated_at"}
 
 
-async def board_columns(session: AsyncSession, project_id: int, q: str | None = None, runs: dict | None = None) -> list[dict]:
-    """Every column in order with its ordered tasks: one query for all tasks.
+def _card_json(dialect: str) -> ColumnElement[str]:
+    """A card (BoardTask's fields) as JSON text, built by the database.
 
-    `runs` maps task ids to their newest run, shown on the cards.
+    For a board of thousands of cards, decoding every row's timestamps and labels in
+    Python and encoding them again costs most of the request; the database writes the
+    same JSON in a fraction of that. Timestamps come out as ISO 8601 in UTC with a `Z`.
     """
-    table = Task.__table__
-    # Core, not ORM: plain rows are several times cheaper to load for a board of thousands.
-    query = _search(select(*(table.c[name] for name in BOARD_COLUMNS)).where(table.c.project_id == project_id), q)
+    pairs: list[ColumnElement] = []
+    for name in BOARD_COLUMNS:
+        column = _tasks.c[name]
+        if name in _TIMESTAMPS:
+            value = (
+                func.replace(column, " ", "T").op("||")("Z")  # stored as "YYYY-MM-DD HH:MM:SS.ffffff", UTC
+                if dialect == "sqlite"
+                else func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            )
+        elif name == "labels" and dialect == "sqlite":
+            value = func.json(column)  # stored as JSON text; embed it, do not quote it
+        else:
+            value = column
+        pairs += [literal_column(f"'{name}'"), value]
+    if dialect == "sqlite":
+        return func.json_object(*pairs, type_=Text)
+    return cast(func.json_build_object(*pairs), Text)  # as text: the driver would decode json
+
+
+async def board_columns_json(session: AsyncSession, project_id: int, q: str | None = None, runs: dict | None = None) -> str:
+    """Every column in order with its ordered cards, as the JSON text of BoardRead's `columns`.
+
+    One query for all cards. `runs` maps task ids to their newest run (JSON-ready), shown
+    on the cards.
+    """
     connection = await session.connection()
-    result = await connection.execute(query.order_by(table.c.status, table.c.position, table.c.id))
-    by_status: dict[str, list] = {status.value: [] for status in TaskStatus}
+    query = _search(
+        select(_tasks.c.status, _tasks.c.id, _card_json(connection.dialect.name)).where(_tasks.c.project_id == project_id),
+        q,
+    )
+    result = await connection.execute(query.order_by(_tasks.c.status, _tasks.c.position, _tasks.c.id))
+    cards: dict[str, list[str]] = {status.value: [] for status in TaskStatus}
     runs = runs or {}
-    names = list(result.keys())
-    for row in result.all():
-        card = dict(zip(names, row, strict=True))
-        card["run"] = runs.get(card["id"])
-        by_status[card["status"]].append(card)
-    return [
-        {"status": status, "title": COLUMN_TITLES[status], "count": len(by_status[status.value]), "tasks": by_status[status.value]}
+    for status, task_id, card in result.all():
+        run = runs.get(task_id)
+        cards[status].append(f'{card[:-1]},"run":{to_json(run).decode() if run is not None else "null"}}}')
+    columns = (
+        f'{{"status":"{status.value}","title":{to_json(COLUMN_TITLES[status]).decode()},'
+        f'"count":{len(cards[status.value])},"tasks":[{",".join(cards[status.value])}]}}'
         for status in TaskStatus
-    ]
+    )
+    return f"[{','.join(columns)}]"
