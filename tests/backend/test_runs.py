@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
@@ -72,8 +70,10 @@ async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnt
     assert run["input_tokens"] > 0 and run["output_tokens"] > 0
     assert run["branch"].startswith(f"kanban/{task['short_id'].lower()}-write-a-greeting")
 
-    worktree = Path(run_worktree := (await client.get(f"/api/runs/{run['id']}")).json()["branch"])
-    del worktree, run_worktree
+    board = (await client.get(f"/api/projects/{project['id']}/board")).json()
+    (card,) = [card for column in board["columns"] for card in column["tasks"] if card["id"] == task["id"]]
+    assert card["run"]["id"] == run["id"] and card["run"]["status"] == "succeeded"
+    assert card["run"]["cost_usd"] == run["cost_usd"]
     task_now = (await client.get(f"/api/tasks/{task['id']}")).json()
     assert task_now["status"] == "needs_review"
     assert task_now["result"] == "Wrote hello.txt and out.txt"

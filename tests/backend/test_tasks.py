@@ -205,3 +205,34 @@ async def test_board_uses_a_constant_number_of_queries(app, client):
     assert [c["count"] for c in board["columns"]] == [11, 10, 10, 10]
     assert "description" not in board["columns"][0]["tasks"][0]
     assert board["last_event_id"] > 0
+
+
+async def test_board_cards_match_the_task_api(client):
+    """The board's cards are written by the database as JSON: they must say what the task API says."""
+    from datetime import datetime
+
+    from backend.projects.endpoints import BoardRead
+    from backend.tasks.schemas import BoardTask
+
+    project = await create_project(client)
+    parent = await create_task(client, project["id"], title='Quotes " and \\ backslash', labels=['a "label"', "ünï ✓"])
+    child = await create_task(client, project["id"], title="Emoji 🚀 and tab\tinside", parent_id=parent["id"], priority="urgent")
+    done = await create_task(client, project["id"], status="done", labels=[])
+    response = await client.patch(f"/api/tasks/{done['id']}", json={"version": 1, "title": "Renamed"})
+    assert response.status_code == 200, response.text
+
+    board = (await client.get(f"/api/projects/{project['id']}/board")).json()
+    BoardRead.model_validate(board)  # the shape the OpenAPI schema promises
+    cards = {card["id"]: card for column in board["columns"] for card in column["tasks"]}
+    assert set(cards) == {parent["id"], child["id"], done["id"]}
+    for task_id, card in cards.items():
+        task = (await client.get(f"/api/tasks/{task_id}")).json()
+        assert set(card) == set(BoardTask.model_fields) | {"run"}
+        assert card["run"] is None
+        for field in BoardTask.model_fields:
+            if field in ("created_at", "updated_at"):
+                assert datetime.fromisoformat(card[field]) == datetime.fromisoformat(task[field]), field
+                assert card[field].endswith("Z")
+            else:
+                assert card[field] == task[field], field
+    assert cards[done["id"]]["version"] == 2 and cards[done["id"]]["title"] == "Renamed"
