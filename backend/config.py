@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     agent_home: Path | None = Field(
         default=None, description="HOME for the agents' CLI (where it keeps sessions and credentials). Default: the server's HOME."
     )
+    agent_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU priority of agents (nice value; 0 = same as the server). Higher keeps the board and its "
+        "live updates responsive while agents and their commands use every core.",
+    )
     agent_model: str | None = Field(default=None, description="Default model for agents (a project may set its own).")
     agent_max_turns: int | None = Field(default=None, ge=1, description="Default turn limit per run.")
     agent_max_budget_usd: float | None = Field(default=None, gt=0, description="Default spending limit per run in USD.")

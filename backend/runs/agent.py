@@ -92,6 +92,7 @@ class AgentRequest:
     allowed_tools: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     system_prompt_append: str | None = None
+    nice: int = 0  # added to the CLI's nice value: agents yield the CPU to the server
 
 
 @dataclass
@@ -173,12 +174,13 @@ def kill_process_group(pid_file: str, sig: int = signal.SIGKILL, *, cli_path: st
 
 
 def write_launcher(path: Path) -> str:
-    """A launcher that runs the CLI in a new session (its own process group)."""
+    """A launcher that runs the CLI in a new session (its own process group), at the agents' CPU priority."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"#!{sys.executable}\n"
         "import os, sys\n"
         "os.setsid()\n"
+        "os.nice(int(os.environ.get('KANBAN_AGENT_NICE') or 0))\n"
         "pid_file = os.environ.get('KANBAN_AGENT_PID_FILE')\n"
         "if pid_file:\n"
         "    with open(pid_file, 'w') as f:\n"
@@ -304,6 +306,7 @@ class ClaudeExecutor:
             **request.env,
             "KANBAN_AGENT_CLI": request.cli_path,
             "KANBAN_AGENT_PID_FILE": request.pid_file,
+            "KANBAN_AGENT_NICE": str(request.nice),
             "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1",
         }
         system_prompt: dict[str, str] = {"type": "preset", "preset": "claude_code"}

@@ -353,6 +353,7 @@ class Orchestrator:
                 # The board's own tools need no approval; nor do the ones the user always allows.
                 allowed_tools=["mcp__kanban", *project.allowed_tools],
                 env={"HOME": env["HOME"]} if self.settings.agent_home else {},
+                nice=self.settings.agent_nice,
             )
             outcome = await self.executor.run(request, writer.emit, self._permission_asker(active, writer), active.control)
             if (

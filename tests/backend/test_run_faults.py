@@ -64,6 +64,9 @@ async def test_cancel_kills_an_agent_that_ignores_interrupts(stand_in_client, mo
     run = (await stand_in_client.post(f"/api/tasks/{task['id']}/runs")).json()
     await wait_for_status(stand_in_client, task["id"], {"running"}, timeout=20)
     await asyncio.sleep(1)
+    (agent_pid,) = subprocess.run(["pgrep", "-f", "fake_cli.py"], capture_output=True, text=True).stdout.split()
+    # Agents run at a lower CPU priority than the server (KANBAN_AGENT_NICE, default 10).
+    assert os.getpriority(os.PRIO_PROCESS, int(agent_pid)) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     started = time.monotonic()
     response = await stand_in_client.post(f"/api/runs/{run['id']}/cancel")
     assert response.status_code == 200
