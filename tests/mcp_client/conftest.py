@@ -18,7 +18,6 @@ from tests.mcp_client.fake_registries import (
     official_route,
 )
 
-
 # --------------------------------------------------------------------------- fixtures
 
 

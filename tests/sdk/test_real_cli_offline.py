@@ -38,7 +38,6 @@ from tests.fixtures.fake_anthropic import (
     FAKE_CLI,
     FakeAnthropic,
     Turn,
-    fake_anthropic,  # noqa: F401  (pytest fixture)
 )
 
 needs_cli = pytest.mark.skipif(not os.access(BUNDLED_CLI, os.X_OK), reason="bundled Claude Code CLI not available")
