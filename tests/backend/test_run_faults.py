@@ -67,6 +67,9 @@ async def test_cancel_kills_an_agent_that_ignores_interrupts(stand_in_client, mo
     (agent_pid,) = subprocess.run(["pgrep", "-f", "fake_cli.py"], capture_output=True, text=True).stdout.split()
     # Agents run at a lower CPU priority than the server (KANBAN_AGENT_NICE, default 10).
     assert os.getpriority(os.PRIO_PROCESS, int(agent_pid)) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    autogroup = Path(f"/proc/{agent_pid}/autogroup")
+    if autogroup.exists():  # Linux with autogroup: the agent's session group is lowered as well
+        assert autogroup.read_text().split()[-1] == "10"
     started = time.monotonic()
     response = await stand_in_client.post(f"/api/runs/{run['id']}/cancel")
     assert response.status_code == 200
