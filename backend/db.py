@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from . import sqlite_connection
@@ -106,6 +106,17 @@ class Database:
         else:
             async with self._unit_of_work(write=write) as session:
                 yield session
+
+    @asynccontextmanager
+    async def connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A Core transaction without the ORM session, for hot paths (run events): commits
+        when the block ends, rolls back on an exception. No `on_commit` callbacks."""
+        if write and self._sqlite_write_lock is not None:
+            async with self._sqlite_write_lock, self.write_engine.begin() as connection:
+                yield connection
+        else:
+            async with (self.write_engine if write else self.engine).begin() as connection:
+                yield connection
 
     @asynccontextmanager
     async def _unit_of_work(self, *, write: bool) -> AsyncIterator[AsyncSession]:

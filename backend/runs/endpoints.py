@@ -38,6 +38,8 @@ ApprovalId = Annotated[int, Path(ge=1, le=MAX_ID)]
 NOT_FOUND = {404: {"model": ErrorResponse}}
 CONFLICT = {409: {"model": ErrorResponse}}
 STREAM_BATCH = 500
+# How often a quiet live stream looks at the database (run state, other processes' events).
+POLL_SECONDS = 1.0
 FINISHED = {s.value for s in FINISHED_RUN_STATUSES}
 
 
@@ -185,33 +187,55 @@ async def decide_approval(approval_id: ApprovalId, body: ApprovalDecision, datab
     return approval
 
 
+def _sse(event: Any) -> dict[str, Any]:
+    data = {"seq": event.seq, "type": event.type, "payload": event.payload, "created_at": event.created_at.isoformat()}
+    return {"id": str(event.seq), "event": event.type, "data": json.dumps(data)}
+
+
 async def run_event_stream(
     database: Database, orchestrator: Orchestrator | None, run_id: int, cursor: int
 ) -> AsyncIterator[dict[str, Any]]:
-    signal = orchestrator.listen(run_id) if orchestrator else asyncio.Event()
+    """A run's events after `cursor`, then live ones until the run ends.
+
+    Replays from the database, then takes what the orchestrator's event writer hands over
+    (see `live.py`); reads the database again whenever that does not follow on. Without an
+    orchestrator in this process (another process runs the agents) it polls the database.
+    """
+    listener = orchestrator.listeners.listen(run_id) if orchestrator else None
     try:
+        caught_up = False
         while True:
-            signal.clear()
+            if caught_up and listener is not None:
+                handed_over = listener.take_after(cursor)
+                if handed_over is None:
+                    caught_up = False
+                    continue
+                for event in handed_over:
+                    yield _sse(event)
+                    cursor = event.seq
+                if not handed_over:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(listener.wake.wait(), POLL_SECONDS)
+                    caught_up = listener.wake.is_set()  # a quiet spell: look at the database
+                continue
             async with database.session() as session:
                 events = await run_service.events_after(session, run_id, cursor, STREAM_BATCH)
                 run = await run_service.get(session, run_id) if not events else None
             for event in events:
-                yield {
-                    "id": str(event.seq),
-                    "event": event.type,
-                    "data": json.dumps({"seq": event.seq, "type": event.type, "payload": event.payload, "created_at": event.created_at.isoformat()}),
-                }
+                yield _sse(event)
                 cursor = event.seq
             if events:
                 continue
             if run is not None and run.status in FINISHED:
                 yield {"event": "end", "data": json.dumps({"status": run.status})}
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), 1.0)
+            if listener is not None:
+                caught_up = True
+            else:
+                await asyncio.sleep(POLL_SECONDS)
     finally:
-        if orchestrator:
-            orchestrator.unlisten(run_id, signal)
+        if listener is not None:
+            orchestrator.listeners.unlisten(run_id, listener)
 
 
 @router.get(

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,13 @@ from .agent import (
     kill_process_group,
     write_launcher,
 )
+from .live import RunEventRecord, RunListeners
 from .schemas import ApprovalRead
 
 log = logging.getLogger(__name__)
+
+# How long the event writer lets a busy run's events gather before the next batch.
+EVENT_BATCH_LINGER_SECONDS = 0.01
 POLL_SECONDS = 1.0
 RESUME_PROMPT = (
     "The board was restarted while you were working on this task. Continue where you left off "
@@ -54,9 +58,16 @@ RESUME_PROMPT = (
 
 
 class RunEventWriter:
-    """Group commit for run events: what arrives while a batch is written goes in the next."""
+    """Group commit for run events: what arrives while a batch is written goes in the next.
 
-    def __init__(self, database: Database, run_id: int, next_seq: int, on_written) -> None:
+    The first event after a quiet spell is written at once. While events keep coming, the
+    writer lingers a few milliseconds between batches so they gather: an agent streaming
+    thousands of messages a second costs a few hundred transactions, not thousands.
+    """
+
+    def __init__(
+        self, database: Database, run_id: int, next_seq: int, on_written: Callable[[int, list[RunEventRecord]], None]
+    ) -> None:
         self.database = database
         self.run_id = run_id
         self.next_seq = next_seq
@@ -76,12 +87,15 @@ class RunEventWriter:
         while self._pending:
             batch, self._pending = self._pending, []
             session_id, self._session_id = self._session_id, None
-            async with self.database.session(write=True) as session:
-                last = await run_service.append_events(session, self.run_id, self.next_seq, batch)
+            async with self.database.connection(write=True) as connection:
+                written = await run_service.append_events(connection, self.run_id, self.next_seq, batch)
                 if session_id:  # saved at once: a crash after this can resume the session
-                    await session.execute(update(AgentRun).where(AgentRun.id == self.run_id).values(session_id=session_id))
-            self.next_seq = last + 1
-            self._on_written(self.run_id)
+                    runs = AgentRun.__table__
+                    await connection.execute(update(runs).where(runs.c.id == self.run_id).values(session_id=session_id))
+            self.next_seq = written[-1].seq + 1
+            self._on_written(self.run_id, written)  # committed: now followers may see them
+            if self._pending:
+                await asyncio.sleep(EVENT_BATCH_LINGER_SECONDS)
 
     async def flush(self) -> None:
         while self._flusher is not None and not self._flusher.done():
@@ -113,7 +127,8 @@ class Orchestrator:
         self._active: dict[int, ActiveRun] = {}
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
-        self._run_listeners: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._warm_up: asyncio.Task[None] | None = None
+        self.listeners = RunListeners()
         self._approval_signals: dict[int, asyncio.Event] = {}
         self._pid_dir = settings.data_dir / "agents"
         self._launcher = ""
@@ -125,13 +140,23 @@ class Orchestrator:
         self._launcher = write_launcher(self.settings.data_dir / "bin" / "claude-launcher")
         await self._recover()
         self._scheduler = asyncio.create_task(self._schedule_loop(), name="run-scheduler")
+        self._warm_up = asyncio.create_task(self._warm_up_tools(), name="warm-up-board-tools")
+
+    async def _warm_up_tools(self) -> None:
+        from mcp_client.registry import warm_up_kanban_server
+
+        try:
+            await warm_up_kanban_server()
+        except Exception:  # only a head start: the first run builds the server anyway
+            log.warning("warming up the board's tools failed", exc_info=True)
 
     async def stop(self) -> None:
         """Shutdown: agents are stopped, their runs stay `running` and resume on the next start."""
-        if self._scheduler:
-            self._scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler
+        for background in (self._scheduler, self._warm_up):
+            if background:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
         for active in list(self._active.values()):
             active.control.kill()
             if active.task:
@@ -149,22 +174,6 @@ class Orchestrator:
         return list(self._active)
 
     # -- listeners (live run streams, approvals) ------------------------------------
-
-    def listen(self, run_id: int) -> asyncio.Event:
-        signal = asyncio.Event()
-        self._run_listeners[run_id].add(signal)
-        return signal
-
-    def unlisten(self, run_id: int, signal: asyncio.Event) -> None:
-        listeners = self._run_listeners.get(run_id)
-        if listeners is not None:
-            listeners.discard(signal)
-            if not listeners:
-                del self._run_listeners[run_id]
-
-    def _notify_run(self, run_id: int) -> None:
-        for signal in self._run_listeners.get(run_id, ()):
-            signal.set()
 
     def approval_answered(self, approval_id: int) -> None:
         signal = self._approval_signals.get(approval_id)
@@ -296,7 +305,7 @@ class Orchestrator:
                 project = await session.get(Project, run.project_id)
                 next_seq = await run_service.last_seq(session, run_id) + 1
             assert task is not None and project is not None
-            writer = RunEventWriter(self.database, run_id, next_seq, self._notify_run)
+            writer = RunEventWriter(self.database, run_id, next_seq, self.listeners.written)
             active.result_before = task.result
             resuming_after_restart = run.starts > 1 and run.resume_session_id and run.resume_session_id == run.session_id
             await writer.emit("status", {"status": "running", "attempt": run.attempt, "start": run.starts})
@@ -337,6 +346,9 @@ class Orchestrator:
             target = RunTarget(self.settings.resolved_api_url, token, project.id, task.id, run_id, worktree=str(tree.path))
             async with self.database.session() as session:
                 plugins = await plugins_for_run(session, project.id, SecretBox.for_data_dir(self.settings.data_dir))
+            # Building the board's tool server takes ~0.1 s of CPU: off the event loop, so
+            # live streams keep flowing while several runs start.
+            mcp_servers = await asyncio.to_thread(servers_for_run, target, plugins)
 
             request = AgentRequest(
                 prompt=RESUME_PROMPT if resuming_after_restart else run.prompt,
@@ -349,7 +361,7 @@ class Orchestrator:
                 model=project.agent_model or self.settings.agent_model,
                 max_turns=project.max_turns or self.settings.agent_max_turns,
                 max_budget_usd=project.max_budget_usd or self.settings.agent_max_budget_usd,
-                mcp_servers=servers_for_run(target, plugins),
+                mcp_servers=mcp_servers,
                 # The board's own tools need no approval; nor do the ones the user always allows.
                 allowed_tools=["mcp__kanban", *project.allowed_tools],
                 env={"HOME": env["HOME"]} if self.settings.agent_home else {},
@@ -391,7 +403,7 @@ class Orchestrator:
                 await self._finish(active, writer, AgentOutcome(is_error=True, error=f"{type(exc).__name__}: {exc}"), None)
         finally:
             self._active.pop(run_id, None)
-            self._notify_run(run_id)
+            self.listeners.changed(run_id)
             self.wake()
 
     async def _finish(
@@ -424,6 +436,7 @@ class Orchestrator:
                 if current and current != active.result_before:
                     result = current  # the agent reported its result itself
             await run_service.finish(session, run, status, error=error, result=result)
+        self.listeners.changed(active.run_id)
 
     # -- approvals --------------------------------------------------------------------
 

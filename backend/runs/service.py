@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..events import service as event_log
@@ -29,6 +29,7 @@ from ..models import (
 )
 from ..models.base import utcnow
 from ..tasks import service as task_service
+from .live import RunEventRecord
 from .schemas import ApprovalRead, RunSummary
 
 ACTIVE = [s.value for s in ACTIVE_RUN_STATUSES]
@@ -212,18 +213,21 @@ async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit
     ).all()
 
 
-async def append_events(session: AsyncSession, run_id: int, first_seq: int, events: list[tuple[str, dict[str, Any]]]) -> int:
-    """Insert events with consecutive seq numbers; returns the last seq."""
+_INSERT_RUN_EVENT = insert(RunEvent.__table__)
+
+
+async def append_events(
+    connection: AsyncConnection, run_id: int, first_seq: int, events: list[tuple[str, dict[str, Any]]]
+) -> list[RunEventRecord]:
+    """Insert events with consecutive seq numbers; returns them as written."""
     now = utcnow()
-    # Core executemany: a run can produce thousands of events a second.
-    await session.execute(
-        insert(RunEvent),
-        [
-            {"run_id": run_id, "seq": first_seq + i, "type": type, "payload": payload, "created_at": now}
-            for i, (type, payload) in enumerate(events)
-        ],
+    records = [RunEventRecord(first_seq + i, type, payload, now) for i, (type, payload) in enumerate(events)]
+    # Core executemany on a plain connection: a run can produce thousands of events a second.
+    await connection.execute(
+        _INSERT_RUN_EVENT,
+        [{"run_id": run_id, "seq": r.seq, "type": r.type, "payload": r.payload, "created_at": now} for r in records],
     )
-    return first_seq + len(events) - 1
+    return records
 
 
 async def last_seq(session: AsyncSession, run_id: int) -> int:
