@@ -64,6 +64,24 @@ def kanban_server(target: RunTarget) -> dict[str, Any]:
     return {"type": "sdk", "name": KANBAN, "instance": server._mcp_server}
 
 
+async def warm_up_kanban_server() -> None:
+    """Build the board's server once and list its tools through an in-memory MCP session.
+
+    The first server in a process pays for lazy imports and tool schemas (~0.6 s here);
+    done at start, the first agent run does not wait for it.
+    """
+    from fastmcp import Client
+
+    from mcp_servers.kanban_server import KanbanAPI, RunContext, build_server
+
+    api = KanbanAPI("http://127.0.0.1:9", None)  # never called: listing tools needs no API
+    try:
+        async with Client(build_server(api, RunContext(0, 0, 0), "core")) as client:
+            await client.list_tools()
+    finally:
+        await api.client.aclose()
+
+
 def kanban_stdio_server(target: RunTarget) -> dict[str, Any]:
     """The same tools as a stdio server process (for clients outside this process)."""
     env = {
