@@ -150,6 +150,8 @@ def _is_agent_group(pgid: int, cli_path: str | None) -> bool:
         command = Path(f"/proc/{pgid}/cmdline").read_bytes()
     except OSError:
         return True  # the leader exited; its group may live on, and only its members carry the id
+    if not command:
+        return True  # the leader exited and is not reaped yet: its id cannot have been reused
     return os.path.basename(cli_path).encode() in command
 
 
