@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -11,14 +9,11 @@ from sse_starlette import EventSourceResponse
 
 from ..db import Database
 from ..deps import DatabaseDep, ReadSession, SettingsDep
-from ..errors import Conflict, InvalidInput
+from ..errors import InvalidInput
 from ..kit.schemas import MAX_ID, ErrorResponse
-from ..models import Project, TaskStatus
-from ..models.agent_run import FINISHED_RUN_STATUSES
-from ..tasks import service as task_service
 from ..tasks.schemas import TaskRead
 from . import service as run_service
-from . import workspace
+from .live import RunEnded
 from .orchestrator import Orchestrator
 from .schemas import (
     ApprovalDecision,
@@ -37,10 +32,6 @@ RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ApprovalId = Annotated[int, Path(ge=1, le=MAX_ID)]
 NOT_FOUND = {404: {"model": ErrorResponse}}
 CONFLICT = {409: {"model": ErrorResponse}}
-STREAM_BATCH = 500
-# How often a quiet live stream looks at the database (run state, other processes' events).
-POLL_SECONDS = 1.0
-FINISHED = {s.value for s in FINISHED_RUN_STATUSES}
 
 
 def orchestrator_of(request: Request) -> Orchestrator | None:
@@ -101,38 +92,12 @@ async def request_changes(task_id: TaskId, body: ChangesRequest, database: Datab
     responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "Not in review, or the merge conflicts (`files`)"}},
 )
 async def approve(task_id: TaskId, database: DatabaseDep):
-    async with database.session() as session:
-        task = await task_service.get(session, task_id)
-        project = await session.get(Project, task.project_id)
-        run = await run_service.latest_for_task(session, task_id)
-    if task.status != TaskStatus.needs_review.value:
-        raise Conflict(f"Task {task.short_id} is not in review (it is {task.status})")
-    if run is None or not run.branch or not run.worktree_path:
-        raise Conflict(f"Task {task.short_id} has no agent work to merge")
-    assert project is not None
-    # Git first: a conflict leaves everything as it was. If the database write below failed,
-    # approving again finds the branch merged already.
-    await asyncio.to_thread(
-        workspace.merge_into_base, project.workspace_path, run.branch, project.base_branch, f"Merge {run.branch}: {task.title}"
-    )
-    async with database.session(write=True) as session:
-        task = await task_service.get(session, task_id, for_update=True)
-        task = await task_service.transition(session, task, TaskStatus.done)
-    with contextlib.suppress(Conflict):  # a worktree with work that is not merged stays
-        await asyncio.to_thread(workspace.remove_worktree, project.workspace_path, run.worktree_path, run.branch)
-    return task
+    return await run_service.approve(database, task_id)
 
 
 @router.get("/tasks/{task_id}/diff", response_model=DiffRead, summary="What the agent changed: base…head of the task branch", responses=NOT_FOUND)
 async def get_diff(task_id: TaskId, session: ReadSession):
-    task = await task_service.get(session, task_id)
-    project = await session.get(Project, task.project_id)
-    run = await run_service.latest_for_task(session, task_id)
-    if run is None or not run.base_commit:
-        return {"base": None, "head": None, "branch": run.branch if run else None, "files": [], "stats": {"files": 0, "additions": 0, "deletions": 0}}
-    head = run.head_commit or run.base_commit
-    diff = await asyncio.to_thread(workspace.diff, project.workspace_path, run.base_commit, head)
-    return {**diff, "branch": run.branch}
+    return await run_service.task_diff(session, task_id)
 
 
 @router.get("/runs/{run_id}", response_model=RunRead, summary="A run", responses=NOT_FOUND)
@@ -195,47 +160,12 @@ def _sse(event: Any) -> dict[str, Any]:
 async def run_event_stream(
     database: Database, orchestrator: Orchestrator | None, run_id: int, cursor: int
 ) -> AsyncIterator[dict[str, Any]]:
-    """A run's events after `cursor`, then live ones until the run ends.
-
-    Replays from the database, then takes what the orchestrator's event writer hands over
-    (see `live.py`); reads the database again whenever that does not follow on. Without an
-    orchestrator in this process (another process runs the agents) it polls the database.
-    """
-    listener = orchestrator.listeners.listen(run_id) if orchestrator else None
-    try:
-        caught_up = False
-        while True:
-            if caught_up and listener is not None:
-                handed_over = listener.take_after(cursor)
-                if handed_over is None:
-                    caught_up = False
-                    continue
-                for event in handed_over:
-                    yield _sse(event)
-                    cursor = event.seq
-                if not handed_over:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(listener.wake.wait(), POLL_SECONDS)
-                    caught_up = listener.wake.is_set()  # a quiet spell: look at the database
-                continue
-            async with database.session() as session:
-                events = await run_service.events_after(session, run_id, cursor, STREAM_BATCH)
-                run = await run_service.get(session, run_id) if not events else None
-            for event in events:
-                yield _sse(event)
-                cursor = event.seq
-            if events:
-                continue
-            if run is not None and run.status in FINISHED:
-                yield {"event": "end", "data": json.dumps({"status": run.status})}
-                return
-            if listener is not None:
-                caught_up = True
-            else:
-                await asyncio.sleep(POLL_SECONDS)
-    finally:
-        if listener is not None:
-            orchestrator.listeners.unlisten(run_id, listener)
+    listeners = orchestrator.listeners if orchestrator else None
+    async for item in run_service.follow(database, listeners, run_id, cursor):
+        if isinstance(item, RunEnded):
+            yield {"event": "end", "data": json.dumps({"status": item.status})}
+        else:
+            yield _sse(item)
 
 
 @router.get(

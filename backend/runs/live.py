@@ -26,6 +26,12 @@ class RunEventRecord(NamedTuple):
     created_at: datetime
 
 
+class RunEnded(NamedTuple):
+    """The last item of a followed run: it finished and every event was sent."""
+
+    status: str
+
+
 class RunListener:
     """One follower's inbox: committed events in seq order, and a wake-up."""
 

@@ -6,12 +6,15 @@ read and change their state. No FastAPI here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ..db import Database
 from ..errors import Conflict, InvalidInput, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
@@ -27,9 +30,11 @@ from ..models import (
     Task,
     TaskStatus,
 )
+from ..models.agent_run import FINISHED_RUN_STATUSES
 from ..models.base import utcnow
 from ..tasks import service as task_service
-from .live import RunEventRecord
+from . import workspace
+from .live import RunEnded, RunEventRecord, RunListeners
 from .schemas import ApprovalRead, RunSummary
 
 ACTIVE = [s.value for s in ACTIVE_RUN_STATUSES]
@@ -211,6 +216,96 @@ async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit
             select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.seq > after_seq).order_by(RunEvent.seq).limit(limit)
         )
     ).all()
+
+
+async def approve(database: Database, task_id: int) -> Task:
+    """Merge the task's branch into the base branch; the task is then done.
+
+    Git first, in its own step: a conflict leaves everything as it was, and if the database
+    write after it failed, approving again finds the branch merged already.
+    """
+    async with database.session() as session:
+        task = await task_service.get(session, task_id)
+        project = await session.get(Project, task.project_id)
+        run = await latest_for_task(session, task_id)
+    if task.status != TaskStatus.needs_review.value:
+        raise Conflict(f"Task {task.short_id} is not in review (it is {task.status})")
+    if run is None or not run.branch or not run.worktree_path:
+        raise Conflict(f"Task {task.short_id} has no agent work to merge")
+    assert project is not None
+    await asyncio.to_thread(
+        workspace.merge_into_base, project.workspace_path, run.branch, project.base_branch, f"Merge {run.branch}: {task.title}"
+    )
+    async with database.session(write=True) as session:
+        task = await task_service.get(session, task_id, for_update=True)
+        task = await task_service.transition(session, task, TaskStatus.done)
+    with contextlib.suppress(Conflict):  # a worktree with work that is not merged stays
+        await asyncio.to_thread(workspace.remove_worktree, project.workspace_path, run.worktree_path, run.branch)
+    return task
+
+
+async def task_diff(session: AsyncSession, task_id: int) -> dict[str, Any]:
+    """What the agent changed: base…head of the task's newest run (empty before any work)."""
+    task = await task_service.get(session, task_id)
+    project = await session.get(Project, task.project_id)
+    run = await latest_for_task(session, task_id)
+    if run is None or not run.base_commit or project is None:
+        empty = {"files": 0, "additions": 0, "deletions": 0}
+        return {"base": None, "head": None, "branch": run.branch if run else None, "files": [], "stats": empty}
+    diff = await asyncio.to_thread(workspace.diff, project.workspace_path, run.base_commit, run.head_commit or run.base_commit)
+    return {**diff, "branch": run.branch}
+
+
+FINISHED = {status.value for status in FINISHED_RUN_STATUSES}
+FOLLOW_BATCH = 500
+# How often a quiet follower looks at the database (run state, other processes' events).
+FOLLOW_POLL_SECONDS = 1.0
+
+
+async def follow(
+    database: Database, listeners: RunListeners | None, run_id: int, cursor: int
+) -> AsyncIterator[RunEvent | RunEventRecord | RunEnded]:
+    """A run's events after `cursor`, then live ones, then `RunEnded` once it finished.
+
+    Replays from the database, then takes what the event writer of this process hands over
+    (`listeners`, see `live.py`), and reads the database again whenever that does not follow
+    on. Without listeners (another process runs the agents) it polls the database.
+    """
+    listener = listeners.listen(run_id) if listeners is not None else None
+    try:
+        caught_up = False
+        while True:
+            if caught_up and listener is not None:
+                handed_over = listener.take_after(cursor)
+                if handed_over is None:
+                    caught_up = False
+                    continue
+                for record in handed_over:
+                    yield record
+                    cursor = record.seq
+                if not handed_over:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(listener.wake.wait(), FOLLOW_POLL_SECONDS)
+                    caught_up = listener.wake.is_set()  # after a quiet spell: look at the database
+                continue
+            async with database.session() as session:
+                events = await events_after(session, run_id, cursor, FOLLOW_BATCH)
+                run = await get(session, run_id) if not events else None
+            for event in events:
+                yield event
+                cursor = event.seq
+            if events:
+                continue
+            if run is not None and run.status in FINISHED:
+                yield RunEnded(run.status)
+                return
+            if listener is not None:
+                caught_up = True
+            else:
+                await asyncio.sleep(FOLLOW_POLL_SECONDS)
+    finally:
+        if listener is not None:
+            listeners.unlisten(run_id, listener)
 
 
 _INSERT_RUN_EVENT = insert(RunEvent.__table__)

@@ -38,6 +38,15 @@ export type RunEventPage = Ok<paths['/api/runs/{run_id}/events']['get']>;
 /** One stored event of a run (`type`: init, text, thinking, tool_use, tool_result, user, approval, result, error, status, system). */
 export type RunEvent = RunEventPage['items'][number];
 
+export type Plugin = Ok<paths['/api/plugins/{plugin_id}']['get']>;
+export type PluginInstall = Body<paths['/api/plugins']['post']>;
+export type PluginUpdate = Body<paths['/api/plugins/{plugin_id}']['patch']>;
+export type PluginTest = Ok<paths['/api/plugins/{plugin_id}/test']['post']>;
+export type SearchResults = Ok<paths['/api/plugins/search']['get']>;
+export type SearchItem = SearchResults['items'][number];
+export type InstallOption = NonNullable<SearchItem['install_options']>[number];
+export type StoredSetting = Plugin['settings'][number];
+
 /** Runs that are not over yet. */
 export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting_approval'];
 export const isActiveRun = (run: Pick<RunSummary, 'status'> | null | undefined): boolean =>

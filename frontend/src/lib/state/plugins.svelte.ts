@@ -2,28 +2,20 @@
  * The Plugin Manager's data: registry search (both registries, per-registry errors, paging),
  * installed plugins, and the `plugin.*` events of the unfiltered live stream.
  */
-import type { paths } from '$lib/api/schema';
 import { ApiError, http, unwrap } from '$lib/api/client';
+import type {
+	InstallOption,
+	Plugin,
+	PluginInstall,
+	PluginTest,
+	PluginUpdate,
+	SearchItem,
+	SearchResults,
+	StoredSetting
+} from '$lib/api/types';
 import { auth } from '$lib/state/auth.svelte';
 
-type Json<R> = R extends { content: { 'application/json': infer T } } ? T : never;
-type Ok<Op> = Op extends { responses: infer R }
-	? R extends { 200: infer A }
-		? Json<A>
-		: R extends { 201: infer B }
-			? Json<B>
-			: never
-	: never;
-type Body<Op> = Op extends { requestBody?: infer B } ? Json<NonNullable<B>> : never;
-
-export type Plugin = Ok<paths['/api/plugins/{plugin_id}']['get']>;
-export type PluginInstall = Body<paths['/api/plugins']['post']>;
-export type PluginUpdate = Body<paths['/api/plugins/{plugin_id}']['patch']>;
-export type PluginTest = Ok<paths['/api/plugins/{plugin_id}/test']['post']>;
-export type SearchResults = Ok<paths['/api/plugins/search']['get']>;
-export type SearchItem = SearchResults['items'][number];
-export type InstallOption = NonNullable<SearchItem['install_options']>[number];
-export type StoredSetting = Plugin['settings'][number];
+export type { InstallOption, Plugin, PluginInstall, PluginTest, PluginUpdate, SearchItem, SearchResults, StoredSetting };
 export type SearchSource = 'all' | 'glama' | 'official';
 
 export const SOURCE_LABELS: Record<string, string> = {
