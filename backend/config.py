@@ -175,7 +175,12 @@ def normalise_database_url(url: str) -> str:
         raise ValueError(f"Not a database URL: {url!r}")
     scheme = scheme.lower()
     if scheme in ("sqlite", "sqlite+aiosqlite"):
-        return f"sqlite+aiosqlite://{rest}"
+        path, _, options = rest.removeprefix("/").partition("?")
+        if not path or path == ":memory:":
+            raise ValueError("SQLite needs a file (sqlite:///path/to/kanban.db): an in-memory database is not shared")
+        if options:
+            raise ValueError(f"SQLite URLs take no options here (got ?{options}); the server sets its own")
+        return f"sqlite+aiosqlite:///{path}"
     if scheme in ("postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg"):
         parts = urlsplit(f"postgresql+asyncpg://{rest}")
         # libpq's sslmode is called ssl in asyncpg.

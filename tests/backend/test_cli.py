@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from backend import __version__
 from backend.migrations_runner import head_revision
@@ -40,6 +41,16 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path):
     result = run_cli("db", "upgrade", "--database-url", "mysql://x/y")
     assert result.returncode != 0
     assert "Unsupported database URL scheme" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("sqlite:///", "needs a file"), ("sqlite:///:memory:", "needs a file"), ("sqlite:///x.db?timeout=1", "take no options")],
+)
+def test_sqlite_urls_the_server_cannot_use_are_refused(url: str, message: str):
+    result = run_cli("db", "upgrade", "--database-url", url)
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_serve_migrates_and_serves(tmp_path: Path):
