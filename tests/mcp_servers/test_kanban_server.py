@@ -176,3 +176,31 @@ async def test_an_agent_splits_its_task_through_the_kanban_tools(live_server, ag
         tool_uses = [e["payload"]["name"] for e in events if e["type"] == "tool_use"]
         assert "mcp__kanban__create_task" in tool_uses
         assert (await http.get(f"/api/tasks/{task['id']}")).json()["result"] == "Split into Part one"
+
+
+async def test_well_known_paths_answer_404_json_not_the_board_page(tmp_path):
+    """An MCP client that gets a 401 looks for OAuth metadata under /.well-known/; the board's
+    page (the single-page app's fallback for unknown paths) is not JSON and broke its parser."""
+    from backend.config import Settings
+    from backend.main import create_app
+
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "index.html").write_text("<!doctype html><title>board</title>")
+    app = create_app(Settings(data_dir=tmp_path / "data", api_token="t0ken", frontend_dir=build))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+        assert (await http.post("/mcp", json={})).status_code == 401
+        for path in (
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/openid-configuration",
+        ):
+            for method in ("GET", "HEAD"):
+                response = await http.request(method, path)
+                assert response.status_code == 404, (method, path)
+                assert response.headers["content-type"] == "application/json"
+            detail = (await http.get(path)).json()["detail"]
+            assert "Authorization: Bearer" in detail and "t0ken" not in detail
+        page = await http.get("/projects/1")  # the board's own routes still get the page
+        assert page.status_code == 200 and page.text.startswith("<!doctype html>")
