@@ -43,6 +43,8 @@ from typing import Any
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 
+from mcp_servers.params import Flag
+
 __all__ = ["ConfinedFS", "build_server", "main"]
 
 ROOT_ENV = "KANBAN_FS_ROOT"
@@ -641,12 +643,12 @@ def build_server(
         return run(fs.make_directory, path)
 
     @mcp.tool(annotations=destructive)
-    def move_path(source: str, destination: str, overwrite: bool = False) -> dict[str, Any]:
+    def move_path(source: str, destination: str, overwrite: Flag = False) -> dict[str, Any]:
         """Move or rename a file or directory. `destination` is the new full path; it must not exist unless overwrite=true."""
         return run(fs.move_path, source, destination, overwrite)
 
     @mcp.tool(annotations=destructive)
-    def delete_path(path: str, recursive: bool = False) -> dict[str, Any]:
+    def delete_path(path: str, recursive: Flag = False) -> dict[str, Any]:
         """Delete a file, symlink or empty directory; recursive=true deletes a directory with its contents."""
         return run(fs.delete_path, path, recursive)
 

@@ -469,6 +469,17 @@ async def test_recursive_delete_of_a_tree_deeper_than_the_recursion_limit(call, 
         subprocess.run(["rm", "-rf", str(sandbox.root / "d")], check=True)
 
 
+async def test_booleans_are_true_or_false(call, sandbox):
+    for bad in ("yes", 1, "on"):
+        with pytest.raises(ToolError, match="must be true or false"):
+            await call("delete_path", path="sub", recursive=bad)
+        with pytest.raises(ToolError, match="must be true or false"):
+            await call("move_path", source="hello.txt", destination="sub/code.py", overwrite=bad)
+    assert (sandbox.root / "sub" / "deep" / "notes.md").exists()
+    assert (sandbox.root / "hello.txt").exists()
+    assert await call("delete_path", path="sub", recursive="true") == {"path": "sub", "deleted": "directory"}
+
+
 async def test_file_info(call):
     info = await call("file_info", path="hello.txt")
     assert info["path"] == "hello.txt" and info["type"] == "file" and info["size"] == 12
