@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -356,3 +357,18 @@ async def test_a_hung_board_is_reported_within_seconds():
     assert connections, "the client never connected"
     assert "did not answer within" in message and "kanban serve" in message, message
     assert elapsed < 10, elapsed
+
+
+def test_kanban_mcp_imports_only_what_serving_the_tools_needs():
+    """Claude Code gives a stdio server about two seconds before its first turn; `make bench
+    BENCH_ARGS=mcp` measures the start-up, this keeps the board's own weight out of it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KANBAN_", "FASTMCP_"))}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", KANBAN, "mcp"],
+        input=b"", capture_output=True, cwd=REPO, env={**clean, "KANBAN_API_URL": "http://127.0.0.1:9"}, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.decode().splitlines() if line.startswith("import time:")}
+    assert "mcp_servers.kanban_server" in imported
+    board = ("backend.config", "backend.main", "backend.db", "mcp_client", "sqlalchemy", "fastapi", "claude_agent_sdk", "alembic")
+    assert not sorted(name for name in imported if name.startswith(board))
