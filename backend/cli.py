@@ -6,12 +6,16 @@ import argparse
 import gc
 import logging
 import sys
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import Settings
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+# `kanban mcp` imports only what its server needs: Claude Code waits about two seconds for a
+# stdio server's tools before its first turn. Settings (pydantic-settings and the registry
+# clients) and the app are imported by the commands that use them.
 
 
 def _add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +24,10 @@ def _add_database_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from pydantic import ValidationError
+
+    from .config import Settings
+
     overrides: dict[str, Any] = {
         name: getattr(args, name)
         for name in ("data_dir", "database_url", "host", "port")

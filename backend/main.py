@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     app.include_router(api_router)
     app.mount("/mcp", mcp_app, name="mcp")
     _add_error_handlers(app)
+    _add_well_known(app)
     _mount_frontend(app, settings.frontend_dir or SOURCE_FRONTEND)
     app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(McpPathAlias)
@@ -168,6 +169,21 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return JSONResponse({"detail": "Internal server error; the server log has the details."}, status_code=500)
+
+
+WELL_KNOWN_DETAIL = (
+    "Not found: this server publishes no metadata under /.well-known/ (no OAuth). When it has an "
+    "API token, clients send it as `Authorization: Bearer <token>`."
+)
+
+
+def _add_well_known(app: FastAPI) -> None:
+    """/.well-known/* answers 404 JSON. An MCP client that gets a 401 looks for OAuth metadata
+    there; without this route the board's page (the fallback for unknown paths) answered."""
+
+    @app.api_route("/.well-known/{name:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def _well_known(name: str) -> JSONResponse:
+        return JSONResponse({"detail": WELL_KNOWN_DETAIL}, status_code=404)
 
 
 class SinglePageApp(StaticFiles):

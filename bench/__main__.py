@@ -9,10 +9,10 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import api
+from . import api, mcp
 from .common import Row
 
-SECTIONS = {"api": api.run}
+SECTIONS = {"api": api.run, "mcp": mcp.run}
 for optional in ("ui", "runs"):
     try:
         module = __import__(f"bench.{optional}", fromlist=["run"])

@@ -31,7 +31,6 @@ import fnmatch
 import os
 import re
 import secrets
-import shutil
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +42,8 @@ from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+
+from mcp_servers.params import Flag
 
 __all__ = ["ConfinedFS", "build_server", "main"]
 
@@ -508,12 +509,56 @@ class ConfinedFS:
             kind = _kind(st.st_mode)
             if stat.S_ISDIR(st.st_mode):
                 if recursive:
-                    shutil.rmtree(t.name, dir_fd=dir_fd)
+                    self._remove_tree(dir_fd, t.name)
                 else:
                     os.rmdir(t.name, dir_fd=dir_fd)
             else:
                 os.unlink(t.name, dir_fd=dir_fd)
         return {"path": t.display, "deleted": kind}
+
+    @staticmethod
+    def _remove_tree(parent_fd: int, name: str) -> None:
+        """Delete directory ``name`` of ``parent_fd`` with everything below it.
+
+        Depth first without recursion (any depth) and with two descriptors open at a time:
+        a directory is entered with ``O_NOFOLLOW`` (links are removed, never followed), and
+        left through ``..`` only when ``..`` is still the directory it was entered from; a
+        tree moved while it is being deleted stops the deletion instead of leaving the root.
+        """
+        fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        parent = os.fstat(parent_fd)
+        # One frame per directory entered: its name, its parent's identity, subfolders left.
+        stack: list[tuple[str, tuple[int, int], list[str]]] = []
+        try:
+            current = name
+            while True:
+                subfolders = []
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            subfolders.append(entry.name)
+                        else:
+                            os.unlink(entry.name, dir_fd=fd)
+                stack.append((current, (parent.st_dev, parent.st_ino), subfolders))
+                while stack and not stack[-1][2]:
+                    done, (dev, ino), _ = stack.pop()
+                    if not stack:
+                        os.rmdir(done, dir_fd=parent_fd)
+                        return
+                    up = os.open("..", _DIR_FLAGS, dir_fd=fd)
+                    os.close(fd)
+                    fd = up
+                    here = os.fstat(fd)
+                    if (here.st_dev, here.st_ino) != (dev, ino):
+                        raise ToolError("refused: the folder being deleted was moved while the deletion ran")
+                    os.rmdir(done, dir_fd=fd)
+                parent = os.fstat(fd)
+                current = stack[-1][2].pop()
+                child = os.open(current, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        finally:
+            os.close(fd)
 
     def file_info(self, path: str) -> dict[str, Any]:
         t = self.target_entry(path)
@@ -598,12 +643,12 @@ def build_server(
         return run(fs.make_directory, path)
 
     @mcp.tool(annotations=destructive)
-    def move_path(source: str, destination: str, overwrite: bool = False) -> dict[str, Any]:
+    def move_path(source: str, destination: str, overwrite: Flag = False) -> dict[str, Any]:
         """Move or rename a file or directory. `destination` is the new full path; it must not exist unless overwrite=true."""
         return run(fs.move_path, source, destination, overwrite)
 
     @mcp.tool(annotations=destructive)
-    def delete_path(path: str, recursive: bool = False) -> dict[str, Any]:
+    def delete_path(path: str, recursive: Flag = False) -> dict[str, Any]:
         """Delete a file, symlink or empty directory; recursive=true deletes a directory with its contents."""
         return run(fs.delete_path, path, recursive)
 

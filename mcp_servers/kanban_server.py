@@ -20,15 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+
+from backend import __version__
+from mcp_servers.params import Flag
 
 CORE_TOOLS = (
     "list_projects",
@@ -44,6 +51,12 @@ CORE_TOOLS = (
 FULL_TOOLS = (*CORE_TOOLS, "delete_task", "approve_task", "request_changes", "cancel_run")
 STATUSES = ("todo", "in_progress", "needs_review", "done")
 MAX_WAIT_SECONDS = 600
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+CONNECT_SECONDS = 3.0  # a board on this machine accepts at once
+ANSWER_SECONDS = 5.0  # every plain call answers in well under this
+# The event stream carries a heartbeat every 15 s: silence for longer means the connection
+# is dead even if the socket says otherwise.
+STREAM_SILENCE_SECONDS = 45.0
 INSTRUCTIONS = (
     "Kanban Orchestrator board. Tasks have short ids like KAN-12 and move through todo → "
     "in_progress (an agent runs) → needs_review → done. create_task(run=true) or run_task starts an "
@@ -66,22 +79,54 @@ class RunContext:
         return cls(number("KANBAN_PROJECT_ID"), number("KANBAN_TASK_ID"), number("KANBAN_RUN_ID"))
 
 
+class BoardUnreachable(ToolError):
+    """The board's API could not be reached or did not answer."""
+
+
 class KanbanAPI:
     """The REST API, with errors turned into tool errors a model can act on."""
 
-    def __init__(self, base_url: str, token: str | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        connect_seconds: float = CONNECT_SECONDS,
+        answer_seconds: float = ANSWER_SECONDS,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, transport=transport)
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.transport = transport
+        self.timeout = httpx.Timeout(answer_seconds, connect=connect_seconds)
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        # Made on first use: the server lists its tools before anything else is set up.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url, headers=self.headers, timeout=self.timeout, transport=self.transport
+            )
+        return self._client
+
+    def unreachable(self, exc: httpx.TransportError) -> BoardUnreachable:
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return BoardUnreachable(
+                f"The board's API at {self.base_url} accepted the connection but did not answer within "
+                f"{self.timeout.read:g} s. Is `kanban serve` running there and responsive? (A change may "
+                "still have been made: look before repeating it.)"
+            )
+        return BoardUnreachable(
+            f"The board's API at {self.base_url} is unreachable ({type(exc).__name__}). Is `kanban serve` "
+            "running? Set KANBAN_API_URL if it runs elsewhere."
+        )
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = await self.client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ToolError(
-                f"The board's API at {self.base_url} is unreachable ({type(exc).__name__}). Is `kanban serve` "
-                "running? Set KANBAN_API_URL if it runs elsewhere."
-            ) from None
+            raise self.unreachable(exc) from None
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail")
@@ -90,8 +135,37 @@ class KanbanAPI:
             raise ToolError(detail or f"The board answered {response.status_code} to {method} {path}")
         return response.json() if response.content else None
 
-    def stream(self, path: str, params: dict[str, Any]):
-        return self.client.stream("GET", path, params=params, timeout=httpx.Timeout(30, read=None))
+    @asynccontextmanager
+    async def events(self, project_id: int, last_event_id: str | None) -> AsyncIterator[AsyncIterator[tuple[str | None, str, str]]]:
+        """The project's live events as (id, type, data), after `last_event_id` when given.
+        A dropped or silent connection raises BoardUnreachable."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        timeout = httpx.Timeout(STREAM_SILENCE_SECONDS, connect=self.timeout.connect)
+        try:
+            async with self.client.stream(
+                "GET", "/api/events", params={"project_id": project_id}, headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise ToolError(f"The board's event stream answered {response.status_code}: {response.text[:200]}")
+                yield self._parse_events(response)
+        except httpx.TransportError as exc:
+            raise self.unreachable(exc) from None
+
+    @staticmethod
+    async def _parse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str, str]]:
+        event_id, event, data = None, "message", []
+        async for line in response.aiter_lines():
+            if not line:
+                if data:
+                    yield event_id, event, "\n".join(data)
+                event, data = "message", []
+            elif line.startswith("id:"):
+                event_id = line[3:].strip()
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
 
 
 def _compact_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +182,7 @@ def _compact_task(task: dict[str, Any]) -> dict[str, Any]:
 
 def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str | None = None) -> FastMCP:
     context = context or RunContext()
-    mcp = FastMCP("kanban", instructions=INSTRUCTIONS)
+    mcp = FastMCP("kanban", instructions=INSTRUCTIONS, version=__version__)
 
     async def project_id(ref: str) -> int:
         ref = ref.strip()
@@ -172,11 +246,11 @@ def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str |
         project: str = "",
         status: str = "todo",
         parent: str = "",
-        run: bool = False,
+        run: Flag = False,
     ) -> dict[str, Any]:
         """Create a task. project: id, name or key (default: the current run's project). status: todo,
         in_progress, needs_review or done. parent: id or short id of the parent task (inside a run the
-        default is the run's own task; "none" for a top-level task). run: start an agent on it."""
+        default is the run's own task; "none" for a top-level task). run: true to start an agent on it."""
         body: dict[str, Any] = {
             "project_id": await project_id(project),
             "title": title,
@@ -266,28 +340,40 @@ def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str |
         Returns the task's status and latest run."""
         tid = await task_id(task)
         timeout = max(1, min(timeout, MAX_WAIT_SECONDS))
+        deadline = time.monotonic() + timeout
         found = await api.request("GET", f"/api/tasks/{tid}")
 
+        async def moved() -> bool:
+            current = await api.request("GET", f"/api/tasks/{tid}")
+            return current["status"] != "in_progress"
+
         async def until_moved() -> None:
-            async with api.stream("/api/events", {"project_id": found["project_id"]}) as response:
-                if response.status_code != 200:
-                    raise ToolError(f"The board's event stream answered {response.status_code}")
-                current = await api.request("GET", f"/api/tasks/{tid}")  # after subscribing: nothing slips by
-                if current["status"] != "in_progress":
-                    return
-                event = None
-                async for line in response.aiter_lines():
-                    if line.startswith("event:"):
-                        event = line[6:].strip()
-                    elif line.startswith("data:") and event in ("task.moved", "task.deleted"):
-                        payload = json.loads(line[5:])["payload"]
-                        if payload["id"] == tid and (event == "task.deleted" or payload["status"] != "in_progress"):
+            # Follows the board's event stream. When the connection drops (the board restarts)
+            # it reconnects with Last-Event-ID, so the board replays what was missed, and looks
+            # at the task again after each (re)subscription.
+            last_event_id: str | None = None
+            pause = 0.1
+            while True:
+                try:
+                    async with api.events(found["project_id"], last_event_id) as events:
+                        if await moved():
                             return
+                        pause = 0.1
+                        async for event_id, event, data in events:
+                            last_event_id = event_id or last_event_id
+                            if event in ("task.moved", "task.deleted"):
+                                payload = json.loads(data)["payload"]
+                                if payload["id"] == tid and (event == "task.deleted" or payload["status"] != "in_progress"):
+                                    return
+                except BoardUnreachable:
+                    pass
+                await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 2, 2.0)
 
         timed_out = False
         if found["status"] == "in_progress":
             try:
-                await asyncio.wait_for(until_moved(), timeout)
+                await asyncio.wait_for(until_moved(), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 timed_out = True
         found = await api.request("GET", f"/api/tasks/{tid}")
@@ -368,11 +454,41 @@ def select_tools(spec: str | None) -> list[str]:
     return names
 
 
+class _ToolAnswersFilter(logging.Filter):
+    """Drops FastMCP's per-call records for a tool's refusal or a client's invalid arguments:
+    the client gets those as the tool's answer. Failures with a traceback stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return bool(record.exc_info) or not record.getMessage().startswith(("Error calling tool", "Invalid arguments for tool"))
+
+
+def configure_logging(level_name: str | None) -> None:
+    """Plain records on stderr (Claude Code shows the stdio server's stderr as errors): warnings
+    and worse by default; `KANBAN_LOG_LEVEL=debug` (or info) for more."""
+    level = getattr(logging, (level_name or "warning").strip().upper(), None)
+    if not isinstance(level, int):
+        raise SystemExit(f"KANBAN_LOG_LEVEL: expected debug, info, warning or error, got {level_name!r}")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("kanban mcp: %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_ToolAnswersFilter())
+    for name in ("fastmcp", "mcp", "httpx"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    # Nothing to save: every change went to the board already. Exit at once, without the
+    # traceback an interrupt would print from inside the event loop and its stdin reader.
+    os._exit(130 if signum == signal.SIGINT else 0)
+
+
 def main() -> None:
-    api = KanbanAPI(
-        os.environ.get("KANBAN_API_URL", "http://127.0.0.1:8000"),
-        os.environ.get("KANBAN_API_TOKEN") or None,
-    )
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    configure_logging(os.environ.get("KANBAN_LOG_LEVEL"))
+    api = KanbanAPI(os.environ.get("KANBAN_API_URL") or DEFAULT_API_URL, os.environ.get("KANBAN_API_TOKEN") or None)
     server = build_server(api, RunContext.from_env(), os.environ.get("KANBAN_MCP_TOOLS"))
     server.run(show_banner=False)
 

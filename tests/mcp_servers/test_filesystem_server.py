@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -443,6 +444,40 @@ async def test_recursive_delete_does_not_follow_symlinks(call, sandbox):
     await call("delete_path", path="sub", recursive=True)
     assert not (sandbox.root / "sub").exists()
     assert sandbox.outside_digest() == before
+
+
+async def test_recursive_delete_of_a_tree_deeper_than_the_recursion_limit(call, sandbox):
+    depth = sys.getrecursionlimit() + 200
+    fd = os.open(sandbox.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for level in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            if level % 100 == 0:
+                os.close(os.open(f"f{level}", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+                os.symlink(str(sandbox.sentinel), f"out{level}", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+    before = sandbox.outside_digest()
+    try:
+        assert await call("delete_path", path="d", recursive=True) == {"path": "d", "deleted": "directory"}
+        assert not (sandbox.root / "d").exists()
+        assert sandbox.outside_digest() == before
+    finally:  # pytest's own clean-up of temp folders would hit the recursion limit on it
+        subprocess.run(["rm", "-rf", str(sandbox.root / "d")], check=True)
+
+
+async def test_booleans_are_true_or_false(call, sandbox):
+    for bad in ("yes", 1, "on"):
+        with pytest.raises(ToolError, match="must be true or false"):
+            await call("delete_path", path="sub", recursive=bad)
+        with pytest.raises(ToolError, match="must be true or false"):
+            await call("move_path", source="hello.txt", destination="sub/code.py", overwrite=bad)
+    assert (sandbox.root / "sub" / "deep" / "notes.md").exists()
+    assert (sandbox.root / "hello.txt").exists()
+    assert await call("delete_path", path="sub", recursive="true") == {"path": "sub", "deleted": "directory"}
 
 
 async def test_file_info(call):
