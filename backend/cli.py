@@ -90,9 +90,22 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=_uvicorn_log_config(),
         timeout_graceful_shutdown=5,
         proxy_headers=False,
     )
+
+
+def _uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging, with `?token=` values masked in the access log."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_token"] = {"()": "backend.security.RedactTokenFilter"}
+    config["loggers"]["uvicorn.access"]["filters"] = ["redact_token"]
+    return config
 
 
 def main(argv: list[str] | None = None) -> None:
