@@ -41,6 +41,7 @@ from .agent import (
     bundled_cli_path,
     find_credentials,
     kill_process_group,
+    remove_mcp_config,
     write_launcher,
 )
 from .live import RunEventRecord, RunListeners
@@ -185,7 +186,14 @@ class Orchestrator:
     def _pid_file(self, run_id: int) -> str:
         return str(self._pid_dir / f"run-{run_id}.pgid")
 
+    def _mcp_config_dir(self, run_id: int) -> str:
+        return str(self._pid_dir / f"run-{run_id}.mcp")
+
     async def _recover(self) -> None:
+        # MCP configs (plugin secrets) of runs a crash ended: no agent of this process uses them.
+        for folder in self._pid_dir.glob("run-*.mcp"):
+            remove_mcp_config(str(folder))
+            log.info("removed the MCP config left by %s", folder.name.removesuffix(".mcp"))
         async with self.database.session(write=True) as session:
             left = (
                 await session.scalars(
@@ -356,6 +364,7 @@ class Orchestrator:
                 cli_path=self.cli_path,
                 launcher_path=self._launcher,
                 pid_file=self._pid_file(run_id),
+                mcp_config_dir=self._mcp_config_dir(run_id),
                 resume_session_id=run.resume_session_id,
                 permission_mode=project.permission_mode,
                 model=project.agent_model or self.settings.agent_model,
@@ -402,6 +411,7 @@ class Orchestrator:
             with contextlib.suppress(Exception):
                 await self._finish(active, writer, AgentOutcome(is_error=True, error=f"{type(exc).__name__}: {exc}"), None)
         finally:
+            remove_mcp_config(self._mcp_config_dir(run_id))  # whatever the executor did
             self._active.pop(run_id, None)
             self.listeners.changed(run_id)
             self.wake()
