@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..config import Settings
+from ..data_dir import make_private_dir
 from ..db import Database
 from ..events import service as event_log
 from ..events.types import BoardEventType
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 # How long the event writer lets a busy run's events gather before the next batch.
 EVENT_BATCH_LINGER_SECONDS = 0.01
 POLL_SECONDS = 1.0
+# First key of the PostgreSQL advisory lock held by the process that runs agents.
+AGENTS_LOCK_SPACE = 0x4B414E  # "KAN"
 RESUME_PROMPT = (
     "The board was restarted while you were working on this task. Continue where you left off "
     "and finish the task; end with a short summary of what you did."
@@ -133,15 +137,51 @@ class Orchestrator:
         self._approval_signals: dict[int, asyncio.Event] = {}
         self._pid_dir = settings.data_dir / "agents"
         self._launcher = ""
+        # False when another process runs the agents of this database (PostgreSQL).
+        self.enabled = True
+        self._lock_connection: AsyncConnection | None = None
+        self._lock_schema: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._pid_dir.mkdir(parents=True, exist_ok=True)
+        if self.database.kind == "postgresql" and not await self._take_agents_lock():
+            log.error(
+                "Another process runs agents on this database (schema %s): this one serves the board "
+                "without running agents, and leaves that process's runs alone. Exactly one process "
+                "may have KANBAN_RUN_AGENTS=true on a PostgreSQL database; set it to false here.",
+                self._lock_schema,
+            )
+            self.enabled = False
+            return
+        for folder in (self._pid_dir, self.settings.data_dir / "bin", self.settings.worktrees_dir):
+            make_private_dir(folder)
         self._launcher = write_launcher(self.settings.data_dir / "bin" / "claude-launcher")
         await self._recover()
         self._scheduler = asyncio.create_task(self._schedule_loop(), name="run-scheduler")
         self._warm_up = asyncio.create_task(self._warm_up_tools(), name="warm-up-board-tools")
+
+    async def _take_agents_lock(self) -> bool:
+        """PostgreSQL: one agent-running process per database schema. Start-up recovery treats
+        every `running` run as left by a dead server, so a second one would kill and requeue
+        the first's runs: it must not run agents at all. A session-level advisory lock, held on
+        a connection of its own for the process's lifetime, says who runs them."""
+        connection = await self.database.engine.connect()
+        try:
+            self._lock_schema = await connection.scalar(text("SELECT current_schema()"))
+            taken = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:space, hashtext(current_database() || '.' || current_schema()))"),
+                {"space": AGENTS_LOCK_SPACE},
+            )
+            await connection.commit()  # the lock is the session's, not the transaction's
+        except BaseException:
+            await connection.close()
+            raise
+        if not taken:
+            await connection.close()
+            return False
+        self._lock_connection = connection
+        return True
 
     async def _warm_up_tools(self) -> None:
         from mcp_client.registry import warm_up_kanban_server
@@ -166,9 +206,13 @@ class Orchestrator:
             if active.task:
                 with contextlib.suppress(BaseException):
                     await active.task
+        if self._lock_connection is not None:
+            with contextlib.suppress(Exception):
+                await self._lock_connection.close()  # ends the session: the lock goes with it
+            self._lock_connection = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self._wake.set()  # without agents here, nothing waits on it: the runs' process polls
 
     @property
     def active_run_ids(self) -> list[int]:
