@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..config import Settings
@@ -452,8 +453,13 @@ class Orchestrator:
             raise
         except Exception as exc:
             log.exception("run %s failed", run_id)
-            with contextlib.suppress(Exception):
-                await self._finish(active, writer, AgentOutcome(is_error=True, error=f"{type(exc).__name__}: {exc}"), None)
+            outcome = AgentOutcome(is_error=True, error=_describe_error(exc))
+            try:
+                await self._finish(active, writer, outcome, None)
+            except Exception:
+                log.exception("run %s: recording its failure failed; closing it without its last events", run_id)
+                with contextlib.suppress(Exception):
+                    await self._finish(active, None, outcome, None)
         finally:
             remove_mcp_config(self._mcp_config_dir(run_id))  # whatever the executor did
             self._active.pop(run_id, None)
@@ -502,7 +508,11 @@ class Orchestrator:
                 if project is not None and tool_name in project.allowed_tools:
                     return PermissionDecision(allow=True)
                 approval = Approval(
-                    run_id=run.id, tool_name=tool_name, input=tool_input, status=ApprovalStatus.pending.value, created_at=utcnow()
+                    run_id=run.id,
+                    tool_name=run_service.without_nul(tool_name),
+                    input=run_service.without_nul(tool_input),
+                    status=ApprovalStatus.pending.value,
+                    created_at=utcnow(),
                 )
                 session.add(approval)
                 run.status = RunStatus.waiting_approval.value
@@ -542,6 +552,16 @@ class Orchestrator:
             return PermissionDecision(allow=allowed, message=decision.get("message") or "")
 
         return ask
+
+
+def _describe_error(exc: Exception) -> str:
+    """The run's error for the user: a database error's text (SQL, parameters) stays in the log."""
+    if isinstance(exc, SQLAlchemyError):
+        return (
+            "The run could not be saved: the database refused to store it "
+            f"({type(exc).__name__}). The details are in the server log."
+        )
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _finishes_within(task: asyncio.Task[None] | None, seconds: float) -> bool:

@@ -187,10 +187,28 @@ async def request_cancel(session: AsyncSession, run_id: int) -> AgentRun:
     return run
 
 
+NUL = "\x00"
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL character (in strings, keys, nested lists and dicts) replaced by
+    U+FFFD. PostgreSQL stores neither NUL in text nor \\u0000 in JSON; SQLite would, but the
+    same text must read back the same from both."""
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT_CHARACTER) if NUL in value else value
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(item) for item in value]
+    return value
+
+
 async def finish(
     session: AsyncSession, run: AgentRun, status: RunStatus, *, error: str | None = None, result: str | None = None
 ) -> None:
     """Close a run and move its task: review on success, back to To Do otherwise."""
+    error, result = without_nul(error), without_nul(result)
     run.status = status.value
     run.error = error
     if result is not None:
@@ -316,7 +334,7 @@ async def append_events(
 ) -> list[RunEventRecord]:
     """Insert events with consecutive seq numbers; returns them as written."""
     now = utcnow()
-    records = [RunEventRecord(first_seq + i, type, payload, now) for i, (type, payload) in enumerate(events)]
+    records = [RunEventRecord(first_seq + i, type, without_nul(payload), now) for i, (type, payload) in enumerate(events)]
     # Core executemany on a plain connection: a run can produce thousands of events a second.
     await connection.execute(
         _INSERT_RUN_EVENT,
