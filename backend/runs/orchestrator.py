@@ -421,7 +421,8 @@ class Orchestrator:
                 env={"HOME": env["HOME"]} if self.settings.agent_home else {},
                 nice=self.settings.agent_nice,
             )
-            outcome = await self.executor.run(request, writer.emit, self._permission_asker(active, writer), active.control)
+            emit = self._emitter(run_id, writer)
+            outcome = await self.executor.run(request, emit, self._permission_asker(active, writer), active.control)
             if (
                 outcome.is_error
                 and request.resume_session_id
@@ -436,7 +437,7 @@ class Orchestrator:
                     )
                 request.resume_session_id = None
                 request.prompt = first or run.prompt
-                outcome = await self.executor.run(request, writer.emit, self._permission_asker(active, writer), active.control)
+                outcome = await self.executor.run(request, emit, self._permission_asker(active, writer), active.control)
             head = await asyncio.to_thread(
                 workspace.commit_all, str(tree.path), f"kanban: {task.title} (run {run.attempt})"
             )
@@ -486,10 +487,14 @@ class Orchestrator:
                 run.session_id = outcome.session_id
             if head_commit:
                 run.head_commit = head_commit
-            for name in ("cost_usd", "input_tokens", "output_tokens", "turns", "duration_ms"):
+            for name in ("input_tokens", "output_tokens", "turns", "duration_ms"):  # the CLI counts these per run
                 value = getattr(outcome, name)
                 if value is not None:
                     setattr(run, name, value)
+            if outcome.cost_usd is not None:  # ... but cost for the whole session
+                run.session_cost_usd = outcome.cost_usd
+                before = await run_service.session_cost_before(session, run.id, run.session_id) if run.session_id else 0.0
+                run.cost_usd = run_service.own_cost(outcome.cost_usd, before)
             result = outcome.result if status == RunStatus.succeeded else None
             if result is not None:
                 current = await session.scalar(select(Task.result).where(Task.id == run.task_id))
@@ -497,6 +502,20 @@ class Orchestrator:
                     result = current  # the agent reported its result itself
             await run_service.finish(session, run, status, error=error, result=result)
         self.listeners.changed(active.run_id)
+
+    def _emitter(self, run_id: int, writer: RunEventWriter):
+        """The writer's emit, with the final result's cost made the run's own (the CLI reports
+        the session's total; the log keeps that as `session_cost_usd`)."""
+
+        async def emit(type: str, payload: dict[str, Any]) -> None:
+            total, session_id = payload.get("cost_usd"), payload.get("session_id")
+            if type == "result" and isinstance(total, int | float) and session_id:
+                async with self.database.session() as session:
+                    before = await run_service.session_cost_before(session, run_id, session_id)
+                payload = {**payload, "cost_usd": run_service.own_cost(total, before), "session_cost_usd": total}
+            await writer.emit(type, payload)
+
+        return emit
 
     # -- approvals --------------------------------------------------------------------
 

@@ -94,6 +94,7 @@ async def _queue(
     session: AsyncSession, task: Task, prompt: str, *, resume_session_id: str | None, previous: AgentRun | None, branch: str
 ) -> AgentRun:
     attempt = (previous.attempt + 1) if previous else 1
+    spent = await session.scalar(select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == task.id))
     run = AgentRun(
         task_id=task.id,
         project_id=task.project_id,
@@ -107,6 +108,7 @@ async def _queue(
         head_commit=previous.head_commit if previous else None,
         starts=0,
         cancel_requested=False,
+        task_cost_usd=spent,
     )
     now = utcnow()
     run.created_at = run.updated_at = now
@@ -209,6 +211,10 @@ async def finish(
 ) -> None:
     """Close a run and move its task: review on success, back to To Do otherwise."""
     error, result = without_nul(error), without_nul(result)
+    before = await session.scalar(
+        select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == run.task_id, AgentRun.id < run.id)
+    )
+    run.task_cost_usd = None if before is None and run.cost_usd is None else (before or 0) + (run.cost_usd or 0)
     run.status = status.value
     run.error = error
     if result is not None:
@@ -226,6 +232,22 @@ async def finish(
         await task_service.transition(session, task, TaskStatus.needs_review, result=result or "")
     elif status != RunStatus.interrupted:
         await task_service.transition(session, task, TaskStatus.todo)
+
+
+async def session_cost_before(session: AsyncSession, run_id: int, session_id: str) -> float:
+    """What the Claude session had cost when its previous run ended (0 for a new session):
+    the CLI reports a resumed session's total, and a run's own cost is the difference."""
+    total = await session.scalar(
+        select(AgentRun.session_cost_usd)
+        .where(AgentRun.session_id == session_id, AgentRun.id != run_id, AgentRun.session_cost_usd.is_not(None))
+        .order_by(AgentRun.id.desc())
+        .limit(1)
+    )
+    return total or 0.0
+
+
+def own_cost(session_total: float, before: float) -> float:
+    return max(0.0, round(session_total - before, 10))
 
 
 async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit: int) -> Sequence[RunEvent]:
