@@ -1160,7 +1160,10 @@ export interface components {
             base_commit: string | null;
             /** Branch */
             branch: string | null;
-            /** Cost Usd */
+            /**
+             * Cost Usd
+             * @description This run's own cost in USD (not the earlier runs of its session).
+             */
             cost_usd: number | null;
             /**
              * Created At
@@ -1194,6 +1197,11 @@ export interface components {
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["RunStatus"];
+            /**
+             * Task Cost Usd
+             * @description What the task's runs cost up to and including this one; on the newest run, the task's total.
+             */
+            task_cost_usd: number | null;
             /** Task Id */
             task_id: number;
             /** Turns */
@@ -1215,7 +1223,10 @@ export interface components {
             base_commit: string | null;
             /** Branch */
             branch: string | null;
-            /** Cost Usd */
+            /**
+             * Cost Usd
+             * @description This run's own cost in USD (not the earlier runs of its session).
+             */
             cost_usd: number | null;
             /**
              * Created At
@@ -1243,6 +1254,11 @@ export interface components {
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["RunStatus"];
+            /**
+             * Task Cost Usd
+             * @description What the task's runs cost up to and including this one; on the newest run, the task's total.
+             */
+            task_cost_usd: number | null;
             /** Task Id */
             task_id: number;
             /** Turns */
