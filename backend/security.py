@@ -157,7 +157,7 @@ class RequestGuard:
         if scheme.lower() == "bearer" and given:
             return secrets.compare_digest(given.strip().encode(), self.token)
         # EventSource cannot set headers: the streams may carry ?token=.
-        if scope["method"] == "GET" and _is_stream(scope["path"]):
+        if scope.get("method") == "GET" and _is_stream(scope["path"]):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             for given in query.get("token", []):
                 return secrets.compare_digest(given.encode(), self.token)

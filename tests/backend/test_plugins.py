@@ -21,6 +21,7 @@ from sqlalchemy import func, select, text
 
 from backend.models import BoardEvent, Plugin
 from backend.plugins import service as plugin_service
+from backend.plugins.secrets import Redactor
 from mcp_client.discovery import DiscoveryClient
 from tests.backend.factories import create_project, create_task
 from tests.backend.sse import SSEReader
@@ -763,3 +764,13 @@ async def test_nul_characters_from_a_server_are_stored_as_replacement_characters
     assert result["ok"] is False and "fatal: bad\ufffdbyte in config\ufffd" in result["error"]
     assert "\x00" not in response.text
     assert (await client.get(f"/api/plugins/{plugin['id']}")).json()["last_test"]["error"] == result["error"]
+
+
+def test_stored_text_is_valid_unicode_and_short_values_are_not_hidden():
+    assert plugin_service.storable("a\x00b\ud800c\udfff", str) == "a\ufffdb\ufffdc\ufffd"
+    assert plugin_service.storable("a\ud800b", str).encode("utf-8")
+    redact = Redactor(["abc", "", "pass-word-1234"])
+    # Values shorter than 4 characters would hide half of every message; they stay.
+    assert redact("abc and ABC") == "abc and ABC"
+    assert redact("the PASS WORD 1234 and pass_word_1234.") == "the [secret] and [secret]."
+    assert redact("no secrets here") == "no secrets here"
