@@ -7,6 +7,9 @@
 - A restart finds runs left `running`: with a Claude session they are resumed, without one
   they are marked `interrupted` (and the user can resume them).
 - Cancel: interrupt the agent, wait a grace period, then kill its process group.
+- Recovery assumes no other live process runs agents on the database. On PostgreSQL the
+  orchestrator holds an advisory lock for its lifetime; without it, it runs no agents (on
+  SQLite `kanban serve` locks the data dir before it gets here).
 """
 
 from __future__ import annotations
@@ -213,7 +216,7 @@ class Orchestrator:
             self._lock_connection = None
 
     def wake(self) -> None:
-        self._wake.set()  # without agents here, nothing waits on it: the runs' process polls
+        self._wake.set()
 
     @property
     def active_run_ids(self) -> list[int]:
@@ -577,8 +580,8 @@ def _describe_error(exc: Exception) -> str:
     """The run's error for the user: a database error's text (SQL, parameters) stays in the log."""
     if isinstance(exc, SQLAlchemyError):
         return (
-            "The run could not be saved: the database refused to store it "
-            f"({type(exc).__name__}). The details are in the server log."
+            f"The run could not be saved: the database reported an error ({type(exc).__name__}). "
+            "The details are in the server log."
         )
     return f"{type(exc).__name__}: {exc}"
 
