@@ -10,6 +10,7 @@ commands over index.lock.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 
@@ -43,9 +44,11 @@ def run(cwd: StrPath, *args: str, env: Mapping[str, str] | None = None) -> tuple
             capture_output=True,
             check=False,
         )
-    except OSError as exc:  # no git on PATH, or the folder went away or cannot be entered
+    except OSError as exc:  # the folder went away or cannot be entered, or there is no git
         if not os.path.isdir(folder):
             raise InvalidInput(f"folder {folder!r} does not exist") from None
+        if isinstance(exc, FileNotFoundError) and shutil.which("git") is None:
+            raise GitCommandFailed("git is not installed: no `git` command on PATH") from None
         raise GitCommandFailed(f"could not run git in {folder}: {exc.strerror or exc}") from None
     return done.returncode, done.stdout, done.stderr.decode("utf-8", "replace").strip()
 
