@@ -47,6 +47,8 @@ def run(cwd: StrPath, *args: str, env: Mapping[str, str] | None = None) -> tuple
     except OSError as exc:  # the folder went away or cannot be entered, or there is no git
         if not os.path.isdir(folder):
             raise InvalidInput(f"folder {folder!r} does not exist") from None
+        if isinstance(exc, PermissionError):
+            raise InvalidInput(f"the server may not open folder {folder!r} (permission denied)") from None
         if isinstance(exc, FileNotFoundError) and shutil.which("git") is None:
             raise GitCommandFailed("git is not installed: no `git` command on PATH") from None
         raise GitCommandFailed(f"could not run git in {folder}: {exc.strerror or exc}") from None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,8 @@ import pytest
 from backend.errors import InvalidInput
 from backend.git import GitCommandFailed
 from backend.git.commands import output, output_text, run
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def command_env(folder: Path, **env: str) -> dict[str, str]:
@@ -66,3 +72,34 @@ def test_without_git_on_path_commands_fail_with_a_message(
     monkeypatch.setenv("PATH", str(empty))
     with pytest.raises(GitCommandFailed, match="git is not installed"):
         run(repo, "status")
+
+
+SETPRIV = shutil.which("setpriv")
+
+
+@pytest.mark.skipif(
+    SETPRIV is None or os.geteuid() != 0, reason="needs root and setpriv to drop the file-access override"
+)
+def test_a_folder_the_server_may_not_open_is_invalid_input(tmp_path: Path) -> None:
+    # Root opens every folder; a child without CAP_DAC_OVERRIDE meets one it may see but not enter.
+    locked = tmp_path / "private"
+    locked.mkdir(mode=0o000)
+    check = (
+        "import sys\n"
+        "from backend.errors import InvalidInput\n"
+        "from backend.git import is_git_repository\n"
+        "try:\n"
+        "    print(is_git_repository(sys.argv[1]))\n"
+        "except InvalidInput as exc:\n"
+        "    print(exc.message)\n"
+    )
+    try:
+        done = subprocess.run(
+            [SETPRIV, "--bounding-set", "-dac_override,-dac_read_search", sys.executable, "-c", check, str(locked)],
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        locked.chmod(0o700)
+    assert done.stdout.strip() == f"the server may not open folder {str(locked)!r} (permission denied)", done.stderr
