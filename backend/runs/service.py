@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .. import git
 from ..db import Database
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
 from ..kit.queries import get_or_404
@@ -393,13 +393,3 @@ async def decide_approval(session: AsyncSession, approval_id: int, decision: str
 
 async def mark_task_result(session: AsyncSession, task_id: int, result: str) -> None:
     await session.execute(update(Task).where(Task.id == task_id).values(result=result))
-
-
-def require_git_project(project: Project) -> None:
-    from .workspace import is_git_repository
-
-    if not is_git_repository(project.workspace_path):
-        raise InvalidInput(
-            f"Project {project.name!r} is not a git repository ({project.workspace_path}); "
-            "agents work on git branches: run `git init` there or recreate the project with init_git"
-        )
