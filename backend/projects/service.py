@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import git
 from ..errors import Conflict, InvalidInput
 from ..events import service as event_log
 from ..events.types import BoardEventType
@@ -104,9 +105,7 @@ def _publish(session: AsyncSession, type: BoardEventType, project: Project):  # 
 async def _check_repository(path: str, base_branch: str | None, init_git: bool) -> tuple[str, bool]:
     """The base branch, and whether the folder has to be made a git repository first (with init_git).
     Changes nothing: the caller initialises the folder once everything else was checked."""
-    from ..runs import workspace
-
-    if not await asyncio.to_thread(workspace.is_git_repository, path):
+    if not await asyncio.to_thread(git.is_git_repository, path):
         if not init_git:
             raise InvalidInput(
                 f"workspace_path: {path} is not a git repository; agents work on git branches. "
@@ -114,21 +113,19 @@ async def _check_repository(path: str, base_branch: str | None, init_git: bool) 
             )
         _refuse_init_git_in(path)
         return base_branch or "main", True
-    current = await asyncio.to_thread(workspace.current_branch, path)
+    current = await asyncio.to_thread(git.current_branch, path)
     branch = base_branch or current
     if branch is None:
         raise InvalidInput("base_branch: the repository has no current branch (detached HEAD); name the base branch")
-    if not await asyncio.to_thread(workspace.branch_exists, path, branch):
+    if not await asyncio.to_thread(git.branch_exists, path, branch):
         raise InvalidInput(f"base_branch: branch {branch!r} does not exist in {path}")
     return branch, False
 
 
 async def _init_repository(path: str, branch: str) -> None:
-    from ..runs import workspace
-
     try:
-        await asyncio.to_thread(workspace.init_repository, path, branch)
-    except workspace.GitCommandFailed as exc:
+        await asyncio.to_thread(git.init_repository, path, branch)
+    except git.GitCommandFailed as exc:
         raise InvalidInput(f"workspace_path: {path} could not be made a git repository: {exc.message}") from None
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import git
 from ..config import Settings
 from ..data_dir import make_private_dir
 from ..db import Database
@@ -35,7 +36,6 @@ from ..events.types import BoardEventType
 from ..models import AgentRun, Approval, ApprovalStatus, Project, RunStatus, Task
 from ..models.base import utcnow
 from . import service as run_service
-from . import workspace
 from .agent import (
     MISSING_CREDENTIALS,
     AgentOutcome,
@@ -372,13 +372,13 @@ class Orchestrator:
             if not find_credentials(env):
                 await self._finish(active, writer, AgentOutcome(is_error=True, error=MISSING_CREDENTIALS), run.head_commit)
                 return
-            if not await asyncio.to_thread(workspace.is_git_repository, project.workspace_path):
+            if not await asyncio.to_thread(git.is_git_repository, project.workspace_path):
                 error = f"{project.workspace_path} is not a git repository; agents work on git branches."
                 await self._finish(active, writer, AgentOutcome(is_error=True, error=error), run.head_commit)
                 return
 
             tree = await asyncio.to_thread(
-                workspace.ensure_worktree,
+                git.ensure_worktree,
                 project.workspace_path,
                 run.worktree_path or str(self.settings.worktrees_dir / str(project.id) / run.branch.replace("/", "-")),
                 run.branch,
@@ -442,7 +442,7 @@ class Orchestrator:
                 request.prompt = first or run.prompt
                 outcome = await self.executor.run(request, emit, self._permission_asker(active, writer), active.control)
             head = await asyncio.to_thread(
-                workspace.commit_all, str(tree.path), f"kanban: {task.title} (run {run.attempt})"
+                git.commit_all, str(tree.path), f"kanban: {task.title} (run {run.attempt})"
             )
             await self._finish(active, writer, outcome, head or run.head_commit or base_commit)
         except asyncio.CancelledError:

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..git import MAX_DIFF_LINES_PER_FILE, MAX_DIFF_LINES_TOTAL
 from ..kit.schemas import InputSchema, OutputSchema, bounded_text
 from ..models import ApprovalStatus, RunStatus
 
@@ -83,9 +84,46 @@ class RunEventPage(OutputSchema):
     next_after_seq: int | None = Field(description="Pass as `after_seq` for the next page; null when there is none yet.")
 
 
+class DiffLine(OutputSchema):
+    type: Literal["context", "add", "del"]
+    old: int | None = Field(description="The line's number in the base version; null for an added line.")
+    new: int | None = Field(description="The line's number in the new version; null for a deleted line.")
+    text: str = Field(description="The line without its line break (a CR of a CRLF line stays).")
+    no_newline: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,
+        description="The file ends after this line without a line break; present only when true.",
+    )
+
+
+class DiffHunk(OutputSchema):
+    header: str = Field(examples=["@@ -8,3 +8,4 @@ def main():"])
+    lines: list[DiffLine]
+
+
+class DiffFile(OutputSchema):
+    path: str
+    old_path: str | None = Field(description="The path before a rename; null otherwise.")
+    status: Literal["added", "modified", "deleted", "renamed"]
+    additions: int
+    deletions: int
+    binary: bool = Field(description="A binary file: its changes have no lines, `hunks` is empty.")
+    truncated: bool = Field(
+        description=f"Its lines were cut short ({MAX_DIFF_LINES_PER_FILE:,} a file, {MAX_DIFF_LINES_TOTAL:,} a diff); "
+        "additions and deletions still count them all."
+    )
+    hunks: list[DiffHunk]
+
+
+class DiffStats(OutputSchema):
+    files: int
+    additions: int
+    deletions: int
+
+
 class DiffRead(OutputSchema):
     base: str | None
     head: str | None
     branch: str | None
-    files: list[dict[str, Any]]
-    stats: dict[str, int]
+    files: list[DiffFile]
+    stats: DiffStats

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from .. import git
 from ..db import Database
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
 from ..kit.queries import get_or_404
@@ -33,7 +34,6 @@ from ..models import (
 from ..models.agent_run import FINISHED_RUN_STATUSES
 from ..models.base import utcnow
 from ..tasks import service as task_service
-from . import workspace
 from .live import RunEnded, RunEventRecord, RunListeners
 from .schemas import ApprovalRead, RunSummary
 
@@ -131,7 +131,7 @@ async def start(session: AsyncSession, task_id: int, instructions: str = "") -> 
     if active is not None:
         raise Conflict(f"Task {task.short_id} already has an active run (run {active.id}, {active.status}); cancel it first")
     previous = await latest_for_task(session, task_id)
-    from .workspace import branch_name
+    from ..git import branch_name
 
     branch = previous.branch if previous and previous.branch else branch_name(task.short_id, task.title)
     return await _queue(
@@ -274,13 +274,13 @@ async def approve(database: Database, task_id: int) -> Task:
         raise Conflict(f"Task {task.short_id} has no agent work to merge")
     assert project is not None
     await asyncio.to_thread(
-        workspace.merge_into_base, project.workspace_path, run.branch, project.base_branch, f"Merge {run.branch}: {task.title}"
+        git.merge_into_base, project.workspace_path, run.branch, project.base_branch, f"Merge {run.branch}: {task.title}"
     )
     async with database.session(write=True) as session:
         task = await task_service.get(session, task_id, for_update=True)
         task = await task_service.transition(session, task, TaskStatus.done)
     with contextlib.suppress(Conflict):  # a worktree with work that is not merged stays
-        await asyncio.to_thread(workspace.remove_worktree, project.workspace_path, run.worktree_path, run.branch)
+        await asyncio.to_thread(git.remove_worktree, project.workspace_path, run.worktree_path, run.branch)
     return task
 
 
@@ -292,7 +292,7 @@ async def task_diff(session: AsyncSession, task_id: int) -> dict[str, Any]:
     if run is None or not run.base_commit or project is None:
         empty = {"files": 0, "additions": 0, "deletions": 0}
         return {"base": None, "head": None, "branch": run.branch if run else None, "files": [], "stats": empty}
-    diff = await asyncio.to_thread(workspace.diff, project.workspace_path, run.base_commit, run.head_commit or run.base_commit)
+    diff = await asyncio.to_thread(git.diff, project.workspace_path, run.base_commit, run.head_commit or run.base_commit)
     return {**diff, "branch": run.branch}
 
 
@@ -393,13 +393,3 @@ async def decide_approval(session: AsyncSession, approval_id: int, decision: str
 
 async def mark_task_result(session: AsyncSession, task_id: int, result: str) -> None:
     await session.execute(update(Task).where(Task.id == task_id).values(result=result))
-
-
-def require_git_project(project: Project) -> None:
-    from .workspace import is_git_repository
-
-    if not is_git_repository(project.workspace_path):
-        raise InvalidInput(
-            f"Project {project.name!r} is not a git repository ({project.workspace_path}); "
-            "agents work on git branches: run `git init` there or recreate the project with init_git"
-        )

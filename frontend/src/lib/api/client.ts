@@ -160,8 +160,8 @@ export const api = {
 		unwrap<Run>(http.POST('/api/runs/{run_id}/cancel', { params: { path: { run_id: runId } } })),
 	resumeRun: (runId: number) =>
 		unwrap<Run>(http.POST('/api/runs/{run_id}/resume', { params: { path: { run_id: runId } } })),
-	getDiff: async (taskId: number): Promise<Diff> =>
-		(await unwrap(http.GET('/api/tasks/{task_id}/diff', { params: { path: { task_id: taskId } } }))) as Diff,
+	getDiff: (taskId: number) =>
+		unwrap<Diff>(http.GET('/api/tasks/{task_id}/diff', { params: { path: { task_id: taskId } } })),
 	approveTask: (taskId: number) =>
 		unwrap<Task>(http.POST('/api/tasks/{task_id}/approve', { params: { path: { task_id: taskId } } })),
 	requestChanges: (taskId: number, feedback: string) =>

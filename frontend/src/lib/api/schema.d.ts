@@ -587,6 +587,76 @@ export interface components {
              */
             feedback: string;
         };
+        /** DiffFile */
+        DiffFile: {
+            /** Additions */
+            additions: number;
+            /**
+             * Binary
+             * @description A binary file: its changes have no lines, `hunks` is empty.
+             */
+            binary: boolean;
+            /** Deletions */
+            deletions: number;
+            /** Hunks */
+            hunks: components["schemas"]["DiffHunk"][];
+            /**
+             * Old Path
+             * @description The path before a rename; null otherwise.
+             */
+            old_path: string | null;
+            /** Path */
+            path: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "added" | "modified" | "deleted" | "renamed";
+            /**
+             * Truncated
+             * @description Its lines were cut short (2,000 a file, 20,000 a diff); additions and deletions still count them all.
+             */
+            truncated: boolean;
+        };
+        /** DiffHunk */
+        DiffHunk: {
+            /**
+             * Header
+             * @example @@ -8,3 +8,4 @@ def main():
+             */
+            header: string;
+            /** Lines */
+            lines: components["schemas"]["DiffLine"][];
+        };
+        /** DiffLine */
+        DiffLine: {
+            /**
+             * New
+             * @description The line's number in the new version; null for a deleted line.
+             */
+            new: number | null;
+            /**
+             * No Newline
+             * @description The file ends after this line without a line break; present only when true.
+             * @default false
+             */
+            no_newline?: boolean;
+            /**
+             * Old
+             * @description The line's number in the base version; null for an added line.
+             */
+            old: number | null;
+            /**
+             * Text
+             * @description The line without its line break (a CR of a CRLF line stays).
+             */
+            text: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "context" | "add" | "del";
+        };
         /** DiffRead */
         DiffRead: {
             /** Base */
@@ -594,15 +664,19 @@ export interface components {
             /** Branch */
             branch: string | null;
             /** Files */
-            files: {
-                [key: string]: unknown;
-            }[];
+            files: components["schemas"]["DiffFile"][];
             /** Head */
             head: string | null;
-            /** Stats */
-            stats: {
-                [key: string]: number;
-            };
+            stats: components["schemas"]["DiffStats"];
+        };
+        /** DiffStats */
+        DiffStats: {
+            /** Additions */
+            additions: number;
+            /** Deletions */
+            deletions: number;
+            /** Files */
+            files: number;
         };
         /**
          * ErrorResponse

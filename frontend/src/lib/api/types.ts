@@ -52,31 +52,12 @@ export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', '
 export const isActiveRun = (run: Pick<RunSummary, 'status'> | null | undefined): boolean =>
 	!!run && ACTIVE_RUN_STATUSES.includes(run.status);
 
+/** `GET /api/tasks/{id}/diff`: what the agent changed, base…head of the task branch. */
+export type Diff = Ok<paths['/api/tasks/{task_id}/diff']['get']>;
+export type DiffFile = Diff['files'][number];
+export type DiffHunk = DiffFile['hunks'][number];
 /** One line of a diff hunk; `old`/`new` are line numbers (null on the side that lacks the line). */
-export type DiffLine = {
-	type: 'context' | 'add' | 'del';
-	old: number | null;
-	new: number | null;
-	text: string;
-	no_newline?: boolean;
-};
-export type DiffHunk = { header: string; lines: DiffLine[] };
-export type DiffFile = {
-	path: string;
-	old_path: string | null;
-	status: 'added' | 'modified' | 'deleted' | 'renamed';
-	additions: number;
-	deletions: number;
-	binary: boolean;
-	truncated?: boolean;
-	hunks: DiffHunk[];
-};
-/** `GET /api/tasks/{id}/diff`, with the file entries typed (the schema leaves them open). */
-export type Diff = Omit<Ok<paths['/api/tasks/{task_id}/diff']['get']>, 'files' | 'stats'> & {
-	files: DiffFile[];
-	stats: { files: number; additions: number; deletions: number };
-	truncated?: boolean;
-};
+export type DiffLine = DiffHunk['lines'][number];
 
 export const STATUSES = ['todo', 'in_progress', 'needs_review', 'done'] as const;
 export type TaskStatus = (typeof STATUSES)[number];

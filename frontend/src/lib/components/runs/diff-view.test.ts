@@ -14,6 +14,7 @@ function file(path: string, status: DiffFile['status'], lines: DiffLine[], extra
 		additions: lines.filter((l) => l.type === 'add').length,
 		deletions: lines.filter((l) => l.type === 'del').length,
 		binary: false,
+		truncated: false,
 		hunks: lines.length ? [{ header: '@@ -1,3 +1,3 @@', lines }] : [],
 		...extra
 	};
