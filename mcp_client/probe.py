@@ -1,6 +1,6 @@
 """Test an MCP server: start it (stdio) or connect to it (streamable HTTP, SSE), list its tools.
 
-:func:`test_connection` takes a server in the Claude Agent SDK's ``mcp_servers`` format (the
+:func:`check_server` takes a server in the Claude Agent SDK's ``mcp_servers`` format (the
 same dict an agent run gets) and returns a :class:`ProbeResult`; it never raises for a server
 that fails. Errors are meant for people: the command was not found, the process exited
 (with the end of what it wrote to stderr), no answer within the timeout (the process is
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["DEFAULT_TIMEOUT", "ProbeResult", "test_connection"]
+__all__ = ["DEFAULT_TIMEOUT", "ProbeResult", "check_server"]
 
 DEFAULT_TIMEOUT = 10.0
 STDERR_TAIL_LINES = 20
@@ -41,7 +41,7 @@ class _ProbeFailed(Exception):
     pass
 
 
-async def test_connection(config: Mapping[str, Any], timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
+async def check_server(config: Mapping[str, Any], timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
     """Connect to the server `config` describes, initialize, list its tools."""
     kind = config.get("type") or "stdio"
     try:
@@ -54,9 +54,6 @@ async def test_connection(config: Mapping[str, Any], timeout: float = DEFAULT_TI
     except _ProbeFailed as exc:
         return ProbeResult(ok=False, error=str(exc))
     return ProbeResult(ok=True, tools=tools)
-
-
-test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite the name
 
 
 # --------------------------------------------------------------------------- stdio

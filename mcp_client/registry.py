@@ -2,7 +2,7 @@
 
 Every run gets the board's own server (`kanban`), which knows the run's project, task and run,
 and the plugins enabled for the run's project (the orchestrator loads them, decrypted, with
-`backend.plugins.service.plugins_for_run`). Secrets only ever go into a server's environment
+`backend.plugins.run_servers.plugins_for_run`). Secrets only ever go into a server's environment
 or headers in this structure, which is handed to the SDK and never logged.
 """
 

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Path, Query, status
 
 from ..deps import DatabaseDep, DiscoveryDep, ReadSession, SecretsDep, SettingsDep, WriteSession
 from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse
+from . import connection_test
+from . import search as plugin_search
 from . import service as plugin_service
 from .schemas import (
     PluginInstall,
@@ -41,9 +43,9 @@ async def search_plugins(
     q: Annotated[CleanStr, Query(max_length=200, description="Search text; empty lists what the registries have.")] = "",
     source: Annotated[Literal["all", "glama", "official"], Query(description="Which registry to search.")] = "all",
     cursor: Annotated[CleanStr | None, Query(max_length=4000, description="`next_cursor` of the previous page.")] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description="Results per registry.")] = plugin_service.SEARCH_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=100, description="Results per registry.")] = plugin_search.SEARCH_LIMIT,
 ):
-    return await plugin_service.search(session, discovery, q, source, cursor, limit)
+    return await plugin_search.search(session, discovery, q, source, cursor, limit)
 
 
 @router.post(
@@ -103,7 +105,7 @@ async def test_plugin(
     settings: SettingsDep,
     timeout: Annotated[float, Query(ge=1, le=120, description="Seconds to wait for the server.")] = 10,
 ):
-    return await plugin_service.test(database, secrets, settings, plugin_id, timeout)
+    return await connection_test.check_connection(database, secrets, settings, plugin_id, timeout)
 
 
 @router.delete(

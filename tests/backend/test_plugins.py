@@ -19,10 +19,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from backend.errors import InvalidInput
 from backend.models import BoardEvent, Plugin
+from backend.plugins import connection_test, run_servers
+from backend.plugins import search as plugin_search
 from backend.plugins import service as plugin_service
-from backend.plugins.secrets import Redactor
-from mcp_client.discovery import DiscoveryClient
+from backend.plugins.secrets import Redactor, SecretBox
+from backend.plugins.settings import apply_settings, option_schema
+from mcp_client.discovery import DiscoveryClient, InstallOption
 from tests.backend.factories import create_project, create_task
 from tests.backend.sse import SSEReader
 from tests.conftest import LiveServer, free_port
@@ -102,7 +106,7 @@ async def point_registries(app, settings) -> AsyncIterator[Callable[[str, str], 
     original = app.state.discovery
 
     def point(glama_url: str, official_url: str) -> DiscoveryClient:
-        client = plugin_service.discovery_for(settings.model_copy(update={"glama_url": glama_url, "mcp_registry_url": official_url}))
+        client = plugin_search.discovery_for(settings.model_copy(update={"glama_url": glama_url, "mcp_registry_url": official_url}))
         made.append(client)
         app.state.discovery = client
         return client
@@ -216,7 +220,7 @@ async def test_builtin_plugins_are_registered_once_and_protected(client, app):
     assert response.status_code == 200, response.text
     assert {"project_id": project["id"], "enabled": True} in response.json()["projects"]
     async with app.state.database.session() as session:
-        configs = await plugin_service.plugins_for_run(session, project["id"], app.state.secrets)
+        configs = await run_servers.plugins_for_run(session, project["id"], app.state.secrets)
     assert [(c.name, c.builtin) for c in configs] == [("filesystem", True)]
 
     from mcp_client.registry import RunTarget, servers_for_run
@@ -330,7 +334,7 @@ async def test_install_from_an_official_registry_result_keeps_the_secret_secret(
         response = await http.put(f"/api/plugins/{item['id']}/projects/{project['id']}", json={"enabled": True})
         assert response.status_code == 200, response.text
     async with app.state.database.session() as session:
-        configs = by_name([c.__dict__ for c in await plugin_service.plugins_for_run(session, project["id"], app.state.secrets)])
+        configs = by_name([c.__dict__ for c in await run_servers.plugins_for_run(session, project["id"], app.state.secrets)])
     assert configs[name]["env"] == {"WEATHER_API_KEY": secret, "UNITS": "metric"}
     assert configs[remote["name"]]["url"] == "https://weather.example/eu/mcp"
     assert configs[remote["name"]]["headers"] == {"Authorization": f"Bearer {header_secret}"}
@@ -339,7 +343,7 @@ async def test_install_from_an_official_registry_result_keeps_the_secret_secret(
     response = await http.patch(f"/api/plugins/{plugin['id']}", json={"enabled": False})
     assert response.status_code == 200 and response.json()["enabled"] is False
     async with app.state.database.session() as session:
-        names = [c.name for c in await plugin_service.plugins_for_run(session, project["id"], app.state.secrets)]
+        names = [c.name for c in await run_servers.plugins_for_run(session, project["id"], app.state.secrets)]
     assert names == [remote["name"]]
     await http.get("/api/plugins")
 
@@ -384,6 +388,48 @@ async def test_a_registry_that_answers_garbage_installs_nothing(client, app, reg
     assert "plugin.installed" not in await plugin_events_text(app, start)
 
 
+def test_install_options_resolve_to_what_their_servers_need(tmp_path):
+    """An install option's settings reach its server: env, headers, {placeholders} in args and
+    the URL, schema defaults for what was not given; without a placeholder's value, no run."""
+    box = SecretBox(tmp_path / "secret.key")
+
+    def plugin_for(option: InstallOption, values: dict[str, Any]) -> Plugin:
+        plugin = Plugin(
+            name="gamma", source="official", transport=option.transport, command=option.command, args=option.args,
+            url=option.url, env={}, headers={}, settings={}, settings_schema=option_schema(option),
+        )
+        plugin.settings = apply_settings(box, plugin, {}, values)
+        return plugin
+
+    package = InstallOption(
+        transport="stdio", label="pypi: gamma-mcp==0.1.0", command="uvx",
+        args=["gamma-mcp==0.1.0", "{config_path}", "--port", "8080"], env=["GAMMA_KEY", "GAMMA_REGION"],
+        variables={"config_path": {"isRequired": True, "description": "Config file"}},
+        settings_schema={
+            "type": "object",
+            "properties": {"GAMMA_KEY": {"type": "string", "writeOnly": True}, "GAMMA_REGION": {"type": "string", "default": "eu"}},
+            "required": ["GAMMA_KEY"],
+        },
+    )
+    plugin = plugin_for(package, {"GAMMA_KEY": "key-123456", "config_path": "/etc/gamma.toml"})
+    assert "key-123456" not in json.dumps(plugin.settings)
+    config = run_servers.resolve(plugin, box)
+    assert config.args == ["gamma-mcp==0.1.0", "/etc/gamma.toml", "--port", "8080"]
+    assert (config.env, config.headers) == ({"GAMMA_KEY": "key-123456", "GAMMA_REGION": "eu"}, {})
+    plugin.settings = apply_settings(box, plugin, plugin.settings, {"config_path": None})
+    with pytest.raises(InvalidInput, match="missing required setting.*config_path"):
+        run_servers.resolve(plugin, box)
+
+    remote = InstallOption(
+        transport="http", label="remote", url="https://{region}.weather.example/mcp", headers=["Authorization"],
+        variables={"region": {"isRequired": False, "default": "us", "choices": ["us", "eu"]}},
+    )
+    config = run_servers.resolve(plugin_for(remote, {"Authorization": "Bearer t-123456"}), box)
+    assert (config.url, config.headers, config.env) == ("https://us.weather.example/mcp", {"Authorization": "Bearer t-123456"}, {})
+    config = run_servers.resolve(plugin_for(remote, {"Authorization": "Bearer t-123456", "region": "eu"}), box)
+    assert config.url == "https://eu.weather.example/mcp"
+
+
 # --------------------------------------------------------------------------- custom plugins, secrets, connection tests
 
 
@@ -422,8 +468,8 @@ async def test_custom_stdio_plugin_secrets_projects_test_and_removal(client, app
     response = await http.put(f"/api/plugins/{plugin['id']}/projects/{mine['id']}", json={"enabled": True})
     assert response.status_code == 200 and response.json()["projects"] == [{"project_id": mine["id"], "enabled": True}]
     async with app.state.database.session() as session:
-        mine_configs = await plugin_service.plugins_for_run(session, mine["id"], app.state.secrets)
-        other_configs = await plugin_service.plugins_for_run(session, other["id"], app.state.secrets)
+        mine_configs = await run_servers.plugins_for_run(session, mine["id"], app.state.secrets)
+        other_configs = await run_servers.plugins_for_run(session, other["id"], app.state.secrets)
     assert [c.name for c in mine_configs] == [name] and other_configs == []
     assert mine_configs[0].env == {"ECHO_TOKEN": token, "PLAIN": "changed"}
     assert token not in repr(mine_configs[0])
@@ -767,8 +813,8 @@ async def test_nul_characters_from_a_server_are_stored_as_replacement_characters
 
 
 def test_stored_text_is_valid_unicode_and_short_values_are_not_hidden():
-    assert plugin_service.storable("a\x00b\ud800c\udfff", str) == "a\ufffdb\ufffdc\ufffd"
-    assert plugin_service.storable("a\ud800b", str).encode("utf-8")
+    assert connection_test.storable("a\x00b\ud800c\udfff", str) == "a\ufffdb\ufffdc\ufffd"
+    assert connection_test.storable("a\ud800b", str).encode("utf-8")
     redact = Redactor(["abc", "", "pass-word-1234"])
     # Values shorter than 4 characters would hide half of every message; they stay.
     assert redact("abc and ABC") == "abc and ABC"

@@ -12,11 +12,11 @@ from mcp_client.discovery import (
     DEFAULT_OFFICIAL_URL,
     DiscoveryClient,
     GlamaClient,
-    InstallOption,
     InvalidCursor,
     OfficialRegistryClient,
     RegistryServer,
     SearchResults,
+    ToolInfo,
 )
 from tests.mcp_client.fake_registries import (
     GLAMA_PATH,
@@ -169,6 +169,28 @@ async def test_glama_skips_entries_that_are_not_objects(glama, official, make_cl
     assert [s.title for s in results.items] == ["Server 7"] and results.errors == {}
 
 
+async def test_glama_fields_of_the_wrong_type_count_as_absent(glama, official, make_client):
+    odd = glama_server(
+        8,
+        name=42,
+        attributes=[{"not": "a string"}, "hosting:hybrid"],
+        tools=["junk", {"description": "no name"}, {"name": "kept", "description": 7}],
+        spdxLicense="MIT",
+        repository=["not", "an", "object"],
+        environmentVariablesJsonSchema={"properties": {"A": {"type": "string"}}, "required": "A"},
+    )
+    no_props = glama_server(9, environmentVariablesJsonSchema={"properties": ["A"], "required": ["A"]})
+    glama.script(GLAMA_PATH, Reply(body={"pageInfo": {"hasNextPage": True}, "servers": [odd, no_props]}))
+    results = await make_client(glama, official).search(source="glama")
+    assert results.errors == {} and results.next_cursor is None  # no end cursor: no next page
+    first, second = results.items
+    assert (first.source_ref, first.title, first.license, first.repository_url) == ("owner8/server-8", None, None, None)
+    assert first.hosting == "hybrid"
+    assert first.tools == [ToolInfo(name="kept")]
+    assert first.settings_schema == {"type": "object", "properties": {"A": {"type": "string"}}, "required": []}
+    assert second.settings_schema == {"type": "object", "properties": {}, "required": []}
+
+
 # --------------------------------------------------------------------------- official registry
 
 
@@ -248,14 +270,6 @@ async def test_npm_install_option(glama, official_data, make_client):
     assert alpha.settings_schema == option.settings_schema
     assert (alpha.title, alpha.hosting, alpha.tools, alpha.license) == ("Alpha", "local", None, None)
     assert alpha.repository_url == "https://github.com/alpha/repo"
-    assert option.mcp_config({"ALPHA_API_KEY": "k"}) == {
-        "type": "stdio",
-        "command": "npx",
-        "args": ["-y", "@acme/alpha-mcp@1.1.0"],
-        "env": {"ALPHA_API_KEY": "k", "ALPHA_REGION": "eu"},
-    }
-    with pytest.raises(ValueError, match="ALPHA_API_KEY"):
-        option.mcp_config({})
 
 
 async def test_pypi_install_option_with_arguments(glama, official_data, make_client):
@@ -265,14 +279,6 @@ async def test_pypi_install_option_with_arguments(glama, official_data, make_cli
     assert option.args == ["gamma-mcp==0.1.0", "{config_path}", "--port", "8080"]
     assert option.variables == {"config_path": {"isRequired": True, "description": "Config file"}}
     assert option.env == [] and option.settings_schema["properties"] == {}
-    assert option.mcp_config({"config_path": "/etc/gamma.toml"})["args"] == [
-        "gamma-mcp==0.1.0",
-        "/etc/gamma.toml",
-        "--port",
-        "8080",
-    ]
-    with pytest.raises(ValueError, match="config_path"):
-        option.mcp_config()
 
 
 async def test_oci_and_sse_remote_install_options(glama, official_data, make_client):
@@ -298,12 +304,6 @@ async def test_remote_install_option(glama, official_data, make_client):
     assert option.settings_schema["required"] == ["Authorization"]
     assert option.settings_schema["properties"]["Authorization"]["writeOnly"] is True
     assert weather.hosting == "remote" and weather.website_url == "https://weather.example"
-    assert option.mcp_config({"Authorization": "Bearer t"}) == {
-        "type": "http",
-        "url": "https://us.weather.example/mcp",
-        "headers": {"Authorization": "Bearer t"},
-    }
-    assert option.mcp_config({"Authorization": "Bearer t", "region": "eu"})["url"] == "https://eu.weather.example/mcp"
 
 
 async def test_packages_without_a_runner_are_not_offered(glama, official, make_client):
@@ -328,6 +328,25 @@ async def test_packages_without_a_runner_are_not_offered(glama, official, make_c
     assert server.hosting == "local"
 
 
+async def test_official_fields_of_the_wrong_type_count_as_absent(glama, official, make_client):
+    package = {
+        **NPM,
+        "environmentVariables": ["junk", {"description": "no name"}, {"name": "KEPT", "isSecret": "yes", "isRequired": 1}],
+    }
+    remote = {**REMOTE, "headers": "Authorization", "variables": ["region"], "url": "https://weather.example/mcp"}
+    entry = official_entry("com.example/odd", packages=[package, 5], remotes=[remote], title=["not text"])
+    entry["_meta"]["io.modelcontextprotocol.registry/official"]["isLatest"] = "false"  # only false itself counts
+    official.script(OFFICIAL_PATH, Reply(body={"servers": [entry], "metadata": {"nextCursor": 3}}))
+    results = await make_client(glama, official).search(source="official")
+    assert results.errors == {} and results.next_cursor is None
+    (server,) = results.items
+    assert server.title is None and server.hosting == "hybrid"
+    npm, http = server.install_options
+    assert npm.env == ["KEPT"] and npm.settings_schema["required"] == ["KEPT"]
+    assert npm.settings_schema["properties"]["KEPT"] == {"type": "string", "writeOnly": True}
+    assert (http.url, http.headers, http.variables) == ("https://weather.example/mcp", [], {})
+
+
 async def test_npm_runtime_arguments_keep_yes_flag(glama, official, make_client):
     entry = official_entry(
         "com.example/args",
@@ -350,11 +369,6 @@ async def test_npm_runtime_arguments_keep_yes_flag(glama, official, make_client)
         "@acme/alpha-mcp@1.1.0",
         "--stdio",
     ]
-
-
-def test_install_option_without_settings():
-    option = InstallOption(transport="stdio", label="x", command="run-me", args=["--flag"])
-    assert option.mcp_config() == {"type": "stdio", "command": "run-me", "args": ["--flag"]}
 
 
 # --------------------------------------------------------------------------- both registries
@@ -556,6 +570,14 @@ async def test_cache_expires(glama, official, make_client):
     assert len(glama.calls()) == 2
 
 
+async def test_cache_keeps_the_most_recently_used_pages(glama, official, make_client):
+    client = make_client(glama, official, cache_size=2)
+    for query in ("server 1", "server 2", "server 1", "server 3", "server 1", "server 2"):
+        await client.search(query, source="glama")
+    # "server 2" was the least recently used when "server 3" came, so it was asked for again.
+    assert [c.params["query"] for c in glama.calls()] == ["server 1", "server 2", "server 3", "server 2"]
+
+
 async def test_failures_are_not_cached(glama, official, make_client):
     glama.script(GLAMA_PATH, Reply(500), Reply(500))
     client = make_client(glama, official)
@@ -564,16 +586,11 @@ async def test_failures_are_not_cached(glama, official, make_client):
     assert len(glama.calls()) == 3
 
 
-async def test_cache_can_be_disabled_and_cleared(glama, official, make_client):
+async def test_cache_can_be_disabled(glama, official, make_client):
     client = make_client(glama, official, cache_ttl=0)
     await client.search(source="glama")
     await client.search(source="glama")
     assert len(glama.calls()) == 2
-    cached = make_client(glama, official)
-    await cached.search(source="glama")
-    cached.clear_cache()
-    await cached.search(source="glama")
-    assert len(glama.calls()) == 4
 
 
 # --------------------------------------------------------------------------- single-registry clients
