@@ -485,6 +485,10 @@ def _stop(signum: int, _frame: Any) -> None:
 
 
 def main() -> None:
+    # FastMCP keeps per-session state in py-key-value, imported on the first tools/list; its
+    # runtime type checks (beartype, applied to the package as it is imported) make that the
+    # slowest step between `initialize` and the tool list Claude Code waits for.
+    os.environ.setdefault("PY_KEY_VALUE_DISABLE_BEARTYPE", "true")
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     configure_logging(os.environ.get("KANBAN_LOG_LEVEL"))
