@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from . import __version__
 from .deps import DatabaseDep
 from .events.endpoints import router as events_router
+from .kit.schemas import ErrorResponse, ValidationErrorResponse
 from .migrations_runner import current_revision
 from .plugins.endpoints import router as plugins_router
 from .projects.endpoints import router as projects_router
@@ -32,7 +33,17 @@ async def health(database: DatabaseDep):
     return Health(status="ok", version=__version__, database=database.kind, revision=revision)
 
 
-api_router = APIRouter(prefix="/api")
+# Answers any route can give: the request guard's (security.py) and the body check's. Each
+# router adds the ones its routes use (404, 409, …); all share ErrorResponse's shape.
+COMMON_ERRORS: dict[int | str, dict] = {
+    400: {"model": ErrorResponse, "description": "Host header not allowed"},
+    401: {"model": ErrorResponse, "description": "The server has an API token and the request did not carry it"},
+    403: {"model": ErrorResponse, "description": "A browser request from a page of another origin"},
+    413: {"model": ErrorResponse, "description": "The request body is larger than the server accepts"},
+    422: {"model": ValidationErrorResponse, "description": "The request does not fit the schema, or its values are not acceptable"},
+}
+
+api_router = APIRouter(prefix="/api", responses=COMMON_ERRORS)
 for router in (health_router, projects_router, tasks_router, runs_router, events_router, plugins_router):
     api_router.include_router(router)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, data_dir
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -63,7 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bind(settings: Settings) -> socket.socket:
+    """The listening socket, bound before anything else happens (uvicorn serves on it)."""
+    host = settings.host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, settings.port), family=family, backlog=2048)
+    except OSError as exc:
+        holder = data_dir.in_use(settings.data_dir) if settings.database_kind == "sqlite" else None
+        if holder is not None:
+            raise SystemExit(f"kanban: {holder}") from None
+        raise SystemExit(f"kanban: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+
+
 def serve(settings: Settings) -> None:
+    """Start-up order: port, data-dir lock, modes, migrations, then the app (whose start-up
+    recovers the runs a previous server left): a second server on the same data dir stops
+    before it could touch the first one's agents."""
     import uvicorn
 
     from .main import create_app
@@ -76,6 +93,14 @@ def serve(settings: Settings) -> None:
             "`export KANBAN_API_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`) "
             "or bind 127.0.0.1."
         )
+    listener = _bind(settings)
+    if settings.database_kind == "sqlite":
+        try:
+            data_dir.lock(settings.data_dir)
+        except data_dir.DataDirInUse as exc:
+            listener.close()
+            raise SystemExit(f"kanban: {exc}") from None
+    data_dir.secure(settings.data_dir)
     upgrade(settings)
     display_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     logging.getLogger("backend").info("Kanban Orchestrator on http://%s:%s", display_host, settings.port)
@@ -85,14 +110,28 @@ def serve(settings: Settings) -> None:
     # request triggered it) and takes ~10 ms after.
     gc.collect()
     gc.freeze()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=_uvicorn_log_config(),
         timeout_graceful_shutdown=5,
         proxy_headers=False,
     )
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging, with `?token=` values masked in the access log."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_token"] = {"()": "backend.security.RedactTokenFilter"}
+    config["loggers"]["uvicorn.access"]["filters"] = ["redact_token"]
+    return config
 
 
 def main(argv: list[str] | None = None) -> None:

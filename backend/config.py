@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcp_client.discovery import DEFAULT_GLAMA_URL, DEFAULT_OFFICIAL_URL
 
@@ -42,10 +42,21 @@ class Settings(BaseSettings):
         default=None,
         description="When set, every /api request needs `Authorization: Bearer <token>`.",
     )
-    allowed_hosts: list[str] = Field(
+    # NoDecode: comma separated, not JSON, in the environment.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Host names accepted in the Host header besides the loopback names "
         "(comma separated in the environment).",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port) whose pages may call the API besides the server's own "
+        "(comma separated in the environment), for a proxy of yours that serves the board under another origin.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="The largest request body accepted; a larger one is refused with 413 before it is read.",
     )
     api_url: str | None = Field(
         default=None,
@@ -100,12 +111,27 @@ class Settings(BaseSettings):
         default=None, description="Optional API key for Glama (sent as a Bearer token with searches)."
     )
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
-    def _split_hosts(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
+
+    @field_validator("allowed_origins", mode="after")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for origin in value:
+            parts = urlsplit(origin.strip())
+            try:
+                parts.port  # noqa: B018 - validates the port
+            except ValueError:
+                parts = parts._replace(netloc="")
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], such as http://localhost:5173)")
+            out.append(origin.strip().rstrip("/"))
+        return out
 
     @field_validator("glama_url", "mcp_registry_url", mode="after")
     @classmethod

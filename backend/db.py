@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, make_url
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from . import sqlite_connection
 from .config import Settings
+from .data_dir import create_private_file, make_private_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -33,8 +35,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def create_engine(settings: Settings, *, sqlite_writer: bool = False, **kwargs: Any) -> AsyncEngine:
     url = settings.resolved_database_url
     if settings.database_kind == "sqlite":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         path = make_url(url).database
+        if path and Path(path).parent.is_dir():
+            create_private_file(Path(path))  # 0600 before SQLite makes it (and its -wal, -shm) 0644
         engine = create_async_engine(
             url, async_creator=partial(sqlite_connection.connect, path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000), **kwargs
         )

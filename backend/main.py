@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .api import api_router
+from .body_limit import BodyLimit
 from .config import Settings
 from .db import Database
 from .errors import KanbanError
@@ -27,7 +29,7 @@ from .plugins import service as plugin_service
 from .plugins.secrets import SecretBox
 from .runs.agent import Executor
 from .runs.orchestrator import Orchestrator
-from .security import RequestGuard
+from .security import RequestGuard, redact_access_log
 
 log = logging.getLogger("backend")
 SOURCE_FRONTEND = Path(__file__).resolve().parent.parent / "frontend" / "build"
@@ -96,7 +98,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
         summary="A local-first Kanban board that orchestrates AI agents.",
         lifespan=lifespan,
         generate_unique_id_function=lambda route: f"{route.tags[0]}-{route.name}" if route.tags else route.name,
-        docs_url="/api/docs",
+        docs_url=None,  # served below, with Swagger UI's files from this server (works offline)
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -105,9 +107,14 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     app.mount("/mcp", mcp_app, name="mcp")
     _add_error_handlers(app)
     _add_well_known(app)
-    _mount_frontend(app, settings.frontend_dir or SOURCE_FRONTEND)
+    frontend_dir = settings.frontend_dir or SOURCE_FRONTEND
+    _add_api_docs(app, frontend_dir / API_DOCS_ASSETS)
+    _mount_frontend(app, frontend_dir)
+    # Outermost last: the guard answers before a body is read, the limit before it is read whole.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(McpPathAlias)
+    redact_access_log()
     return app
 
 
@@ -203,6 +210,35 @@ MISSING_FRONTEND = """<!doctype html><meta charset="utf-8"><title>Kanban Orchest
 <h1>The board is not built yet</h1>
 <p>The API runs (see <a href="/api/docs">/api/docs</a>), but the web board has not been built.
 Run <code>make run</code> from the project folder: it builds the board and starts the server.</p>"""
+
+
+API_DOCS_ASSETS = "api-docs"  # Swagger UI's files, copied into the frontend build from swagger-ui-dist
+API_DOCS_FILES = {"js": "swagger-ui-bundle.js", "css": "swagger-ui.css", "icon": "favicon-32x32.png"}
+
+MISSING_API_DOCS = """<!doctype html><meta charset="utf-8"><title>Kanban Orchestrator API</title>
+<body style="font-family:system-ui;max-width:40rem;margin:4rem auto;line-height:1.5">
+<h1>The API documentation page is not built yet</h1>
+<p>Its files come with the web board's build: run <code>make frontend</code> from the project folder.
+The API's description is at <a href="/api/openapi.json">/api/openapi.json</a> meanwhile.</p>"""
+
+
+def _add_api_docs(app: FastAPI, assets: Path) -> None:
+    """Swagger UI at /api/docs, its script and styles served from `assets` (no CDN: works offline)."""
+    app.mount("/api/docs/assets", StaticFiles(directory=assets, check_dir=False), name="api-docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def _api_docs() -> HTMLResponse:
+        if not all((assets / name).is_file() for name in API_DOCS_FILES.values()):
+            return HTMLResponse(MISSING_API_DOCS, status_code=503)
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/api/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"/api/docs/assets/{API_DOCS_FILES['js']}",
+            swagger_css_url=f"/api/docs/assets/{API_DOCS_FILES['css']}",
+            swagger_favicon_url=f"/api/docs/assets/{API_DOCS_FILES['icon']}",
+            # No validator badge: it is an image from the validator's web site.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
 
 def _mount_frontend(app: FastAPI, build_dir: Path) -> None:

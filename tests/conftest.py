@@ -110,7 +110,9 @@ async def running(application: FastAPI) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    async with running(create_app(settings)) as application:
+    # The app knows the port `live_server` serves it on: agents' tools and /mcp call the API
+    # through it. One app per database: only one process may run its agents.
+    async with running(create_app(settings.model_copy(update={"port": free_port()}))) as application:
         yield application
 
 
@@ -129,12 +131,12 @@ def free_port() -> int:
 class LiveServer:
     """The app served by uvicorn on a real socket, in the test's event loop."""
 
-    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None, *, lifespan: str = "on") -> None:
         self.app = app
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=2
         )
         self.server = uvicorn.Server(config)
         self._task: asyncio.Task | None = None
@@ -153,10 +155,9 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
-    # The app knows its own port: agents' tools and /mcp call the API through it.
-    port = free_port()
-    async with LiveServer(create_app(settings.model_copy(update={"port": port})), port) as server:
+async def live_server(app: FastAPI) -> AsyncIterator[LiveServer]:
+    """`app` on a real socket (its lifespan is already running)."""
+    async with LiveServer(app, app.state.settings.port, lifespan="off") as server:
         yield server
 
 

@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse
 from ..db import Database
 from ..deps import DatabaseDep, HubDep, SettingsDep
 from ..errors import InvalidInput, NotFound
-from ..kit.schemas import MAX_ID
+from ..kit.schemas import MAX_EVENT_ID, MAX_ID, parse_decimal_id
 from ..models import Project
 from . import service
 from .hub import CATCH_UP, EventHub, LiveEvent, to_live
@@ -64,9 +64,10 @@ async def board_event_stream(
 def _parse_event_id(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or int(value) > MAX_ID:
+    event_id = parse_decimal_id(value, MAX_EVENT_ID)
+    if event_id is None:
         raise InvalidInput(f"{name}: expected the numeric id of a board event, got {value[:40]!r}")
-    return int(value)
+    return event_id
 
 
 EVENTS_DOC = "\n".join(f"- `{name.value}`: {text}" for name, text in EVENT_DESCRIPTIONS.items())

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-# Largest id a 64-bit column holds: bigger numbers are malformed ids, not lookups.
-MAX_ID = 2**63 - 1
+# Row ids are 32-bit INTEGER columns on PostgreSQL: a bigger number is a malformed id, not a
+# lookup (the driver would fail with an overflow). Board events have a 64-bit id.
+MAX_ID = 2**31 - 1
+MAX_EVENT_ID = 2**63 - 1
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+# Characters that show as nothing: a title made only of them looks empty on the board.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+_EDGE_BLANKS = re.compile(rf"^[\s{_INVISIBLE}]+|[\s{_INVISIBLE}]+$")
 
 
 def _clean_text(value: str) -> str:
@@ -20,15 +27,35 @@ def _clean_text(value: str) -> str:
     return value
 
 
+def strip_blanks(value: object) -> object:
+    """White space and invisible characters (zero-width space, BOM, …) off both ends."""
+    return _EDGE_BLANKS.sub("", value) if isinstance(value, str) else value
+
+
+def parse_decimal_id(value: str, maximum: int = MAX_ID) -> int | None:
+    """The number in `value` if it is plain ASCII digits within 0..maximum, else None."""
+    if not _DECIMAL.fullmatch(value):
+        return None
+    number = int(value)
+    return number if number <= maximum else None
+
+
 CleanStr = Annotated[str, AfterValidator(_clean_text)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def bounded_text(min_length: int = 0, max_length: int | None = None, strip: bool = False) -> type[str]:
+    """Text without NUL or unpaired surrogates; with `strip`, blank ends (also invisible ones) are
+    removed before the length is checked, so a title of zero-width spaces counts as empty."""
+    if not strip:
+        return Annotated[  # type: ignore[return-value]
+            str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean_text)
+        ]
     return Annotated[  # type: ignore[return-value]
         str,
-        StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length),
+        StringConstraints(min_length=min_length, max_length=max_length),
         AfterValidator(_clean_text),
+        BeforeValidator(strip_blanks),
     ]
 
 
@@ -43,4 +70,21 @@ class OutputSchema(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """Every 4xx answer: `detail` says what is wrong in words a person can act on. Some errors
+    add fields: `current` (a 409 on a changed task), `files` (a merge conflict)."""
+
+    model_config = ConfigDict(extra="allow")
+
     detail: str = Field(examples=["Task 42 not found"])
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str] = Field(description="Where: the field's path, e.g. [\"labels\", \"0\"].", examples=[["title"]])
+    msg: str = Field(examples=["String should have at least 1 character"])
+    type: str | None = Field(default=None, description="The kind of problem, e.g. missing, string_too_short.")
+
+
+class ValidationErrorResponse(ErrorResponse):
+    """A 422: the request did not fit the schema. `detail` sums up every issue in one line."""
+
+    errors: list[ValidationIssue] = Field(default_factory=list)

@@ -58,7 +58,12 @@ class AgentRun(TimestampMixin, Base):
     head_commit: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # This run's own cost. The CLI reports a resumed session's total (`session_cost_usd`);
+    # the run's part is that minus the total of the session's previous run.
     cost_usd: Mapped[float | None] = mapped_column(Float)
+    session_cost_usd: Mapped[float | None] = mapped_column(Float)
+    # The task's spending up to and including this run (on its newest run: the task's total).
+    task_cost_usd: Mapped[float | None] = mapped_column(Float)
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)
     turns: Mapped[int | None] = mapped_column(Integer)

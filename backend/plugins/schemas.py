@@ -26,7 +26,7 @@ Title = bounded_text(1, 200, strip=True)
 Description = bounded_text(0, 2_000, strip=True)
 Command = bounded_text(1, 1_000, strip=True)
 Argument = bounded_text(0, 4_000)
-Url = Annotated[str, StringConstraints(min_length=1, max_length=4_000, strip_whitespace=True, pattern=r"^https?://\S+$")]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=4_000, strip_whitespace=True, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
 Transport = Literal["stdio", "http", "sse"]
 Source = Literal["glama", "official", "custom"]
 

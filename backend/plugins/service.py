@@ -20,7 +20,7 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -50,7 +50,7 @@ from .schemas import (
     ValueInput,
     ValueRead,
 )
-from .secrets import SecretBox, SecretUnreadable
+from .secrets import Redactor, SecretBox, SecretUnreadable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 SECRET_NAME = re.compile(r"token|key|secret|password|^authorization$|^proxy-authorization$|^cookie$", re.IGNORECASE)
 SEARCH_LIMIT = 20
 LOOKUP_PAGES = 5
-REDACTED = "[secret]"
 TARGETS = ("env", "header", "arg")
 
 
@@ -544,11 +543,14 @@ def _secret_values(plugin: Plugin, box: SecretBox) -> list[str]:
     return out
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
+# NUL cannot be stored in PostgreSQL text or JSON, nor can half a surrogate pair be encoded as
+# UTF-8 (a server's output may hold either); both become U+FFFD, the replacement character.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str, redact: Callable[[str], str]) -> str:
+    """Text a plugin's server wrote, as it may be stored and shown: secrets hidden, NUL replaced."""
+    return redact(UNSTORABLE.sub("\ufffd", text))
 
 
 # --------------------------------------------------------------------------- update, enable, remove
@@ -685,11 +687,15 @@ async def test(
     finally:
         if scratch is not None:
             await asyncio.to_thread(shutil.rmtree, scratch, True)
+    redact = Redactor(secrets)
     tools = [
-        {"name": redact(str(t.get("name", "")), secrets), "description": redact(t["description"], secrets) if t.get("description") else None}
+        {
+            "name": storable(str(t.get("name", "")), redact),
+            "description": storable(t["description"], redact) if t.get("description") else None,
+        }
         for t in result.tools
     ]
-    error = redact(result.error, secrets) if result.error else None
+    error = storable(result.error, redact) if result.error else None
     async with database.session(write=True) as session:
         plugin = await get(session, plugin_id, for_update=True)
         plugin.tested_at = utcnow()

@@ -19,6 +19,7 @@ from .schemas import ProjectCreate, ProjectRead, ProjectUpdate
 router = APIRouter(prefix="/projects", tags=["projects"])
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id.")]
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such project"}}
+NAME_TAKEN = {409: {"model": ErrorResponse, "description": "The name or key is used by another project"}}
 
 
 class BoardRead(OutputSchema):
@@ -40,7 +41,7 @@ async def list_projects(session: ReadSession):
     response_model=ProjectRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a project",
-    responses={409: {"model": ErrorResponse, "description": "The name is taken"}},
+    responses=NAME_TAKEN,
 )
 async def create_project(body: ProjectCreate, session: WriteSession):
     return await project_service.create(session, body)
@@ -51,7 +52,7 @@ async def get_project(project_id: ProjectId, session: ReadSession):
     return await project_service.get(session, project_id)
 
 
-@router.patch("/{project_id}", response_model=ProjectRead, summary="Update a project", responses=NOT_FOUND)
+@router.patch("/{project_id}", response_model=ProjectRead, summary="Update a project", responses={**NOT_FOUND, **NAME_TAKEN})
 async def update_project(project_id: ProjectId, body: ProjectUpdate, session: WriteSession):
     return await project_service.update(session, project_id, body)
 
@@ -60,7 +61,7 @@ async def update_project(project_id: ProjectId, body: ProjectUpdate, session: Wr
     "/{project_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a project and its tasks",
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "An agent run of the project is in progress"}},
 )
 async def delete_project(project_id: ProjectId, session: WriteSession) -> None:
     await project_service.delete(session, project_id)

@@ -4,9 +4,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
-from ..kit.schemas import InputSchema, OutputSchema, bounded_text
+from ..kit.schemas import InputSchema, OutputSchema, bounded_text, strip_blanks
 
 ProjectName = bounded_text(1, 100, strip=True)
 WorkspacePath = bounded_text(1, 4096, strip=True)
@@ -30,13 +30,25 @@ def _branch_name(value: str) -> str:
 BranchName = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_branch_name)]
 ProjectKey = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}$")]
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
-ToolName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:()*\- /]+$")]
-RelativeFile = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(lambda v: _relative_file(v))]
+ToolName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:()*\- /]+$"),
+    BeforeValidator(strip_blanks),
+]
+RelativeFile = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=1000),
+    AfterValidator(lambda v: _relative_file(v)),
+    BeforeValidator(strip_blanks),
+]
 
 
 def _relative_file(value: str) -> str:
-    if "\x00" in value or value.startswith(("/", "~")) or ".." in value.replace("\\", "/").split("/"):
+    parts = value.replace("\\", "/").split("/")
+    if "\x00" in value or value.startswith(("/", "~")) or ".." in parts:
         raise ValueError(f"{value!r} must be a path inside the project folder (no '..', not absolute)")
+    if not [part for part in parts if part not in ("", ".")]:
+        raise ValueError(f"{value!r} names the project folder itself; name a file or folder inside it")
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,10 +26,11 @@ def derive_key(name: str) -> str:
 
 
 def resolve_workspace(raw: str) -> str:
-    path = Path(raw).expanduser()
+    if not raw.startswith(("/", "~")):
+        raise InvalidInput(f"workspace_path: give the folder's absolute path (or one starting with ~), not {raw!r}")
     try:
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
+        resolved = Path(raw).expanduser().resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: ~user of an unknown user, or a symlink loop
         raise InvalidInput(
             f"workspace_path: folder {raw!r} does not exist on this machine; create it first "
             "or give the path of an existing project folder"
@@ -36,6 +38,26 @@ def resolve_workspace(raw: str) -> str:
     if not resolved.is_dir():
         raise InvalidInput(f"workspace_path: {raw!r} is a file, not a folder")
     return str(resolved)
+
+
+# Folders the server must never make a repository of (it would commit all of it as its user).
+_SYSTEM_FOLDERS = frozenset(
+    ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
+     "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/tmp"]
+)
+_SYSTEM_TREES = ("/bin/", "/boot/", "/dev/", "/etc/", "/lib/", "/lib32/", "/lib64/", "/proc/", "/sbin/", "/sys/", "/usr/")
+
+
+def _refuse_init_git_in(path: str) -> None:
+    home = str(Path.home().resolve())
+    if path in _SYSTEM_FOLDERS or path.startswith(_SYSTEM_TREES) or path == home:
+        what = "your home folder" if path == home else "a system folder"
+        raise InvalidInput(
+            f"workspace_path: {path} is {what}; init_git would commit everything in it. "
+            "Make a folder for the project and give that."
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InvalidInput(f"workspace_path: the server cannot write to {path}, so it cannot make it a git repository")
 
 
 async def get(session: AsyncSession, project_id: int, *, for_update: bool = False) -> Project:
@@ -79,8 +101,9 @@ def _publish(session: AsyncSession, type: BoardEventType, project: Project):  # 
     return event_log.record(session, type, project.id, ProjectRead.model_validate(project).model_dump(mode="json"))
 
 
-async def _prepare_repository(path: str, base_branch: str | None, init_git: bool) -> str:
-    """The folder is a git repository (initialised on request); returns the base branch."""
+async def _check_repository(path: str, base_branch: str | None, init_git: bool) -> tuple[str, bool]:
+    """The base branch, and whether the folder has to be made a git repository first (with init_git).
+    Changes nothing: the caller initialises the folder once everything else was checked."""
     from ..runs import workspace
 
     if not await asyncio.to_thread(workspace.is_git_repository, path):
@@ -89,16 +112,24 @@ async def _prepare_repository(path: str, base_branch: str | None, init_git: bool
                 f"workspace_path: {path} is not a git repository; agents work on git branches. "
                 "Pass init_git: true to make it one (with a first commit of what is there)."
             )
-        branch = base_branch or "main"
-        await asyncio.to_thread(workspace.init_repository, path, branch)
-        return branch
+        _refuse_init_git_in(path)
+        return base_branch or "main", True
     current = await asyncio.to_thread(workspace.current_branch, path)
     branch = base_branch or current
     if branch is None:
         raise InvalidInput("base_branch: the repository has no current branch (detached HEAD); name the base branch")
     if not await asyncio.to_thread(workspace.branch_exists, path, branch):
         raise InvalidInput(f"base_branch: branch {branch!r} does not exist in {path}")
-    return branch
+    return branch, False
+
+
+async def _init_repository(path: str, branch: str) -> None:
+    from ..runs import workspace
+
+    try:
+        await asyncio.to_thread(workspace.init_repository, path, branch)
+    except workspace.GitCommandFailed as exc:
+        raise InvalidInput(f"workspace_path: {path} could not be made a git repository: {exc.message}") from None
 
 
 def _agent_settings(data: ProjectCreate | ProjectUpdate) -> dict:
@@ -109,22 +140,28 @@ def _agent_settings(data: ProjectCreate | ProjectUpdate) -> dict:
     )
 
 
+# What a new project's agents get unless the request says otherwise.
+_AGENT_DEFAULTS = {"permission_mode": "acceptEdits", "allowed_tools": [], "copy_files": []}
+
+
 async def create(session: AsyncSession, data: ProjectCreate) -> Project:
+    """Every check comes first; the folder is made a git repository (init_git) only once the row
+    is written, so a refused project leaves the folder as it was."""
     await _ensure_name_free(session, data.name)
     workspace_path = resolve_workspace(data.workspace_path)
-    base_branch = await _prepare_repository(workspace_path, data.base_branch, data.init_git)
+    key = await _free_key(session, data.key, data.name)
+    base_branch, needs_init = await _check_repository(workspace_path, data.base_branch, data.init_git)
     project = Project(
         name=data.name,
-        key=await _free_key(session, data.key, data.name),
+        key=key,
         workspace_path=workspace_path,
         base_branch=base_branch,
-        permission_mode="acceptEdits",
-        allowed_tools=[],
-        copy_files=[],
-        **_agent_settings(data),
+        **(_AGENT_DEFAULTS | _agent_settings(data)),
     )
     session.add(project)
     await session.flush()
+    if needs_init:
+        await _init_repository(workspace_path, base_branch)
     await _publish(session, BoardEventType.project_created, project)
     return project
 
@@ -142,7 +179,7 @@ async def update(session: AsyncSession, project_id: int, data: ProjectUpdate) ->
     if "workspace_path" in changes:
         changes["workspace_path"] = resolve_workspace(changes["workspace_path"])
     if "workspace_path" in changes or "base_branch" in changes:
-        changes["base_branch"] = await _prepare_repository(
+        changes["base_branch"], _ = await _check_repository(
             changes.get("workspace_path", project.workspace_path), changes.get("base_branch", project.base_branch), False
         )
     if not changes:

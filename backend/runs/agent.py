@@ -8,6 +8,12 @@ by a timeout.
 Process control: the CLI is started through a small launcher that puts it in its own
 process group and writes the group id to a file, so a cancel (or a restart after a crash)
 can end the agent *and* everything it started (shell commands, MCP servers).
+
+Plugin secrets: the SDK turns a dict of MCP servers into `--mcp-config '<json>'` on the CLI's
+command line, which every local user can read (`ps`, /proc/*/cmdline). Only the in-process
+servers (`type: "sdk"`, no secrets) go that way; the others are written to a 0600 file in a
+0700 folder of their own, given to the CLI as a second `--mcp-config <path>` and removed when
+the run ends, whatever the outcome (a restart removes what a crash left).
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -88,6 +96,8 @@ class AgentRequest:
     max_turns: int | None = None
     max_budget_usd: float | None = None
     mcp_servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A folder for this run's MCP config file (created 0700, removed after the run).
+    mcp_config_dir: str | None = None
     # Tools the CLI may use without asking (permission rules such as "Bash" or "mcp__kanban").
     allowed_tools: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -200,6 +210,36 @@ def write_launcher(path: Path) -> str:
     )
     path.chmod(0o755)
     return str(path)
+
+
+def mcp_config_file(folder: str) -> str:
+    return str(Path(folder) / "mcp.json")
+
+
+def write_mcp_config(folder: str, servers: dict[str, dict[str, Any]]) -> None:
+    """The servers' config (secrets included) in a file only this user can read: `folder` is
+    (re)made 0700, the file is created 0600 before anything is written to it."""
+    path = Path(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        shutil.rmtree(path)  # left by a crash, or made by mkdtemp: ours, with our modes
+    path.mkdir(mode=0o700)
+    path.chmod(0o700)  # mkdir's mode is cut by the umask, never widened by it; be exact
+    descriptor = os.open(mcp_config_file(folder), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"mcpServers": servers}, handle)
+
+
+def remove_mcp_config(folder: str | None) -> None:
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def split_mcp_servers(servers: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(in-process servers for the SDK, every other server for the config file)."""
+    in_process = {name: config for name, config in servers.items() if config.get("type") == "sdk"}
+    external = {name: config for name, config in servers.items() if config.get("type") != "sdk"}
+    return in_process, external
 
 
 def _clip(text: str) -> str:
@@ -322,12 +362,16 @@ class ClaudeExecutor:
         system_prompt: dict[str, str] = {"type": "preset", "preset": "claude_code"}
         if request.system_prompt_append:
             system_prompt["append"] = request.system_prompt_append
+        in_process, external = split_mcp_servers(request.mcp_servers)
+        config_dir = (request.mcp_config_dir or tempfile.mkdtemp(prefix="kanban-mcp-")) if external else None
+        extra_args: dict[str, str | None] = {"mcp-config": mcp_config_file(config_dir)} if config_dir else {}
         options = ClaudeAgentOptions(
             cwd=request.cwd,
             cli_path=request.launcher_path,
             permission_mode=request.permission_mode,  # type: ignore[arg-type]
             can_use_tool=can_use_tool,
-            mcp_servers=request.mcp_servers,  # type: ignore[arg-type]
+            mcp_servers=in_process,  # type: ignore[arg-type]
+            extra_args=extra_args,
             allowed_tools=request.allowed_tools,
             resume=request.resume_session_id,
             model=request.model,
@@ -343,6 +387,8 @@ class ClaudeExecutor:
         control._interrupt = client.interrupt
         api_error: str | None = None
         try:
+            if config_dir:
+                write_mcp_config(config_dir, external)
             await client.connect()
             await client.query(request.prompt)
             async for message in client.receive_response():
@@ -387,6 +433,7 @@ class ClaudeExecutor:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 12)
             kill_process_group(request.pid_file, cli_path=request.cli_path, forget=True)  # what the agent left running
+            remove_mcp_config(config_dir)
         return outcome
 
 

@@ -10,7 +10,7 @@ from sse_starlette import EventSourceResponse
 from ..db import Database
 from ..deps import DatabaseDep, ReadSession, SettingsDep
 from ..errors import InvalidInput
-from ..kit.schemas import MAX_ID, ErrorResponse
+from ..kit.schemas import MAX_ID, ErrorResponse, parse_decimal_id
 from ..tasks.schemas import TaskRead
 from . import service as run_service
 from .live import RunEnded
@@ -129,7 +129,7 @@ async def resume_run(run_id: RunId, database: DatabaseDep, request: Request):
 async def list_run_events(
     run_id: RunId,
     session: ReadSession,
-    after_seq: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ):
     await run_service.get(session, run_id)
@@ -186,12 +186,13 @@ async def stream_run(
     token: Annotated[str | None, Query(description="The API token, for clients that cannot set headers.")] = None,
 ) -> EventSourceResponse:
     raw = last_event_id_header or last_event_id or "0"
-    if not raw.isdigit() or int(raw) > 2**31:
+    cursor = parse_decimal_id(raw)
+    if cursor is None:
         raise InvalidInput(f"last_event_id: expected a run event sequence number, got {raw[:40]!r}")
     async with database.session() as session:
         await run_service.get(session, run_id)
     return EventSourceResponse(
-        run_event_stream(database, orchestrator_of(request), run_id, int(raw)),
+        run_event_stream(database, orchestrator_of(request), run_id, cursor),
         ping=int(settings.sse_heartbeat_seconds) or 1,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

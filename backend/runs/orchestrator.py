@@ -7,6 +7,9 @@
 - A restart finds runs left `running`: with a Claude session they are resumed, without one
   they are marked `interrupted` (and the user can resume them).
 - Cancel: interrupt the agent, wait a grace period, then kill its process group.
+- Recovery assumes no other live process runs agents on the database. On PostgreSQL the
+  orchestrator holds an advisory lock for its lifetime; without it, it runs no agents (on
+  SQLite `kanban serve` locks the data dir before it gets here).
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..config import Settings
+from ..data_dir import make_private_dir
 from ..db import Database
 from ..events import service as event_log
 from ..events.types import BoardEventType
@@ -41,6 +47,7 @@ from .agent import (
     bundled_cli_path,
     find_credentials,
     kill_process_group,
+    remove_mcp_config,
     write_launcher,
 )
 from .live import RunEventRecord, RunListeners
@@ -51,6 +58,8 @@ log = logging.getLogger(__name__)
 # How long the event writer lets a busy run's events gather before the next batch.
 EVENT_BATCH_LINGER_SECONDS = 0.01
 POLL_SECONDS = 1.0
+# First key of the PostgreSQL advisory lock held by the process that runs agents.
+AGENTS_LOCK_SPACE = 0x4B414E  # "KAN"
 RESUME_PROMPT = (
     "The board was restarted while you were working on this task. Continue where you left off "
     "and finish the task; end with a short summary of what you did."
@@ -132,15 +141,51 @@ class Orchestrator:
         self._approval_signals: dict[int, asyncio.Event] = {}
         self._pid_dir = settings.data_dir / "agents"
         self._launcher = ""
+        # False when another process runs the agents of this database (PostgreSQL).
+        self.enabled = True
+        self._lock_connection: AsyncConnection | None = None
+        self._lock_schema: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._pid_dir.mkdir(parents=True, exist_ok=True)
+        if self.database.kind == "postgresql" and not await self._take_agents_lock():
+            log.error(
+                "Another process runs agents on this database (schema %s): this one serves the board "
+                "without running agents, and leaves that process's runs alone. Exactly one process "
+                "may have KANBAN_RUN_AGENTS=true on a PostgreSQL database; set it to false here.",
+                self._lock_schema,
+            )
+            self.enabled = False
+            return
+        for folder in (self._pid_dir, self.settings.data_dir / "bin", self.settings.worktrees_dir):
+            make_private_dir(folder)
         self._launcher = write_launcher(self.settings.data_dir / "bin" / "claude-launcher")
         await self._recover()
         self._scheduler = asyncio.create_task(self._schedule_loop(), name="run-scheduler")
         self._warm_up = asyncio.create_task(self._warm_up_tools(), name="warm-up-board-tools")
+
+    async def _take_agents_lock(self) -> bool:
+        """PostgreSQL: one agent-running process per database schema. Start-up recovery treats
+        every `running` run as left by a dead server, so a second one would kill and requeue
+        the first's runs: it must not run agents at all. A session-level advisory lock, held on
+        a connection of its own for the process's lifetime, says who runs them."""
+        connection = await self.database.engine.connect()
+        try:
+            self._lock_schema = await connection.scalar(text("SELECT current_schema()"))
+            taken = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:space, hashtext(current_database() || '.' || current_schema()))"),
+                {"space": AGENTS_LOCK_SPACE},
+            )
+            await connection.commit()  # the lock is the session's, not the transaction's
+        except BaseException:
+            await connection.close()
+            raise
+        if not taken:
+            await connection.close()
+            return False
+        self._lock_connection = connection
+        return True
 
     async def _warm_up_tools(self) -> None:
         from mcp_client.registry import warm_up_kanban_server
@@ -165,6 +210,10 @@ class Orchestrator:
             if active.task:
                 with contextlib.suppress(BaseException):
                     await active.task
+        if self._lock_connection is not None:
+            with contextlib.suppress(Exception):
+                await self._lock_connection.close()  # ends the session: the lock goes with it
+            self._lock_connection = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -185,7 +234,14 @@ class Orchestrator:
     def _pid_file(self, run_id: int) -> str:
         return str(self._pid_dir / f"run-{run_id}.pgid")
 
+    def _mcp_config_dir(self, run_id: int) -> str:
+        return str(self._pid_dir / f"run-{run_id}.mcp")
+
     async def _recover(self) -> None:
+        # MCP configs (plugin secrets) of runs a crash ended: no agent of this process uses them.
+        for folder in self._pid_dir.glob("run-*.mcp"):
+            remove_mcp_config(str(folder))
+            log.info("removed the MCP config left by %s", folder.name.removesuffix(".mcp"))
         async with self.database.session(write=True) as session:
             left = (
                 await session.scalars(
@@ -356,6 +412,7 @@ class Orchestrator:
                 cli_path=self.cli_path,
                 launcher_path=self._launcher,
                 pid_file=self._pid_file(run_id),
+                mcp_config_dir=self._mcp_config_dir(run_id),
                 resume_session_id=run.resume_session_id,
                 permission_mode=project.permission_mode,
                 model=project.agent_model or self.settings.agent_model,
@@ -367,7 +424,8 @@ class Orchestrator:
                 env={"HOME": env["HOME"]} if self.settings.agent_home else {},
                 nice=self.settings.agent_nice,
             )
-            outcome = await self.executor.run(request, writer.emit, self._permission_asker(active, writer), active.control)
+            emit = self._emitter(run_id, writer)
+            outcome = await self.executor.run(request, emit, self._permission_asker(active, writer), active.control)
             if (
                 outcome.is_error
                 and request.resume_session_id
@@ -382,7 +440,7 @@ class Orchestrator:
                     )
                 request.resume_session_id = None
                 request.prompt = first or run.prompt
-                outcome = await self.executor.run(request, writer.emit, self._permission_asker(active, writer), active.control)
+                outcome = await self.executor.run(request, emit, self._permission_asker(active, writer), active.control)
             head = await asyncio.to_thread(
                 workspace.commit_all, str(tree.path), f"kanban: {task.title} (run {run.attempt})"
             )
@@ -399,9 +457,15 @@ class Orchestrator:
             raise
         except Exception as exc:
             log.exception("run %s failed", run_id)
-            with contextlib.suppress(Exception):
-                await self._finish(active, writer, AgentOutcome(is_error=True, error=f"{type(exc).__name__}: {exc}"), None)
+            outcome = AgentOutcome(is_error=True, error=_describe_error(exc))
+            try:
+                await self._finish(active, writer, outcome, None)
+            except Exception:
+                log.exception("run %s: recording its failure failed; closing it without its last events", run_id)
+                with contextlib.suppress(Exception):
+                    await self._finish(active, None, outcome, None)
         finally:
+            remove_mcp_config(self._mcp_config_dir(run_id))  # whatever the executor did
             self._active.pop(run_id, None)
             self.listeners.changed(run_id)
             self.wake()
@@ -426,10 +490,14 @@ class Orchestrator:
                 run.session_id = outcome.session_id
             if head_commit:
                 run.head_commit = head_commit
-            for name in ("cost_usd", "input_tokens", "output_tokens", "turns", "duration_ms"):
+            for name in ("input_tokens", "output_tokens", "turns", "duration_ms"):  # the CLI counts these per run
                 value = getattr(outcome, name)
                 if value is not None:
                     setattr(run, name, value)
+            if outcome.cost_usd is not None:  # ... but cost for the whole session
+                run.session_cost_usd = outcome.cost_usd
+                before = await run_service.session_cost_before(session, run.id, run.session_id) if run.session_id else 0.0
+                run.cost_usd = run_service.own_cost(outcome.cost_usd, before)
             result = outcome.result if status == RunStatus.succeeded else None
             if result is not None:
                 current = await session.scalar(select(Task.result).where(Task.id == run.task_id))
@@ -437,6 +505,20 @@ class Orchestrator:
                     result = current  # the agent reported its result itself
             await run_service.finish(session, run, status, error=error, result=result)
         self.listeners.changed(active.run_id)
+
+    def _emitter(self, run_id: int, writer: RunEventWriter):
+        """The writer's emit, with the final result's cost made the run's own (the CLI reports
+        the session's total; the log keeps that as `session_cost_usd`)."""
+
+        async def emit(type: str, payload: dict[str, Any]) -> None:
+            total, session_id = payload.get("cost_usd"), payload.get("session_id")
+            if type == "result" and isinstance(total, int | float) and session_id:
+                async with self.database.session() as session:
+                    before = await run_service.session_cost_before(session, run_id, session_id)
+                payload = {**payload, "cost_usd": run_service.own_cost(total, before), "session_cost_usd": total}
+            await writer.emit(type, payload)
+
+        return emit
 
     # -- approvals --------------------------------------------------------------------
 
@@ -448,7 +530,11 @@ class Orchestrator:
                 if project is not None and tool_name in project.allowed_tools:
                     return PermissionDecision(allow=True)
                 approval = Approval(
-                    run_id=run.id, tool_name=tool_name, input=tool_input, status=ApprovalStatus.pending.value, created_at=utcnow()
+                    run_id=run.id,
+                    tool_name=run_service.without_nul(tool_name),
+                    input=run_service.without_nul(tool_input),
+                    status=ApprovalStatus.pending.value,
+                    created_at=utcnow(),
                 )
                 session.add(approval)
                 run.status = RunStatus.waiting_approval.value
@@ -488,6 +574,16 @@ class Orchestrator:
             return PermissionDecision(allow=allowed, message=decision.get("message") or "")
 
         return ask
+
+
+def _describe_error(exc: Exception) -> str:
+    """The run's error for the user: a database error's text (SQL, parameters) stays in the log."""
+    if isinstance(exc, SQLAlchemyError):
+        return (
+            f"The run could not be saved: the database reported an error ({type(exc).__name__}). "
+            "The details are in the server log."
+        )
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _finishes_within(task: asyncio.Task[None] | None, seconds: float) -> bool:

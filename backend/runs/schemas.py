@@ -52,7 +52,10 @@ class RunSummary(OutputSchema):
     base_commit: str | None
     head_commit: str | None
     error: str | None
-    cost_usd: float | None
+    cost_usd: float | None = Field(description="This run's own cost in USD (not the earlier runs of its session).")
+    task_cost_usd: float | None = Field(
+        description="What the task's runs cost up to and including this one; on the newest run, the task's total."
+    )
     input_tokens: int | None
     output_tokens: int | None
     turns: int | None

@@ -94,6 +94,7 @@ async def _queue(
     session: AsyncSession, task: Task, prompt: str, *, resume_session_id: str | None, previous: AgentRun | None, branch: str
 ) -> AgentRun:
     attempt = (previous.attempt + 1) if previous else 1
+    spent = await session.scalar(select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == task.id))
     run = AgentRun(
         task_id=task.id,
         project_id=task.project_id,
@@ -107,6 +108,7 @@ async def _queue(
         head_commit=previous.head_commit if previous else None,
         starts=0,
         cancel_requested=False,
+        task_cost_usd=spent,
     )
     now = utcnow()
     run.created_at = run.updated_at = now
@@ -187,10 +189,32 @@ async def request_cancel(session: AsyncSession, run_id: int) -> AgentRun:
     return run
 
 
+NUL = "\x00"
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL character (in strings, keys, nested lists and dicts) replaced by
+    U+FFFD. PostgreSQL stores neither NUL in text nor \\u0000 in JSON; SQLite would, but the
+    same text must read back the same from both."""
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT_CHARACTER) if NUL in value else value
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(item) for item in value]
+    return value
+
+
 async def finish(
     session: AsyncSession, run: AgentRun, status: RunStatus, *, error: str | None = None, result: str | None = None
 ) -> None:
     """Close a run and move its task: review on success, back to To Do otherwise."""
+    error, result = without_nul(error), without_nul(result)
+    before = await session.scalar(
+        select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == run.task_id, AgentRun.id < run.id)
+    )
+    run.task_cost_usd = None if before is None and run.cost_usd is None else (before or 0) + (run.cost_usd or 0)
     run.status = status.value
     run.error = error
     if result is not None:
@@ -208,6 +232,22 @@ async def finish(
         await task_service.transition(session, task, TaskStatus.needs_review, result=result or "")
     elif status != RunStatus.interrupted:
         await task_service.transition(session, task, TaskStatus.todo)
+
+
+async def session_cost_before(session: AsyncSession, run_id: int, session_id: str) -> float:
+    """What the Claude session had cost when its previous run ended (0 for a new session):
+    the CLI reports a resumed session's total, and a run's own cost is the difference."""
+    total = await session.scalar(
+        select(AgentRun.session_cost_usd)
+        .where(AgentRun.session_id == session_id, AgentRun.id != run_id, AgentRun.session_cost_usd.is_not(None))
+        .order_by(AgentRun.id.desc())
+        .limit(1)
+    )
+    return total or 0.0
+
+
+def own_cost(session_total: float, before: float) -> float:
+    return max(0.0, round(session_total - before, 10))
 
 
 async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit: int) -> Sequence[RunEvent]:
@@ -316,7 +356,7 @@ async def append_events(
 ) -> list[RunEventRecord]:
     """Insert events with consecutive seq numbers; returns them as written."""
     now = utcnow()
-    records = [RunEventRecord(first_seq + i, type, payload, now) for i, (type, payload) in enumerate(events)]
+    records = [RunEventRecord(first_seq + i, type, without_nul(payload), now) for i, (type, payload) in enumerate(events)]
     # Core executemany on a plain connection: a run can produce thousands of events a second.
     await connection.execute(
         _INSERT_RUN_EVENT,

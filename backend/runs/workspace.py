@@ -221,9 +221,14 @@ def init_repository(path: StrPath, base_branch: str = "main") -> str:
         raise Conflict(f"{folder} is already a git repository")
     _check_branch(folder, base_branch, "base branch")
     _git(folder, "init", "--quiet", "-b", base_branch)
-    _git(folder, "add", "--all")
-    _git(folder, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", "Initial commit", env=_identity_env(folder))
-    return head_commit(folder)
+    try:
+        _git(folder, "add", "--all")
+        _git(folder, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", "Initial commit", env=_identity_env(folder))
+        return head_commit(folder)
+    except BaseException:
+        # Leave the folder as it was: no half-made repository.
+        shutil.rmtree(os.path.join(folder, ".git"), ignore_errors=True)
+        raise
 
 
 def current_branch(path: StrPath) -> str | None:

@@ -83,6 +83,11 @@ async def move_task(task_id: TaskId, body: TaskMove, session: WriteSession):
     return await task_service.move(session, task_id, body)
 
 
-@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a task", responses=NOT_FOUND)
+@router.delete(
+    "/{task_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a task",
+    responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "An agent run of the task is in progress"}},
+)
 async def delete_task(task_id: TaskId, session: WriteSession) -> None:
     await task_service.delete(session, task_id)

@@ -3,16 +3,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
-from ..kit.schemas import Id, InputSchema, OutputSchema, bounded_text
+from ..kit.schemas import Id, InputSchema, OutputSchema, bounded_text, strip_blanks
 from ..models import TaskPriority, TaskStatus
 from ..runs.schemas import RunSummary
 
 Title = bounded_text(1, 200, strip=True)
 Description = bounded_text(0, 100_000)
 ResultText = bounded_text(0, 200_000)
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^\x00-\x1f,]+$")]
+Label = Annotated[
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f,]+$"), BeforeValidator(strip_blanks)
+]
 Labels = Annotated[list[Label], Field(max_length=20)]
 
 COLUMN_TITLES: dict[TaskStatus, str] = {

@@ -19,6 +19,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
 from ..kit.queries import get_or_404
+from ..kit.schemas import parse_decimal_id
 from ..models import ACTIVE_RUN_STATUSES, AgentRun, Project, Task, TaskStatus
 from ..models.base import utcnow
 from ..projects import service as project_service
@@ -306,9 +307,10 @@ def encode_cursor(task_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    if len(cursor) < 2 or cursor[0] != "t" or not cursor[1:].isdigit() or len(cursor) > 20:
+    task_id = parse_decimal_id(cursor[1:]) if cursor.startswith("t") else None
+    if task_id is None:
         raise InvalidInput("cursor: not a cursor from a previous page; omit it to start at the beginning")
-    return int(cursor[1:])
+    return task_id
 
 
 BOARD_COLUMNS = [c for c in BoardTask.model_fields if c in Task.__table__.columns]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
 from tests.backend.factories import create_project, create_task
 
 HUGE = "9" * 30
+INT32_OVERFLOW = 2**31  # PostgreSQL's INTEGER ends at 2**31 - 1
+ZERO_WIDTH = "\u200b\ufeff\u200d"
 
 
 async def snapshot(app) -> dict[str, list]:
     async with app.state.database.session() as session:
         return {
             table: [tuple(row) for row in (await session.execute(text(f"SELECT * FROM {table} ORDER BY id"))).all()]
-            for table in ("projects", "tasks", "board_events")
+            for table in ("projects", "tasks", "board_events", "agent_runs", "plugins")
         }
 
 
@@ -77,6 +81,64 @@ def cases(project_id: int, task_id: int, workspace: str) -> list[tuple[str, str,
         ("GET", "/api/events?last_event_id=abc", None, 422, "last_event_id"),
         ("GET", "/api/events?project_id=987654", None, 404, "not found"),
         ("PUT", t, {"version": 1}, 405, ""),
+        # ids beyond a 32-bit column, in paths, queries and bodies
+        ("GET", f"/api/tasks/{INT32_OVERFLOW}", None, 422, "task_id"),
+        ("GET", f"/api/projects/{INT32_OVERFLOW}", None, 422, "project_id"),
+        ("GET", f"/api/runs/{INT32_OVERFLOW}", None, 422, "run_id"),
+        ("GET", f"/api/plugins/{INT32_OVERFLOW}", None, 422, "plugin_id"),
+        ("POST", f"/api/approvals/{INT32_OVERFLOW}", {"decision": "allow"}, 422, "approval_id"),
+        ("GET", f"/api/tasks?project_id={INT32_OVERFLOW}", None, 422, "project_id"),
+        ("GET", f"/api/tasks?parent_id={INT32_OVERFLOW}", None, 422, "parent_id"),
+        ("GET", f"/api/events?project_id={INT32_OVERFLOW}", None, 422, "project_id"),
+        ("GET", f"/api/runs/1/events?after_seq={INT32_OVERFLOW}", None, 422, "after_seq"),
+        ("POST", "/api/tasks", {"project_id": INT32_OVERFLOW, "title": "ok"}, 422, "project_id"),
+        ("POST", "/api/tasks", {"project_id": project_id, "title": "ok", "parent_id": INT32_OVERFLOW}, 422, "parent_id"),
+        ("POST", "/api/tasks", {"project_id": project_id, "title": "ok", "created_by_run_id": INT32_OVERFLOW}, 422, "created_by_run_id"),
+        ("PATCH", t, {"version": 1, "parent_id": INT32_OVERFLOW}, 422, "parent_id"),
+        ("POST", f"{t}/move", {"status": "todo", "before_id": INT32_OVERFLOW}, 422, "before_id"),
+        ("POST", f"{t}/move", {"status": "todo", "after_id": INT32_OVERFLOW}, 422, "after_id"),
+        ("PUT", f"/api/plugins/1/projects/{INT32_OVERFLOW}", {"enabled": True}, 422, "project_id"),
+        # cursors and event ids: digits only (not "²"), within range
+        ("GET", "/api/tasks?cursor=t9999999999999999999", None, 422, "cursor"),
+        ("GET", "/api/tasks?cursor=t%C2%B2", None, 422, "cursor"),
+        ("GET", "/api/tasks?cursor=t", None, 422, "cursor"),
+        ("GET", "/api/events?last_event_id=%C2%B2", None, 422, "last_event_id"),
+        ("GET", f"/api/events?last_event_id={'9' * 20}", None, 422, "last_event_id"),
+        ("GET", "/api/runs/1/stream?last_event_id=%C2%B2", None, 422, "last_event_id"),
+        ("GET", f"/api/runs/1/stream?last_event_id={INT32_OVERFLOW}", None, 422, "last_event_id"),
+        # NUL characters never reach the database
+        ("PATCH", t, {"version": 1, "description": "a\x00b"}, 422, "NUL"),
+        ("PATCH", t, {"version": 1, "result": "a\x00b"}, 422, "NUL"),
+        ("POST", "/api/tasks", {"project_id": project_id, "title": "ok", "labels": ["a\x00"]}, 422, "labels"),
+        ("POST", "/api/projects", {"name": "n\x00", "workspace_path": workspace}, 422, "NUL"),
+        ("PATCH", f"/api/projects/{project_id}", {"agent_model": "m\x00"}, 422, "NUL"),
+        ("POST", "/api/plugins", {"name": "nul", "url": "http://127.0.0.1/\x00"}, 422, "url"),
+        ("POST", "/api/plugins", {"name": "nul", "command": "x\x00"}, 422, "NUL"),
+        ("POST", "/api/plugins", {"name": "nul", "command": "x", "env": {"A": "b\x00"}}, 422, "NUL"),
+        ("POST", f"{t}/runs", {"instructions": "go\x00"}, 422, "NUL"),
+        # text that is only invisible characters is empty
+        ("POST", "/api/tasks", {"project_id": project_id, "title": ZERO_WIDTH}, 422, "title"),
+        ("POST", "/api/tasks", {"project_id": project_id, "title": " \u200b "}, 422, "title"),
+        ("POST", "/api/tasks", {"project_id": project_id, "title": "ok", "labels": [ZERO_WIDTH]}, 422, "labels"),
+        ("PATCH", t, {"version": 1, "title": ZERO_WIDTH}, 422, "title"),
+        ("POST", "/api/projects", {"name": ZERO_WIDTH, "workspace_path": workspace}, 422, "name"),
+        ("PATCH", f"/api/projects/{project_id}", {"name": "\ufeff"}, 422, "name"),
+        ("POST", "/api/plugins", {"name": "zw", "title": ZERO_WIDTH, "command": "x"}, 422, "title"),
+        ("POST", f"/api/tasks/{task_id}/request-changes", {"feedback": ZERO_WIDTH}, 422, "feedback"),
+        # agent settings: no blank items, no path that names the project folder itself
+        ("PATCH", f"/api/projects/{project_id}", {"allowed_tools": ["Bash", " "]}, 422, "allowed_tools"),
+        ("PATCH", f"/api/projects/{project_id}", {"copy_files": ["   "]}, 422, "copy_files"),
+        ("PATCH", f"/api/projects/{project_id}", {"copy_files": ["./"]}, 422, "project folder itself"),
+        ("POST", "/api/projects", {"name": "x", "workspace_path": workspace, "copy_files": ["../x"]}, 422, "inside the project"),
+        # folders
+        ("POST", "/api/projects", {"name": "x", "workspace_path": "~nosuchuser-kanban"}, 422, "does not exist"),
+        ("POST", "/api/projects", {"name": "x", "workspace_path": "~nosuchuser-kanban/code"}, 422, "does not exist"),
+        ("POST", "/api/projects", {"name": "x", "workspace_path": "relative/folder"}, 422, "absolute path"),
+        ("PATCH", f"/api/projects/{project_id}", {"workspace_path": "~nosuchuser-kanban"}, 422, "does not exist"),
+        ("POST", "/api/projects", {"name": "x", "workspace_path": "/", "init_git": True}, 422, "system folder"),
+        ("POST", "/api/projects", {"name": "x", "workspace_path": "/etc", "init_git": True}, 422, "system folder"),
+        ("POST", "/api/projects", {"name": "x", "workspace_path": "/usr/share", "init_git": True}, 422, "system folder"),
+        ("POST", "/api/projects", {"name": "x", "workspace_path": "~", "init_git": True}, 422, "home folder"),
     ]
 
 
@@ -90,6 +152,7 @@ async def targets(client):
 async def test_bad_requests_get_4xx_with_a_message_and_change_nothing(app, client, targets, workspace):
     project, task = targets
     before = await snapshot(app)
+    home_had_git = (Path.home() / ".git").exists()
     failures = []
     for method, path, body, expected, needle in cases(project["id"], task["id"], str(workspace)):
         if isinstance(body, str):
@@ -101,3 +164,14 @@ async def test_bad_requests_get_4xx_with_a_message_and_change_nothing(app, clien
             failures.append((method, path, body, response.status_code, response.text[:300]))
     assert not failures, "\n".join(map(str, failures))
     assert await snapshot(app) == before
+    assert (Path.home() / ".git").exists() == home_had_git
+    assert not (workspace / ".git").exists()
+
+
+@pytest.mark.parametrize("header", ["\u00b2", "9" * 20, "-1", " 1"])
+async def test_a_bad_last_event_id_header_gets_422(client, targets, header):
+    _, task = targets
+    for path in ("/api/events", "/api/runs/1/stream"):
+        response = await client.get(path, headers={"Last-Event-ID": header.encode("latin-1")})
+        assert response.status_code == 422, (path, response.text)
+        assert "Last-Event-ID" in response.json()["detail"] or "last_event_id" in response.json()["detail"]

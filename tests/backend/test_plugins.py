@@ -21,6 +21,7 @@ from sqlalchemy import func, select, text
 
 from backend.models import BoardEvent, Plugin
 from backend.plugins import service as plugin_service
+from backend.plugins.secrets import Redactor
 from mcp_client.discovery import DiscoveryClient
 from tests.backend.factories import create_project, create_task
 from tests.backend.sse import SSEReader
@@ -28,6 +29,7 @@ from tests.conftest import LiveServer, free_port
 from tests.fixtures.echo_mcp_server import ECHO_MCP_SERVER
 from tests.fixtures.echo_mcp_server import mcp as echo_server
 from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
+from tests.fixtures.leaky_mcp_server import LEAKY_MCP_SERVER, leak_forms
 from tests.mcp_client.fake_registries import (
     GLAMA_PATH,
     OFFICIAL_PATH,
@@ -711,3 +713,64 @@ async def test_an_agent_run_uses_a_plugin_enabled_for_its_project(client, app, a
         logs=caplog.text,
         requests_to_the_model="\n".join(r.all_text() for r in agent_env.main_requests()),
     )
+
+
+# --------------------------------------------------------------------------- what a test stores
+
+
+async def test_a_connection_test_hides_secrets_the_server_wrote_in_other_forms(client, app):
+    secret = secret_value()
+    start = await last_event_id(app)
+    plugin = await install(
+        client, name=unique("leaky"), command=sys.executable, args=[LEAKY_MCP_SERVER, "leak", "SERVICE_TOKEN"],
+        env={"SERVICE_TOKEN": secret},
+    )
+    response = await client.post(f"/api/plugins/{plugin['id']}/test", params={"timeout": 10})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["ok"] is False
+    # The server's stderr is kept (it says why the server stopped), its secret hidden in every form.
+    assert "fatal: the API refused the key" in result["error"]
+    forms = leak_forms(secret)
+    lines = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in result["error"].splitlines() if line.startswith("debug ")}
+    assert set(lines) == {f"debug {label}" for label in forms}, result["error"]
+    for label, line in lines.items():
+        # base64(user:secret) keeps the characters that encode "user:" alone
+        assert line == "[secret]" or (label == "debug basic auth" and line.startswith("dXNlcjp[secret]")), (label, line)
+    places = {
+        "test result": json.dumps(result),
+        "plugin": (await client.get(f"/api/plugins/{plugin['id']}")).text,
+        "database": await stored_plugins_text(app),
+        "board events": await plugin_events_text(app, start),
+    }
+    for label, value in {"exact": secret, **forms}.items():
+        for where, body in places.items():
+            assert value.lower() not in body.lower(), (label, where)
+
+
+async def test_nul_characters_from_a_server_are_stored_as_replacement_characters(client):
+    plugin = await install(client, name=unique("nul"), command=sys.executable, args=[LEAKY_MCP_SERVER, "nul"])
+    response = await client.post(f"/api/plugins/{plugin['id']}/test", params={"timeout": 20})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["ok"] is True, result["error"]
+    assert result["tools"] == [{"name": "nul\ufffdtool", "description": "before\ufffdafter"}]
+    assert (await client.get(f"/api/plugins/{plugin['id']}")).json()["last_test"]["tools"] == result["tools"]
+
+    plugin = await install(client, name=unique("nul-exit"), command=sys.executable, args=[LEAKY_MCP_SERVER, "nul-exit"])
+    response = await client.post(f"/api/plugins/{plugin['id']}/test", params={"timeout": 10})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["ok"] is False and "fatal: bad\ufffdbyte in config\ufffd" in result["error"]
+    assert "\x00" not in response.text
+    assert (await client.get(f"/api/plugins/{plugin['id']}")).json()["last_test"]["error"] == result["error"]
+
+
+def test_stored_text_is_valid_unicode_and_short_values_are_not_hidden():
+    assert plugin_service.storable("a\x00b\ud800c\udfff", str) == "a\ufffdb\ufffdc\ufffd"
+    assert plugin_service.storable("a\ud800b", str).encode("utf-8")
+    redact = Redactor(["abc", "", "pass-word-1234"])
+    # Values shorter than 4 characters would hide half of every message; they stay.
+    assert redact("abc and ABC") == "abc and ABC"
+    assert redact("the PASS WORD 1234 and pass_word_1234.") == "the [secret] and [secret]."
+    assert redact("no secrets here") == "no secrets here"

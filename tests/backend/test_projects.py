@@ -114,3 +114,57 @@ async def test_health(client, settings):
     assert body["status"] == "ok"
     assert body["database"] == settings.database_kind
     assert body["revision"] == head_revision()
+
+
+async def test_agent_settings_are_taken_on_create(client, workspace: Path):
+    response = await client.post(
+        "/api/projects",
+        json={
+            "name": f"Settings {workspace.parent.name}",
+            "workspace_path": str(workspace),
+            "init_git": True,
+            "permission_mode": "plan",
+            "allowed_tools": [" Bash ", "Read"],
+            "copy_files": [".env"],
+            "agent_model": "claude-sonnet-4-5",
+            "max_turns": 7,
+            "max_budget_usd": 1.5,
+        },
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["permission_mode"], body["allowed_tools"], body["copy_files"]) == ("plan", ["Bash", "Read"], [".env"])
+    assert (body["agent_model"], body["max_turns"], body["max_budget_usd"]) == ("claude-sonnet-4-5", 7, 1.5)
+
+
+async def test_a_refused_init_git_leaves_the_folder_as_it_was(client, workspace: Path, tmp_path: Path):
+    taken = await create_project(client)
+    (workspace / "notes.txt").write_text("mine\n")
+    for body, status, needle in [
+        ({"key": taken["key"]}, 409, "key"),
+        ({"name": taken["name"]}, 409, "already exists"),
+        ({"base_branch": "a..b"}, 422, "branch"),
+    ]:
+        response = await client.post(
+            "/api/projects", json={"name": f"Fresh {tmp_path.name}", "workspace_path": str(workspace), "init_git": True, **body}
+        )
+        assert response.status_code == status, response.text
+        assert needle in response.json()["detail"]
+        assert sorted(p.name for p in workspace.iterdir()) == ["notes.txt"]
+
+
+async def test_init_git_in_a_folder_the_server_cannot_write_is_refused(client, workspace: Path, tmp_path: Path):
+    locked = subprocess.run(["chattr", "+i", str(workspace)], capture_output=True).returncode == 0
+    if not locked:
+        workspace.chmod(0o555)
+    try:
+        response = await client.post(
+            "/api/projects", json={"name": f"Locked {tmp_path.name}", "workspace_path": str(workspace), "init_git": True}
+        )
+    finally:
+        if locked:
+            subprocess.run(["chattr", "-i", str(workspace)], check=True)
+        workspace.chmod(0o755)
+    assert response.status_code == 422, response.text
+    assert "cannot write" in response.json()["detail"]
+    assert not (workspace / ".git").exists()

@@ -88,7 +88,8 @@ def _serve(data_dir: Path, port: int, env: dict) -> subprocess.Popen:
     )
 
 
-def _wait_healthy(url: str, process: subprocess.Popen) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path | None = None) -> None:
+    """Until the server answers; `log`: where its stderr goes (else a pipe)."""
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -96,7 +97,7 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> None:
                 return
         except httpx.TransportError:
             pass
-        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert process.poll() is None, (log.read_text() if log else process.stderr.read().decode())[-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.2)
 

@@ -17,6 +17,7 @@ function runSummary(id: number, status: RunSummary['status'], extra: Partial<Run
 		head_commit: null,
 		error: null,
 		cost_usd: null,
+		task_cost_usd: null,
 		input_tokens: null,
 		output_tokens: null,
 		turns: null,
