@@ -27,7 +27,7 @@ INITIALIZE = {
 }
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-SDK = ("mcp", "mcp_types", "fastmcp", "pydantic", "pydantic_core", "mcp_servers.kanban_server", "backend.config")
+SDK = ("mcp", "mcp_types", "fastmcp", "pydantic", "pydantic_core", "mcp_servers.kanban_server", "backend.config", "rich", "click")
 
 
 def clean_env(**env: str) -> dict[str, str]:
