@@ -255,11 +255,13 @@ class Bridge:
             log.debug("to the board: %s", message.get("method", "a response") if isinstance(message, dict) else "a batch")
         if opening:
             self.initialize = message
-        # No read timeout for calls: wait_for_task answers after minutes.
-        timeout = SHORT if opening or not request else LONG
+        # No read timeout for calls (wait_for_task answers after minutes), but for the first
+        # message: a board that does not answer it gets the in-process server instead.
+        timeout = SHORT if first or opening or not request else LONG
         deadline = _wait_deadline(message)
         answered = False
         renewed = False
+        cut_off = False  # the board had the call and went away before answering it
 
         def on_message(data: bytes) -> None:
             nonlocal answered
@@ -274,7 +276,8 @@ class Bridge:
             except httpx.TransportError as exc:
                 if first and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout)):
                     raise BoardUnreachable(self.unreachable(exc)) from None
-                if deadline is not None and not answered and await self._board_back(session, deadline):
+                cut_off = cut_off or not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                if deadline is not None and cut_off and not answered and await self._board_back(session, deadline):
                     message = _with_timeout(message, deadline)
                     continue
                 self.fail(message, self.unreachable(exc))
@@ -293,6 +296,7 @@ class Bridge:
             if status >= 400:
                 self.fail(message, text)
             elif request and not answered:  # the board went away mid-call
+                cut_off = True
                 if deadline is not None and await self._board_back(session, deadline):
                     message = _with_timeout(message, deadline)
                     continue

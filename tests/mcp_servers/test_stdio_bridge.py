@@ -170,6 +170,9 @@ async def test_a_restarted_board_gets_a_new_session(board: Board, tmp_path: Path
         await board.stop()
         message = await error_of(client, "list_projects")  # while it is down
         assert "unreachable" in message and "kanban serve" in message, message
+        started = asyncio.get_running_loop().time()  # a wait the board never got is not repeated
+        assert "unreachable" in await error_of(client, "wait_for_task", task="KAN-1", timeout=60)
+        assert asyncio.get_running_loop().time() - started < 10
         await board.start()  # it knows nothing of the session now
         assert [p["id"] for p in await call(client, "list_projects")] == [project["id"]]
         assert [tool.name for tool in await client.list_tools()] == list(CORE_TOOLS)
@@ -204,6 +207,26 @@ async def test_board_down_at_start_serves_the_tools_in_process(tmp_path: Path):
         async with Board(tmp_path, port):  # the board comes up later: the calls reach it
             assert await call(client, "list_projects") == []
     assert (tmp_path / "stderr.txt").read_text() == ""
+
+
+async def test_a_board_that_does_not_answer_at_start_gets_the_in_process_server(tmp_path: Path):
+    connections = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await reader.read()  # until the client gives up
+
+    hung = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{hung.sockets[0].getsockname()[1]}"
+    try:
+        async with kanban_mcp_client(url, tmp_path / "stderr.txt") as client:
+            assert [tool.name for tool in await client.list_tools()] == list(CORE_TOOLS)
+            assert "did not answer within" in await error_of(client, "list_projects")
+    finally:
+        hung.close()
+        for writer in connections:
+            writer.close()
+    assert connections, "the bridge never connected"
 
 
 async def test_what_the_board_does_not_serve_is_served_in_process(board: Board, tmp_path: Path):
