@@ -14,9 +14,10 @@ from . import __version__, data_dir
 if TYPE_CHECKING:
     from .config import Settings
 
-# `kanban mcp` imports only what its server needs: Claude Code waits about two seconds for a
-# stdio server's tools before its first turn. Settings (pydantic-settings and the registry
-# clients) and the app are imported by the commands that use them.
+# `kanban mcp` imports only what its bridge to the board needs (the standard library and httpx):
+# Claude Code waits about two seconds for a stdio server's tools before its first turn.
+# Settings (pydantic-settings and the registry clients) and the app are imported by the
+# commands that use them.
 
 
 def _add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -137,7 +138,7 @@ def _uvicorn_log_config() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "mcp":
-        from mcp_servers.kanban_server import main as mcp_main
+        from mcp_servers.stdio_bridge import main as mcp_main
 
         mcp_main()
         return

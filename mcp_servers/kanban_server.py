@@ -27,7 +27,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -35,7 +34,10 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 
 from backend import __version__
+from mcp_servers.environment import DEFAULT_API_URL, RunContext, exit_at_once, log_to_stderr
 from mcp_servers.params import Flag
+
+__all__ = ["CORE_TOOLS", "DEFAULT_API_URL", "FULL_TOOLS", "KanbanAPI", "RunContext", "build_server", "main"]
 
 CORE_TOOLS = (
     "list_projects",
@@ -51,7 +53,6 @@ CORE_TOOLS = (
 FULL_TOOLS = (*CORE_TOOLS, "delete_task", "approve_task", "request_changes", "cancel_run")
 STATUSES = ("todo", "in_progress", "needs_review", "done")
 MAX_WAIT_SECONDS = 600
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 CONNECT_SECONDS = 3.0  # a board on this machine accepts at once
 ANSWER_SECONDS = 5.0  # every plain call answers in well under this
 # The event stream carries a heartbeat every 15 s: silence for longer means the connection
@@ -62,21 +63,6 @@ INSTRUCTIONS = (
     "in_progress (an agent runs) → needs_review → done. create_task(run=true) or run_task starts an "
     "agent; wait_for_task then get_task_result collect the outcome."
 )
-
-
-@dataclass
-class RunContext:
-    project_id: int | None = None
-    task_id: int | None = None
-    run_id: int | None = None
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | os._Environ[str] = os.environ) -> RunContext:
-        def number(name: str) -> int | None:
-            value = env.get(name, "")
-            return int(value) if value.isdigit() else None
-
-        return cls(number("KANBAN_PROJECT_ID"), number("KANBAN_TASK_ID"), number("KANBAN_RUN_ID"))
 
 
 class BoardUnreachable(ToolError):
@@ -463,30 +449,16 @@ class _ToolAnswersFilter(logging.Filter):
 
 
 def configure_logging(level_name: str | None) -> None:
-    """Plain records on stderr (Claude Code shows the stdio server's stderr as errors): warnings
-    and worse by default; `KANBAN_LOG_LEVEL=debug` (or info) for more."""
-    level = getattr(logging, (level_name or "warning").strip().upper(), None)
-    if not isinstance(level, int):
-        raise SystemExit(f"KANBAN_LOG_LEVEL: expected debug, info, warning or error, got {level_name!r}")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("kanban mcp: %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_ToolAnswersFilter())
-    for name in ("fastmcp", "mcp", "httpx"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level)
-        logger.propagate = False
-
-
-def _stop(signum: int, _frame: Any) -> None:
-    # Nothing to save: every change went to the board already. Exit at once, without the
-    # traceback an interrupt would print from inside the event loop and its stdin reader.
-    os._exit(130 if signum == signal.SIGINT else 0)
+    log_to_stderr(level_name, ("fastmcp", "mcp", "httpx", "kanban.mcp"), _ToolAnswersFilter())
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    # FastMCP keeps per-session state in py-key-value, imported on the first tools/list; its
+    # runtime type checks (beartype, applied to the package as it is imported) make that the
+    # slowest step between `initialize` and the tool list Claude Code waits for.
+    os.environ.setdefault("PY_KEY_VALUE_DISABLE_BEARTYPE", "true")
+    signal.signal(signal.SIGINT, exit_at_once)
+    signal.signal(signal.SIGTERM, exit_at_once)
     configure_logging(os.environ.get("KANBAN_LOG_LEVEL"))
     api = KanbanAPI(os.environ.get("KANBAN_API_URL") or DEFAULT_API_URL, os.environ.get("KANBAN_API_TOKEN") or None)
     server = build_server(api, RunContext.from_env(), os.environ.get("KANBAN_MCP_TOOLS"))
