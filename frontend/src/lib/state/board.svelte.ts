@@ -1,6 +1,6 @@
 import { SvelteMap } from 'svelte/reactivity';
 import { toast } from 'svelte-sonner';
-import { api as defaultApi, ApiError, type Api } from '$lib/api/client';
+import { api as defaultApi, ApiError, errorMessage, type Api } from '$lib/api/client';
 import {
 	STATUSES,
 	type BoardEvent,
@@ -187,7 +187,7 @@ export class BoardState {
 			this.loaded = true;
 		} catch (err) {
 			if (seq !== this.#loadSeq) return;
-			this.error = err instanceof ApiError ? err.detail : String(err);
+			this.error = errorMessage(err);
 		} finally {
 			if (seq === this.#loadSeq) {
 				this.loading = false;
@@ -410,7 +410,7 @@ export class BoardState {
 				return true;
 			} catch (err) {
 				this.#rollback(before);
-				const detail = err instanceof ApiError ? err.detail : String(err);
+				const detail = errorMessage(err);
 				this.#notify(`Couldn't move ${before.short_id}: ${detail}`);
 				if (err instanceof ApiError && err.status === 409) await this.#refreshTask(before.id, err.body);
 				return false;
@@ -499,7 +499,7 @@ export class BoardState {
 			if (!held || held.task.version < task.version) this.upsert(task);
 		} catch (err) {
 			if (this.detailId !== id) return;
-			this.detailError = err instanceof ApiError ? err.detail : String(err);
+			this.detailError = errorMessage(err);
 		}
 	};
 
