@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     _add_well_known(app)
     frontend_dir = settings.frontend_dir or SOURCE_FRONTEND
     _add_api_docs(app, frontend_dir / API_DOCS_ASSETS)
+    _document_streams(app)
     _mount_frontend(app, frontend_dir)
     # Outermost last: the guard answers before a body is read, the limit before it is read whole.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -220,6 +222,24 @@ MISSING_API_DOCS = """<!doctype html><meta charset="utf-8"><title>Kanban Orchest
 <h1>The API documentation page is not built yet</h1>
 <p>Its files come with the web board's build: run <code>make frontend</code> from the project folder.
 The API's description is at <a href="/api/openapi.json">/api/openapi.json</a> meanwhile.</p>"""
+
+
+def _document_streams(app: FastAPI) -> None:
+    """FastAPI documents a response model as JSON. A route whose 200 answer declares
+    `text/event-stream` content is a Server-Sent Events stream, and its model describes the
+    messages (their `data:`): the document lists the model under `text/event-stream` only."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                content = operation.get("responses", {}).get("200", {}).get("content", {})
+                if "text/event-stream" in content and "application/json" in content:
+                    content["text/event-stream"] = content.pop("application/json")
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_api_docs(app: FastAPI, assets: Path) -> None:

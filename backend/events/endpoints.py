@@ -16,6 +16,7 @@ from ..kit.schemas import MAX_EVENT_ID, MAX_ID, parse_decimal_id
 from ..models import Project
 from . import service
 from .hub import CATCH_UP, EventHub, LiveEvent, to_live
+from .schemas import BoardEvent
 from .types import EVENT_DESCRIPTIONS
 
 router = APIRouter(tags=["events"])
@@ -83,7 +84,13 @@ EVENTS_DOC = "\n".join(f"- `{name.value}`: {text}" for name, text in EVENT_DESCR
         "then live ones. A comment line is sent every 15 s as a heartbeat.\n\nEvent types:\n" + EVENTS_DOC
     ),
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}},
+    responses={
+        200: {
+            "model": BoardEvent,  # each message's `data:`
+            "content": {"text/event-stream": {}},
+            "description": "The event stream; each message's `data:` is a `BoardEvent`.",
+        }
+    },
 )
 async def stream_events(
     hub: HubDep,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import BoardEvent
 from ..models.base import utcnow
+from .schemas import check_payload
 from .types import BoardEventType
 
 # pg_advisory_xact_lock key that orders event writes (ASCII "kanb").
@@ -37,8 +38,10 @@ async def record(
 
     On PostgreSQL the insert first takes a transaction-scoped lock, so event ids become
     visible in id order: a reader that has seen id N never later finds a smaller one. On
-    SQLite write transactions are serialised already.
+    SQLite write transactions are serialised already. The payload must be what the type's
+    model in `schemas.EVENT_PAYLOADS` describes (`EventPayloadError` otherwise).
     """
+    check_payload(type, payload)
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
         await session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))

@@ -8,6 +8,7 @@ from pydantic import Field
 from ..git import MAX_DIFF_LINES_PER_FILE, MAX_DIFF_LINES_TOTAL
 from ..kit.schemas import InputSchema, OutputSchema, bounded_text
 from ..models import ApprovalStatus, RunStatus
+from .event_types import RUN_EVENTS_DOC, RunEventType
 
 Instructions = bounded_text(0, 50_000)
 Feedback = bounded_text(1, 50_000, strip=True)
@@ -74,7 +75,7 @@ class RunRead(RunSummary):
 
 class RunEventRead(OutputSchema):
     seq: int
-    type: str = Field(examples=["tool_use"], description="init, text, thinking, tool_use, tool_result, approval, result, error, status")
+    type: RunEventType = Field(examples=["tool_use"], description=RUN_EVENTS_DOC)
     payload: dict[str, Any]
     created_at: datetime
 

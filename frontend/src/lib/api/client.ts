@@ -10,12 +10,17 @@ import type {
 	Board,
 	Diff,
 	Health,
+	Plugin,
+	PluginInstall,
+	PluginTest,
+	PluginUpdate,
 	Project,
 	ProjectCreate,
 	ProjectUpdate,
 	Run,
 	RunEventPage,
 	RunSummary,
+	SearchResults,
 	Task,
 	TaskCreate,
 	TaskMove,
@@ -37,6 +42,11 @@ export class ApiError extends Error {
 		this.detail = detail;
 		this.body = body;
 	}
+}
+
+/** What to tell the user about a failed call: the server's `detail`, else the error's message. */
+export function errorMessage(err: unknown): string {
+	return err instanceof ApiError ? err.detail : err instanceof Error ? err.message : String(err);
 }
 
 /** Turn FastAPI's `detail` (a string, or a list of validation errors) into one readable sentence. */
@@ -182,12 +192,43 @@ export const api = {
 
 export type Api = typeof api;
 
-/** URL of the live event stream for one board (token in the query: EventSource cannot send headers). */
-export function eventsUrl(projectId: number, lastEventId?: number | null): string {
-	const params = new URLSearchParams({ project_id: String(projectId) });
+export type PluginSource = 'all' | 'glama' | 'official';
+const pluginPath = (id: number) => ({ params: { path: { plugin_id: id } } });
+
+/** The Plugin Manager's calls. */
+export const pluginsApi = {
+	list: () => unwrap<Plugin[]>(http.GET('/api/plugins')),
+	search: (query: { q?: string; source?: PluginSource; cursor?: string; limit?: number }) =>
+		unwrap<SearchResults>(http.GET('/api/plugins/search', { params: { query } })),
+	install: (body: PluginInstall) => unwrap<Plugin>(http.POST('/api/plugins', { body })),
+	update: (id: number, body: PluginUpdate) =>
+		unwrap<Plugin>(http.PATCH('/api/plugins/{plugin_id}', { ...pluginPath(id), body })),
+	setProject: (id: number, projectId: number, enabled: boolean) =>
+		unwrap<Plugin>(
+			http.PUT('/api/plugins/{plugin_id}/projects/{project_id}', {
+				params: { path: { plugin_id: id, project_id: projectId } },
+				body: { enabled }
+			})
+		),
+	test: (id: number, timeout = 30) =>
+		unwrap<PluginTest>(
+			http.POST('/api/plugins/{plugin_id}/test', { params: { path: { plugin_id: id }, query: { timeout } } })
+		),
+	remove: (id: number) => unwrap<unknown>(http.DELETE('/api/plugins/{plugin_id}', pluginPath(id)))
+};
+export type PluginsApi = typeof pluginsApi;
+
+/**
+ * URL of the live event stream: one board's, or with `projectId` null every project's and the
+ * plugins' (token in the query: EventSource cannot send headers).
+ */
+export function eventsUrl(projectId: number | null, lastEventId?: number | null): string {
+	const params = new URLSearchParams();
+	if (projectId != null) params.set('project_id', String(projectId));
 	if (lastEventId != null) params.set('last_event_id', String(lastEventId));
 	if (auth.token) params.set('token', auth.token);
-	return `/api/events?${params}`;
+	const query = params.toString();
+	return `/api/events${query ? `?${query}` : ''}`;
 }
 
 /** URL of a run's live event stream; `after` resumes after that sequence number. */

@@ -489,6 +489,60 @@ export interface components {
             tool_name: string;
         };
         /**
+         * ApprovalRequestedEvent
+         * @description An agent asks to use a tool and waits for the user's answer. Payload: the approval.
+         */
+        ApprovalRequestedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["ApprovalRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "approval.requested";
+        };
+        /**
+         * ApprovalResolvedEvent
+         * @description A tool request was allowed or denied. Payload: the approval.
+         */
+        ApprovalResolvedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["ApprovalRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "approval.resolved";
+        };
+        /**
          * ApprovalStatus
          * @enum {string}
          */
@@ -568,6 +622,11 @@ export interface components {
              */
             title: string;
         };
+        /**
+         * BoardEvent
+         * @description One message of `GET /api/events` (its `data:`), told apart by `type`.
+         */
+        BoardEvent: components["schemas"]["ProjectCreatedEvent"] | components["schemas"]["ProjectUpdatedEvent"] | components["schemas"]["ProjectDeletedEvent"] | components["schemas"]["TaskCreatedEvent"] | components["schemas"]["TaskUpdatedEvent"] | components["schemas"]["TaskMovedEvent"] | components["schemas"]["TaskDeletedEvent"] | components["schemas"]["RunQueuedEvent"] | components["schemas"]["RunStartedEvent"] | components["schemas"]["RunUpdatedEvent"] | components["schemas"]["RunFinishedEvent"] | components["schemas"]["ApprovalRequestedEvent"] | components["schemas"]["ApprovalResolvedEvent"] | components["schemas"]["PluginInstalledEvent"] | components["schemas"]["PluginUpdatedEvent"] | components["schemas"]["PluginRemovedEvent"];
         /** BoardRead */
         BoardRead: {
             /** Columns */
@@ -845,6 +904,33 @@ export interface components {
              */
             url?: string | null;
         };
+        /**
+         * PluginInstalledEvent
+         * @description A plugin (MCP server) was installed or a built-in one registered. Payload: the plugin (secret values never included).
+         */
+        PluginInstalledEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["PluginRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "plugin.installed";
+        };
         /** PluginProjectRead */
         PluginProjectRead: {
             /** Enabled */
@@ -913,6 +999,40 @@ export interface components {
             updated_at: string;
             /** Url */
             url: string | null;
+        };
+        /**
+         * PluginRemovedEvent
+         * @description A plugin was uninstalled. Payload: `{id, name}`.
+         */
+        PluginRemovedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["PluginRemovedPayload"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "plugin.removed";
+        };
+        /** PluginRemovedPayload */
+        PluginRemovedPayload: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
         };
         /** PluginSearchItem */
         PluginSearchItem: {
@@ -1021,6 +1141,33 @@ export interface components {
             /** Url */
             url?: string | null;
         };
+        /**
+         * PluginUpdatedEvent
+         * @description A plugin's settings, switches, project enablement or last connection test changed. Payload: the plugin (secret values never included).
+         */
+        PluginUpdatedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["PluginRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "plugin.updated";
+        };
         /** ProjectCreate */
         ProjectCreate: {
             /**
@@ -1082,6 +1229,65 @@ export interface components {
              * @example ~/code/kanban-orchestrator
              */
             workspace_path: string;
+        };
+        /**
+         * ProjectCreatedEvent
+         * @description A project was created. Payload: the project.
+         */
+        ProjectCreatedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["ProjectRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "project.created";
+        };
+        /**
+         * ProjectDeletedEvent
+         * @description A project and its tasks were deleted. Payload: `{id}`.
+         */
+        ProjectDeletedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["ProjectDeletedPayload"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "project.deleted";
+        };
+        /** ProjectDeletedPayload */
+        ProjectDeletedPayload: {
+            /** Id */
+            id: number;
         };
         /** ProjectEnablement */
         ProjectEnablement: {
@@ -1188,6 +1394,33 @@ export interface components {
             /** Workspace Path */
             workspace_path?: string | null;
         };
+        /**
+         * ProjectUpdatedEvent
+         * @description A project's fields changed. Payload: the project.
+         */
+        ProjectUpdatedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["ProjectRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "project.updated";
+        };
         /** RunCreate */
         RunCreate: {
             /**
@@ -1221,11 +1454,80 @@ export interface components {
             /** Seq */
             seq: number;
             /**
-             * Type
-             * @description init, text, thinking, tool_use, tool_result, approval, result, error, status
+             * @description - `init`: The agent session started: `{session_id, model, cwd, tools, mcp_servers, permission_mode, claude_code_version}`.
+             *     - `system`: Another notice of the agent's runtime: `{subtype}`.
+             *     - `text`: Text the model wrote: `{text}`.
+             *     - `thinking`: The model's thinking: `{text}`.
+             *     - `tool_use`: The model calls a tool: `{id, name, input}`.
+             *     - `tool_result`: A tool's answer: `{tool_use_id, content, is_error}`.
+             *     - `user`: A user-side message of the session that is not a tool's answer: `{text}`.
+             *     - `approval`: A tool request waits for the user's answer, or was answered: the approval.
+             *     - `result`: The agent finished: `{subtype, is_error, result, errors, cost_usd, session_cost_usd, input_tokens, output_tokens, turns, duration_ms, session_id, terminal_reason}` (`cost_usd` is the run's own, `session_cost_usd` the session's total).
+             *     - `error`: The run or the model API failed: `{message}`.
+             *     - `status`: The run's state changed (started, resumed, ended): `{status}`, and on a start `attempt` and `start`.
              * @example tool_use
              */
-            type: string;
+            type: components["schemas"]["RunEventType"];
+        };
+        /**
+         * RunEventType
+         * @description What a run event is; its payload depends on it.
+         * @enum {string}
+         */
+        RunEventType: "init" | "system" | "text" | "thinking" | "tool_use" | "tool_result" | "user" | "approval" | "result" | "error" | "status";
+        /**
+         * RunFinishedEvent
+         * @description An agent run ended: succeeded, failed, cancelled or interrupted. Payload: the run summary.
+         */
+        RunFinishedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["RunSummary"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.finished";
+        };
+        /**
+         * RunQueuedEvent
+         * @description An agent run was queued for a task. Payload: the run summary.
+         */
+        RunQueuedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["RunSummary"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.queued";
         };
         /** RunRead */
         RunRead: {
@@ -1283,6 +1585,33 @@ export interface components {
             turns: number | null;
         };
         /**
+         * RunStartedEvent
+         * @description An agent run started (or resumed after a restart). Payload: the run summary.
+         */
+        RunStartedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["RunSummary"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.started";
+        };
+        /**
          * RunStatus
          * @enum {string}
          */
@@ -1338,6 +1667,33 @@ export interface components {
             task_id: number;
             /** Turns */
             turns: number | null;
+        };
+        /**
+         * RunUpdatedEvent
+         * @description A running agent's state changed (waiting for an approval, or running again). Payload: the run summary.
+         */
+        RunUpdatedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["RunSummary"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.updated";
         };
         /** SettingRead */
         SettingRead: {
@@ -1404,6 +1760,69 @@ export interface components {
              */
             title: string;
         };
+        /**
+         * TaskCreatedEvent
+         * @description A task was created. Payload: the task.
+         */
+        TaskCreatedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["TaskRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.created";
+        };
+        /**
+         * TaskDeletedEvent
+         * @description A task was deleted. Payload: `{id, short_id, project_id}`.
+         */
+        TaskDeletedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["TaskDeletedPayload"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.deleted";
+        };
+        /** TaskDeletedPayload */
+        TaskDeletedPayload: {
+            /** Id */
+            id: number;
+            /** Project Id */
+            project_id: number;
+            /** Short Id */
+            short_id: string;
+        };
         /** TaskMove */
         TaskMove: {
             /**
@@ -1431,6 +1850,33 @@ export interface components {
              * @description If given, refuse the move when the task changed since.
              */
             version?: number | null;
+        };
+        /**
+         * TaskMovedEvent
+         * @description A task changed column and/or position. Payload: the task.
+         */
+        TaskMovedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["TaskRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.moved";
         };
         /** TaskPage */
         TaskPage: {
@@ -1543,6 +1989,33 @@ export interface components {
              * @example 3
              */
             version: number;
+        };
+        /**
+         * TaskUpdatedEvent
+         * @description A task's fields changed (not its column or order). Payload: the task.
+         */
+        TaskUpdatedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["TaskRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task.updated";
         };
         /** ToolInfo */
         ToolInfo: {
@@ -1731,13 +2204,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The event stream */
+            /** @description The event stream; each message's `data:` is a `BoardEvent`. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": unknown;
+                    "text/event-stream": components["schemas"]["BoardEvent"];
                 };
             };
             /** @description Host header not allowed */

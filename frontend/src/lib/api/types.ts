@@ -35,8 +35,9 @@ export type Run = Ok<paths['/api/runs/{run_id}']['get']>;
 export type Approval = Run extends { pending_approvals?: (infer A)[] } ? A : never;
 export type ApprovalChoice = Body<paths['/api/approvals/{approval_id}']['post']>['decision'];
 export type RunEventPage = Ok<paths['/api/runs/{run_id}/events']['get']>;
-/** One stored event of a run (`type`: init, text, thinking, tool_use, tool_result, user, approval, result, error, status, system). */
+/** One stored event of a run; its `type` says what its payload holds (docs/api.md). */
 export type RunEvent = RunEventPage['items'][number];
+export type RunEventType = RunEvent['type'];
 
 export type Plugin = Ok<paths['/api/plugins/{plugin_id}']['get']>;
 export type PluginInstall = Body<paths['/api/plugins']['post']>;
@@ -59,11 +60,23 @@ export type DiffHunk = DiffFile['hunks'][number];
 /** One line of a diff hunk; `old`/`new` are line numbers (null on the side that lacks the line). */
 export type DiffLine = DiffHunk['lines'][number];
 
-export const STATUSES = ['todo', 'in_progress', 'needs_review', 'done'] as const;
-export type TaskStatus = (typeof STATUSES)[number];
+/**
+ * `values`, checked by the compiler to hold every member of the schema's union `U` and nothing
+ * else: when the backend adds, renames or drops one, the list here fails to compile.
+ */
+export const everyMember =
+	<U extends string>() =>
+	<const T extends readonly U[]>(
+		values: T & ([Exclude<U, T[number]>] extends [never] ? unknown : { missing: Exclude<U, T[number]> })
+	): T =>
+		values;
 
-export const PRIORITIES = ['none', 'low', 'medium', 'high', 'urgent'] as const;
-export type TaskPriority = (typeof PRIORITIES)[number];
+export type TaskStatus = Task['status'];
+/** The board's columns, in order. */
+export const STATUSES = everyMember<TaskStatus>()(['todo', 'in_progress', 'needs_review', 'done']);
+
+export type TaskPriority = Task['priority'];
+export const PRIORITIES = everyMember<TaskPriority>()(['none', 'low', 'medium', 'high', 'urgent']);
 
 export const STATUS_TITLES: Record<TaskStatus, string> = {
 	todo: 'To Do',
@@ -80,8 +93,21 @@ export const PRIORITY_TITLES: Record<TaskPriority, string> = {
 	urgent: 'Urgent'
 };
 
+type StreamOf<Op> = Op extends { responses: { 200: { content: { 'text/event-stream': infer T } } } } ? T : never;
+
+/** One message of the live stream `GET /api/events` (its `data:`), told apart by `type`. */
+export type BoardEvent = StreamOf<paths['/api/events']['get']>;
+export type EventType = BoardEvent['type'];
+/** The board event with type `T`. */
+export type EventOf<T extends EventType> = Extract<BoardEvent, { type: T }>;
+export type TaskDeletedPayload = EventOf<'task.deleted'>['payload'];
+export type ProjectDeletedPayload = EventOf<'project.deleted'>['payload'];
+type TypeAndPayload<E> = E extends BoardEvent ? Pick<E, 'type' | 'payload'> : never;
+/** A plugin event's type and payload (what the Plugin Manager applies). */
+export type PluginEvent = TypeAndPayload<EventOf<'plugin.installed' | 'plugin.updated' | 'plugin.removed'>>;
+
 /** Named server-sent events on /api/events. */
-export const EVENT_TYPES = [
+export const EVENT_TYPES = everyMember<EventType>()([
 	'task.created',
 	'task.updated',
 	'task.moved',
@@ -94,25 +120,24 @@ export const EVENT_TYPES = [
 	'run.updated',
 	'run.finished',
 	'approval.requested',
-	'approval.resolved'
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+	'approval.resolved',
+	'plugin.installed',
+	'plugin.updated',
+	'plugin.removed'
+]);
+export const PLUGIN_EVENT_TYPES = everyMember<PluginEvent['type']>()(['plugin.installed', 'plugin.updated', 'plugin.removed']);
 
-export type TaskDeletedPayload = { id: number; short_id: string; project_id: number };
-export type ProjectDeletedPayload = { id: number };
-
-type Envelope<T extends EventType, P> = {
-	id: number;
-	type: T;
-	project_id: number | null;
-	created_at: string;
-	payload: P;
-};
-
-export type BoardEvent =
-	| Envelope<'task.created' | 'task.updated' | 'task.moved', Task>
-	| Envelope<'task.deleted', TaskDeletedPayload>
-	| Envelope<'project.created' | 'project.updated', Project>
-	| Envelope<'project.deleted', ProjectDeletedPayload>
-	| Envelope<'run.queued' | 'run.started' | 'run.updated' | 'run.finished', RunSummary>
-	| Envelope<'approval.requested' | 'approval.resolved', Approval>;
+/** Named events of `GET /api/runs/{id}/stream` (plus `end`, sent once the run is over). */
+export const RUN_EVENT_TYPES = everyMember<RunEventType>()([
+	'init',
+	'text',
+	'thinking',
+	'tool_use',
+	'tool_result',
+	'user',
+	'approval',
+	'result',
+	'error',
+	'status',
+	'system'
+]);

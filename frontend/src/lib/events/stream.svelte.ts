@@ -1,13 +1,9 @@
 import { eventsUrl } from '$lib/api/client';
 import { EVENT_TYPES, type BoardEvent } from '$lib/api/types';
+import { ReconnectingSource, type EventSourceFactory, type SourceStatus } from './source.svelte';
 
-export type StreamStatus = 'idle' | 'connecting' | 'open' | 'reconnecting';
-
-type EventSourceLike = Pick<EventSource, 'addEventListener' | 'close' | 'readyState'> & {
-	onopen: ((this: EventSource, ev: Event) => unknown) | null;
-	onerror: ((this: EventSource, ev: Event) => unknown) | null;
-};
-export type EventSourceFactory = (url: string) => EventSourceLike;
+export type StreamStatus = SourceStatus;
+export type { EventSourceFactory };
 
 type Options = {
 	/** Create the EventSource (tests pass a fake). */
@@ -18,8 +14,6 @@ type Options = {
 	backoff?: (attempt: number) => number;
 };
 
-const CLOSED = 2;
-
 /**
  * ONE EventSource per board. Named events are parsed and handed to `onEvent`; the last event id
  * is tracked. The browser resends it on its own reconnects; when we have to recreate the
@@ -27,25 +21,34 @@ const CLOSED = 2;
  * `&last_event_id=N` so the server replays what we missed.
  */
 export class EventStream {
-	status = $state<StreamStatus>('idle');
 	lastEventId = $state<number | null>(null);
-	/** When the stream went down (ms since epoch), for the connection indicator. */
-	downSince = $state<number | null>(null);
 
-	#source: EventSourceLike | null = null;
+	#source: ReconnectingSource;
 	#projectId: number | null = null;
 	#onEvent: (event: BoardEvent) => void = () => {};
 	#onResync: () => void = () => {};
-	#attempt = 0;
-	#timer: ReturnType<typeof setTimeout> | null = null;
-	#create: EventSourceFactory;
-	#url: (projectId: number, lastEventId: number | null) => string;
-	#backoff: (attempt: number) => number;
 
 	constructor(options: Options = {}) {
-		this.#create = options.create ?? ((url) => new EventSource(url));
-		this.#url = options.url ?? eventsUrl;
-		this.#backoff = options.backoff ?? ((n) => Math.min(1000 * 2 ** n, 15000));
+		const url = options.url ?? eventsUrl;
+		this.#source = new ReconnectingSource({
+			url: (resuming) => url(this.#projectId!, resuming ? this.lastEventId : null),
+			events: [...EVENT_TYPES, 'reconnect'],
+			onMessage: (type, message) => (type === 'reconnect' ? this.#source.restart() : this.#handle(message)),
+			onOpen: ({ recreated }) => {
+				if (recreated) this.#onResync();
+			},
+			create: options.create,
+			backoff: options.backoff ?? ((n) => Math.min(1000 * 2 ** n, 15000))
+		});
+	}
+
+	get status(): StreamStatus {
+		return this.#source.status;
+	}
+
+	/** When the stream went down (ms since epoch), for the connection indicator. */
+	get downSince(): number | null {
+		return this.#source.downSince;
 	}
 
 	get projectId() {
@@ -62,86 +65,24 @@ export class EventStream {
 		onResync: () => void = () => {}
 	) => {
 		if (this.#projectId !== projectId) this.lastEventId = null;
-		this.disconnect();
 		this.#projectId = projectId;
 		this.#onEvent = onEvent;
 		this.#onResync = onResync;
-		this.#attempt = 0;
-		this.#open(false);
+		this.#source.open();
 	};
 
 	/** Recreate the EventSource now (e.g. after the API token changed), resuming from the last id. */
 	restart = () => {
 		if (this.#projectId == null) return;
-		this.#closeSource();
-		this.#open(true);
+		this.#source.restart();
 	};
 
 	disconnect = () => {
-		this.#closeSource();
+		this.#source.close();
 		this.#projectId = null;
-		this.status = 'idle';
-		this.downSince = null;
 	};
 
-	#closeSource() {
-		if (this.#timer) clearTimeout(this.#timer);
-		this.#timer = null;
-		this.#source?.close();
-		this.#source = null;
-	}
-
-	#open(resuming: boolean) {
-		const projectId = this.#projectId;
-		if (projectId == null) return;
-		if (this.status !== 'reconnecting') this.status = 'connecting';
-		const source = this.#create(this.#url(projectId, resuming ? this.lastEventId : null));
-		this.#source = source;
-		let resynced = !resuming;
-
-		source.onopen = () => {
-			if (this.#source !== source) return;
-			this.status = 'open';
-			this.downSince = null;
-			this.#attempt = 0;
-			if (!resynced) {
-				resynced = true;
-				this.#onResync();
-			}
-		};
-		source.onerror = () => {
-			if (this.#source !== source) return;
-			if (this.status !== 'reconnecting') {
-				this.status = 'reconnecting';
-				this.downSince = Date.now();
-			}
-			// CONNECTING: the browser retries by itself (and resends Last-Event-ID).
-			// CLOSED: it gave up (HTTP error, bad content type): recreate it ourselves.
-			if (source.readyState === CLOSED) this.#scheduleReopen();
-		};
-		for (const type of EVENT_TYPES) {
-			source.addEventListener(type, (e) => this.#handle(source, e as MessageEvent));
-		}
-		source.addEventListener('reconnect', () => {
-			if (this.#source !== source) return;
-			this.#closeSource();
-			this.#open(true);
-		});
-	}
-
-	#scheduleReopen() {
-		this.#source?.close();
-		const delay = this.#backoff(this.#attempt++);
-		if (this.#timer) clearTimeout(this.#timer);
-		this.#timer = setTimeout(() => {
-			this.#timer = null;
-			this.#source = null;
-			this.#open(true);
-		}, delay);
-	}
-
-	#handle(source: EventSourceLike, message: MessageEvent) {
-		if (this.#source !== source) return;
+	#handle(message: MessageEvent) {
 		let event: BoardEvent;
 		try {
 			event = JSON.parse(message.data) as BoardEvent;

@@ -1,48 +1,26 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BoardEvent } from '$lib/api/types';
 import { EventStream } from './stream.svelte';
+import { FakeEventSource as FakeSource } from '$lib/test/fake-event-source';
 import { makeTask } from '$lib/test/fixtures';
 
-class FakeEventSource {
-	static instances: FakeEventSource[] = [];
-	readyState = 0;
-	onopen: ((ev: Event) => unknown) | null = null;
-	onerror: ((ev: Event) => unknown) | null = null;
-	closed = false;
-	listeners = new Map<string, ((e: MessageEvent) => void)[]>();
-
-	constructor(public url: string) {
-		FakeEventSource.instances.push(this);
-	}
-
-	addEventListener(type: string, fn: (e: MessageEvent) => void) {
-		this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
-	}
-
-	close() {
-		this.closed = true;
-		this.readyState = 2;
-	}
-
-	open() {
-		this.readyState = 1;
-		this.onopen?.(new Event('open'));
+class FakeEventSource extends FakeSource {
+	static get instances() {
+		return FakeSource.all as FakeEventSource[];
 	}
 
 	emit(type: string, id: number, payload: unknown) {
 		const data = JSON.stringify({ id, type, project_id: 1, created_at: '2026-01-01T00:00:00Z', payload });
-		const message = new MessageEvent(type, { data, lastEventId: String(id) });
-		for (const fn of this.listeners.get(type) ?? []) fn(message);
+		this.dispatch(type, { data, lastEventId: String(id) });
 	}
 
 	fail(closed: boolean) {
-		this.readyState = closed ? 2 : 0;
-		this.onerror?.(new Event('error'));
+		this.drop(closed ? 2 : 0);
 	}
 }
 
 function setup() {
-	FakeEventSource.instances = [];
+	FakeSource.all = [];
 	const stream = new EventStream({
 		create: (url) => new FakeEventSource(url) as never,
 		url: (projectId, lastEventId) =>

@@ -1,159 +1,142 @@
-import { SvelteMap } from 'svelte/reactivity';
 import { toast } from 'svelte-sonner';
-import { api as defaultApi, ApiError, type Api } from '$lib/api/client';
-import {
-	STATUSES,
-	type BoardEvent,
-	type BoardTask,
-	type Project,
-	type RunSummary,
-	type Task,
-	type TaskCreate,
-	type TaskMove,
-	type TaskStatus,
-	type TaskUpdate
+import { api as defaultApi, ApiError, errorMessage, type Api } from '$lib/api/client';
+import type {
+	BoardEvent,
+	BoardTask,
+	Project,
+	RunSummary,
+	Task,
+	TaskCreate,
+	TaskStatus,
+	TaskUpdate
 } from '$lib/api/types';
+import { BoardCards, emptyColumns, isStatus, matchesQuery, toBoardTask, type Columns } from './columns.svelte';
+import { BoardMoves } from './moves.svelte';
+import { TaskDetail } from './task-detail.svelte';
 
-export type Columns = Record<TaskStatus, BoardTask[]>;
+export { compareTasks, emptyColumns, matchesQuery, toBoardTask, type Columns } from './columns.svelte';
 
 type Deps = {
 	api?: Api;
 	notify?: (message: string) => void;
 };
 
-export function emptyColumns(): Columns {
-	return { todo: [], in_progress: [], needs_review: [], done: [] };
-}
-
-function withContent(lists: Columns, cards: Map<number, BoardTask>): Columns {
-	const columns = emptyColumns();
-	for (const status of STATUSES) columns[status] = lists[status].map((t) => cards.get(t.id) ?? t);
-	return columns;
-}
-
-/** Board order: by fractional position (plain code-unit comparison, like SQL's binary collation), then id. */
-export function compareTasks(a: Pick<BoardTask, 'position' | 'id'>, b: Pick<BoardTask, 'position' | 'id'>) {
-	if (a.position < b.position) return -1;
-	if (a.position > b.position) return 1;
-	return a.id - b.id;
-}
-
-/** Strip the fields the board does not carry (description, result). */
-export function toBoardTask(task: Task | BoardTask): BoardTask {
-	const { description: _d, result: _r, ...rest } = task as Task;
-	return { ...rest, labels: [...(rest.labels ?? [])] };
-}
-
-/** Client-side approximation of the server's `q` filter, used for live events while a search is active. */
-export function matchesQuery(task: Task | BoardTask, q: string): boolean {
-	const needle = q.trim().toLowerCase();
-	if (!needle) return true;
-	const description = 'description' in task ? (task.description ?? '') : '';
-	return (
-		task.title.toLowerCase().includes(needle) ||
-		description.toLowerCase().includes(needle) ||
-		task.short_id.toLowerCase() === needle
-	);
-}
-
-function isStatus(value: unknown): value is TaskStatus {
-	return typeof value === 'string' && (STATUSES as readonly string[]).includes(value);
-}
-
 /**
- * State of one project's board: columns of tasks, the task open in the sidebar, and the rules
- * for applying live events and optimistic moves.
+ * State of one project's board: loading it, applying live events, and the CRUD calls. The
+ * cards live in `BoardCards` (columns.svelte.ts), drag and drop and optimistic moves in
+ * `BoardMoves` (moves.svelte.ts), the task open in the sidebar in `TaskDetail`.
  */
 export class BoardState {
 	projectId = $state<number | null>(null);
 	project = $state<Project | null>(null);
-	/**
-	 * Each column's cards in board order. The arrays are replaced, never mutated, and only when
-	 * the order changes: the keyed lists and the drag library then reconcile only on moves.
-	 */
-	lists = $state.raw<Columns>(emptyColumns());
-	/** The newest content of every card, by id: an edit re-renders that one card. */
-	#cards = new SvelteMap<number, BoardTask>();
-	/** The columns with each card's newest content. */
-	columns = $derived<Columns>(withContent(this.lists, this.#cards));
-	/** Full task (with description/result) shown in the sidebar. */
-	detail = $state<Task | null>(null);
-	detailId = $state<number | null>(null);
-	detailError = $state<string | null>(null);
 	query = $state('');
 	loading = $state(false);
 	loaded = $state(false);
 	error = $state<string | null>(null);
-	/** A drag is in progress: live events wait until it ends, so they don't fight the drag library. */
-	dragging = $state(false);
-	/** A keyboard drag (Space … Space) is in progress; Tab then moves the card between columns. */
-	keyboardDragging = $state(false);
 
-	#api: Api;
+	readonly cards = new BoardCards();
+	readonly moves: BoardMoves;
+	readonly task: TaskDetail;
+
+	readonly api: Api;
 	#notify: (message: string) => void;
 	#queue: BoardEvent[] = [];
 	#deleted = new Set<number>();
 	#loadSeq = 0;
 	#loadingNow = false;
-	#dragOrigin: { task: BoardTask; status: TaskStatus; index: number } | null = null;
-	#moves: Promise<unknown> = Promise.resolve();
-	#inflight = new Map<number, number>();
-	#ownVersions = new Map<number, number>();
 
 	constructor(deps: Deps = {}) {
-		this.#api = deps.api ?? defaultApi;
+		this.api = deps.api ?? defaultApi;
 		this.#notify = deps.notify ?? ((message) => toast.error(message));
+		this.moves = new BoardMoves(this);
+		this.task = new TaskDetail(this.api, (task) => {
+			const held = this.find(task.id);
+			if (!held || held.task.version < task.version) this.upsert(task);
+		});
+	}
+
+	// ---- the cards (BoardCards) ------------------------------------------------------------
+
+	/** Each column's cards in board order (replaced, never mutated, when the order changes). */
+	get lists(): Columns {
+		return this.cards.lists;
+	}
+
+	/** The columns with each card's newest content. */
+	get columns(): Columns {
+		return this.cards.columns;
 	}
 
 	get total(): number {
-		return STATUSES.reduce((n, s) => n + this.lists[s].length, 0);
+		return this.cards.total;
 	}
 
-	count = (status: TaskStatus): number => this.lists[status].length;
+	count = (status: TaskStatus) => this.cards.count(status);
+	card = (id: number) => this.cards.card(id);
+	find = (id: number) => this.cards.find(id);
+	findByShortId = (shortId: string) => this.cards.findByShortId(shortId);
 
-	/** The newest content of a card (undefined for the drag library's placeholder). */
-	card = (id: number): BoardTask | undefined => this.#cards.get(id);
+	// ---- moves (BoardMoves) -----------------------------------------------------------------
 
-	find = (id: number): { task: BoardTask; status: TaskStatus; index: number } | null => {
-		for (const status of STATUSES) {
-			const index = this.lists[status].findIndex((t) => t.id === id);
-			if (index !== -1) return { task: this.#cards.get(id) ?? this.lists[status][index], status, index };
-		}
-		return null;
-	};
-
-	findByShortId = (shortId: string): BoardTask | null => {
-		for (const card of this.#cards.values()) if (card.short_id === shortId) return card;
-		return null;
-	};
-
-	#setList(status: TaskStatus, list: BoardTask[]) {
-		this.lists = { ...this.lists, [status]: list };
+	get dragging(): boolean {
+		return this.moves.dragging;
 	}
 
-	#removeAt(status: TaskStatus, index: number) {
-		const list = this.lists[status];
-		this.#setList(status, [...list.slice(0, index), ...list.slice(index + 1)]);
+	get keyboardDragging(): boolean {
+		return this.moves.keyboardDragging;
 	}
 
-	#insertAt(status: TaskStatus, index: number, card: BoardTask) {
-		const list = this.lists[status];
-		this.#setList(status, [...list.slice(0, index), card, ...list.slice(index)]);
+	set keyboardDragging(value: boolean) {
+		this.moves.keyboardDragging = value;
 	}
 
-	#replaceAt(status: TaskStatus, index: number, card: BoardTask) {
-		const list = this.lists[status].slice();
-		list[index] = card;
-		this.#setList(status, list);
+	get dragConsider() {
+		return this.moves.dragConsider;
 	}
 
-	#put(card: BoardTask) {
-		this.#cards.set(card.id, card);
+	get dragFinalize() {
+		return this.moves.dragFinalize;
 	}
 
-	#clear() {
-		this.lists = emptyColumns();
-		this.#cards.clear();
+	get dragStopped() {
+		return this.moves.dragStopped;
+	}
+
+	get move() {
+		return this.moves.move;
+	}
+
+	// ---- the sidebar (TaskDetail) -------------------------------------------------------------
+
+	/** Full task (with description/result) shown in the sidebar. */
+	get detail(): Task | null {
+		return this.task.task;
+	}
+
+	get detailId(): number | null {
+		return this.task.id;
+	}
+
+	get detailError(): string | null {
+		return this.task.error;
+	}
+
+	get openTask() {
+		return this.task.open;
+	}
+
+	get closeTask() {
+		return this.task.close;
+	}
+
+	// ---- loading and live events -------------------------------------------------------------
+
+	notify(message: string) {
+		this.#notify(message);
+	}
+
+	isDeleted(id: number): boolean {
+		return this.#deleted.has(id);
 	}
 
 	/** Load (or reload) the board. Events arriving meanwhile are queued and applied afterwards. */
@@ -162,10 +145,10 @@ export class BoardState {
 		if (projectId !== this.projectId) {
 			this.projectId = projectId;
 			this.project = null;
-			this.#clear();
+			this.cards.clear();
 			this.loaded = false;
 			this.#deleted.clear();
-			this.#ownVersions.clear();
+			this.moves.reset();
 			this.#queue = [];
 			this.closeTask();
 		}
@@ -173,26 +156,24 @@ export class BoardState {
 		this.loading = true;
 		this.#loadingNow = true;
 		try {
-			const board = await this.#api.getBoard(projectId, q || undefined);
+			const board = await this.api.getBoard(projectId, q || undefined);
 			if (seq !== this.#loadSeq) return;
 			const lists = emptyColumns();
 			for (const column of board.columns) {
 				if (isStatus(column.status)) lists[column.status] = column.tasks.map(toBoardTask);
 			}
 			this.project = board.project;
-			this.#cards.clear();
-			for (const status of STATUSES) for (const card of lists[status]) this.#put(card);
-			this.lists = lists;
+			this.cards.replace(lists);
 			this.error = null;
 			this.loaded = true;
 		} catch (err) {
 			if (seq !== this.#loadSeq) return;
-			this.error = err instanceof ApiError ? err.detail : String(err);
+			this.error = errorMessage(err);
 		} finally {
 			if (seq === this.#loadSeq) {
 				this.loading = false;
 				this.#loadingNow = false;
-				this.#flush();
+				this.flush();
 			}
 		}
 	};
@@ -201,7 +182,7 @@ export class BoardState {
 		this.#loadSeq++;
 		this.projectId = null;
 		this.project = null;
-		this.#clear();
+		this.cards.clear();
 		this.loaded = false;
 		this.loading = false;
 		this.#loadingNow = false;
@@ -246,7 +227,8 @@ export class BoardState {
 		}
 	};
 
-	#flush() {
+	/** Apply the events that waited for a drag or a load to end. */
+	flush() {
 		if (this.dragging || this.#loadingNow) return;
 		const queued = this.#queue;
 		this.#queue = [];
@@ -256,26 +238,25 @@ export class BoardState {
 	/** Insert or replace a task in its column at its position. Returns false if it was stale. */
 	upsert = (task: Task | BoardTask): boolean => {
 		if (this.#deleted.has(task.id)) return false;
-		const existing = this.find(task.id);
+		const cards = this.cards;
+		const existing = cards.find(task.id);
 		if (existing && existing.task.version >= task.version) return false;
-		if ('description' in task) this.#updateDetail(task);
-		else if (this.detail?.id === task.id && this.detail.version < task.version) {
-			this.detail = { ...this.detail, ...task };
-		}
+		if ('description' in task) this.task.offer(task);
+		else this.task.offerCard(task);
 		const card = toBoardTask(task);
 		if (card.run === undefined && existing?.task.run) card.run = existing.task.run;
 		const visible = isStatus(task.status) && (!this.query || matchesQuery(task, this.query));
 		if (existing && visible && existing.status === task.status && existing.task.position === task.position) {
-			this.#put(card); // same place: only the card's content changes
+			cards.put(card); // same place: only the card's content changes
 			return true;
 		}
-		if (existing) this.#removeAt(existing.status, existing.index);
+		if (existing) cards.removeAt(existing.status, existing.index);
 		if (!visible) {
-			this.#cards.delete(task.id);
+			cards.forget(task.id);
 			return true;
 		}
-		this.#put(card);
-		this.#insertSorted(card.status as TaskStatus, card);
+		cards.put(card);
+		cards.insertSorted(card.status as TaskStatus, card);
 		return true;
 	};
 
@@ -285,164 +266,25 @@ export class BoardState {
 		if (!held) return;
 		const current = held.task.run;
 		if (current && current.id > run.id) return;
-		this.#put({ ...held.task, run });
+		this.cards.put({ ...held.task, run });
 	}
 
 	remove = (id: number): void => {
 		this.#deleted.add(id);
 		const existing = this.find(id);
-		if (existing) this.#removeAt(existing.status, existing.index);
-		this.#cards.delete(id);
+		if (existing) this.cards.removeAt(existing.status, existing.index);
+		this.cards.forget(id);
 		if (this.detailId === id) this.closeTask();
 	};
 
-	#insertSorted(status: TaskStatus, task: BoardTask) {
-		const list = this.lists[status];
-		let index = list.findIndex((t) => compareTasks(this.#cards.get(t.id) ?? t, task) > 0);
-		if (index === -1) index = list.length;
-		this.#insertAt(status, index, task);
-	}
-
-	#updateDetail(task: Task) {
-		if (this.detailId === task.id && (!this.detail || this.detail.version < task.version)) {
-			this.detail = task;
-		}
-	}
-
-	// ---- drag and drop ------------------------------------------------------------------
-
-	/** The drag library reports an in-progress reorder: show it, and remember where the card came from. */
-	dragConsider = (status: TaskStatus, items: BoardTask[], draggedId: number | null) => {
-		if (!this.dragging && draggedId != null) {
-			const origin = this.find(draggedId);
-			if (origin) this.#dragOrigin = { task: { ...origin.task }, status: origin.status, index: origin.index };
-			this.dragging = true;
-		}
-		this.#setList(status, items);
-	};
-
-	/**
-	 * The drag ended (or, for a keyboard drag, took one step). `finalize` fires for every zone the
-	 * card touched; the zone that now holds the card persists the move.
-	 */
-	dragFinalize = async (status: TaskStatus, items: BoardTask[], draggedId: number): Promise<boolean> => {
-		this.#setList(status, items);
-		const index = items.findIndex((t) => t.id === draggedId);
-		if (index === -1) return false; // the source zone; the target zone handles the move
-		const origin = this.#dragOrigin;
-		this.#dragOrigin = null;
-		this.dragging = false;
-		if (origin && origin.status === status && origin.index === index) {
-			this.#replaceAt(status, index, origin.task);
-			this.#flush();
-			return false;
-		}
-		// Without an origin this is a further keyboard step: the card carries its previous place.
-		const before = origin?.task ?? { ...(this.#cards.get(draggedId) ?? items[index]) };
-		return this.#persistMove(before, status, index);
-	};
-
-	/** A keyboard drag ended. If no step was taken, the card is where it was: nothing to send. */
-	dragStopped = (status: TaskStatus, items: BoardTask[]) => {
-		this.#setList(status, items);
-		this.keyboardDragging = false;
-		if (!this.dragging) return;
-		this.dragging = false;
-		const origin = this.#dragOrigin;
-		this.#dragOrigin = null;
-		if (origin) {
-			const index = this.lists[origin.status].findIndex((t) => t.id === origin.task.id);
-			if (index !== -1) this.#replaceAt(origin.status, index, origin.task);
-		}
-		this.#flush();
-	};
-
-	/** Move a task to `status` at `index` (0-based among the column's other tasks), optimistically. */
-	move = async (taskId: number, status: TaskStatus, index?: number): Promise<boolean> => {
-		const origin = this.find(taskId);
-		if (!origin) return false;
-		const before = { ...origin.task };
-		this.#removeAt(origin.status, origin.index);
-		const length = this.lists[status].length;
-		const at = index == null ? length : Math.max(0, Math.min(index, length));
-		this.#insertAt(status, at, { ...before, status });
-		return this.#persistMove(before, status, at);
-	};
-
-	/**
-	 * Send a move that is already shown. The neighbours are fixed now, at the time of the user's
-	 * action; requests go out one at a time so consecutive moves of one card don't race each other.
-	 */
-	#persistMove(before: BoardTask, status: TaskStatus, index: number): Promise<boolean> {
-		const shown = { ...before, status };
-		this.#replaceAt(status, index, shown);
-		this.#put(shown);
-		const column = this.lists[status];
-		const prev = column[index - 1];
-		const next = column[index + 1];
-		const anchor: Pick<TaskMove, 'after_id' | 'before_id'> = prev
-			? { after_id: prev.id }
-			: next
-				? { before_id: next.id }
-				: {};
-		this.#inflight.set(before.id, (this.#inflight.get(before.id) ?? 0) + 1);
-		this.#flush();
-
-		const run = async (): Promise<boolean> => {
-			const remaining = (this.#inflight.get(before.id) ?? 1) - 1;
-			if (remaining > 0) this.#inflight.set(before.id, remaining);
-			else this.#inflight.delete(before.id);
-			if (this.#deleted.has(before.id)) return false;
-			// The version the user saw, or the one our own previous move of this card produced.
-			const version = Math.max(before.version, this.#ownVersions.get(before.id) ?? 0);
-			try {
-				const moved = await this.#api.moveTask(before.id, { status, ...anchor, version });
-				this.#ownVersions.set(before.id, moved.version);
-				if (this.#inflight.has(before.id)) {
-					// Another move of this card is queued: keep showing it where the user put it.
-					const held = this.find(before.id);
-					if (held && held.task.version < moved.version) {
-						this.#put({ ...held.task, version: moved.version, position: moved.position });
-					}
-				} else {
-					this.upsert(moved);
-				}
-				return true;
-			} catch (err) {
-				this.#rollback(before);
-				const detail = err instanceof ApiError ? err.detail : String(err);
-				this.#notify(`Couldn't move ${before.short_id}: ${detail}`);
-				if (err instanceof ApiError && err.status === 409) await this.#refreshTask(before.id, err.body);
-				return false;
-			}
-		};
-		const result = this.#moves.then(run, run);
-		this.#moves = result.catch(() => false);
-		return result;
-	}
-
-	/** Put a task back where it was, unless the server has since told us a newer version. */
-	#rollback(before: BoardTask) {
-		const current = this.find(before.id);
-		if (!current) return; // deleted meanwhile
-		if (current.task.version > before.version) return;
-		this.#removeAt(current.status, current.index);
-		if (this.query && !matchesQuery(before, this.query)) {
-			this.#cards.delete(before.id);
-			return;
-		}
-		this.#put(before);
-		this.#insertSorted(before.status as TaskStatus, before);
-	}
-
-	async #refreshTask(id: number, body: unknown) {
+	async refreshTask(id: number, body: unknown) {
 		let current: Task | null = null;
 		if (body && typeof body === 'object' && 'current' in body) {
 			current = (body as { current: Task | null }).current ?? null;
 		}
 		if (!current || !('version' in current) || !('status' in current)) {
 			try {
-				current = (await this.#api.getTask(id)) ?? null;
+				current = (await this.api.getTask(id)) ?? null;
 			} catch {
 				current = null;
 			}
@@ -454,7 +296,7 @@ export class BoardState {
 
 	createTask = async (input: Omit<TaskCreate, 'project_id'>): Promise<Task> => {
 		if (this.projectId == null) throw new Error('No project selected');
-		const task = await this.#api.createTask({ ...input, project_id: this.projectId });
+		const task = await this.api.createTask({ ...input, project_id: this.projectId });
 		this.upsert(task);
 		return task;
 	};
@@ -468,45 +310,20 @@ export class BoardState {
 			baseVersion ?? (this.detail?.id === id ? this.detail.version : this.find(id)?.task.version);
 		if (version == null) throw new Error('Unknown task');
 		try {
-			const task = await this.#api.updateTask(id, { ...changes, version });
-			this.#ownVersions.set(id, task.version);
+			const task = await this.api.updateTask(id, { ...changes, version });
+			this.moves.noteOwnVersion(id, task.version);
 			this.upsert(task);
-			this.#updateDetail(task);
+			this.task.offer(task);
 			return task;
 		} catch (err) {
-			if (err instanceof ApiError && err.status === 409) await this.#refreshTask(id, err.body);
+			if (err instanceof ApiError && err.status === 409) await this.refreshTask(id, err.body);
 			throw err;
 		}
 	};
 
 	deleteTask = async (id: number): Promise<void> => {
-		await this.#api.deleteTask(id);
+		await this.api.deleteTask(id);
 		this.remove(id);
-	};
-
-	// ---- sidebar ------------------------------------------------------------------------
-
-	openTask = async (id: number): Promise<void> => {
-		if (this.detailId === id && this.detail) return;
-		this.detailId = id;
-		this.detailError = null;
-		if (this.detail?.id !== id) this.detail = null;
-		try {
-			const task = await this.#api.getTask(id);
-			if (this.detailId !== id) return;
-			this.detail = task;
-			const held = this.find(id);
-			if (!held || held.task.version < task.version) this.upsert(task);
-		} catch (err) {
-			if (this.detailId !== id) return;
-			this.detailError = err instanceof ApiError ? err.detail : String(err);
-		}
-	};
-
-	closeTask = () => {
-		this.detailId = null;
-		this.detail = null;
-		this.detailError = null;
 	};
 }
 

@@ -2,21 +2,34 @@
  * The Plugin Manager's data: registry search (both registries, per-registry errors, paging),
  * installed plugins, and the `plugin.*` events of the unfiltered live stream.
  */
-import { ApiError, http, unwrap } from '$lib/api/client';
-import type {
+import { errorMessage, eventsUrl, pluginsApi, type PluginSource, type PluginsApi } from '$lib/api/client';
+import {
+	PLUGIN_EVENT_TYPES,
+	type InstallOption,
+	type Plugin,
+	type PluginEvent,
+	type PluginInstall,
+	type PluginTest,
+	type PluginUpdate,
+	type SearchItem,
+	type SearchResults,
+	type StoredSetting
+} from '$lib/api/types';
+import { ReconnectingSource } from '$lib/events/source.svelte';
+
+export type {
 	InstallOption,
 	Plugin,
+	PluginEvent,
 	PluginInstall,
+	PluginsApi,
 	PluginTest,
 	PluginUpdate,
 	SearchItem,
 	SearchResults,
 	StoredSetting
-} from '$lib/api/types';
-import { auth } from '$lib/state/auth.svelte';
-
-export type { InstallOption, Plugin, PluginInstall, PluginTest, PluginUpdate, SearchItem, SearchResults, StoredSetting };
-export type SearchSource = 'all' | 'glama' | 'official';
+};
+export type SearchSource = PluginSource;
 
 export const SOURCE_LABELS: Record<string, string> = {
 	glama: 'Glama',
@@ -30,44 +43,11 @@ export const REGISTRY_NAMES: Record<string, string> = {
 	official: 'Official MCP Registry'
 };
 
-const path = (id: number) => ({ params: { path: { plugin_id: id } } });
-
-export const pluginsApi = {
-	list: () => unwrap<Plugin[]>(http.GET('/api/plugins')),
-	search: (query: { q?: string; source?: SearchSource; cursor?: string; limit?: number }) =>
-		unwrap<SearchResults>(http.GET('/api/plugins/search', { params: { query } })),
-	install: (body: PluginInstall) => unwrap<Plugin>(http.POST('/api/plugins', { body })),
-	update: (id: number, body: PluginUpdate) => unwrap<Plugin>(http.PATCH('/api/plugins/{plugin_id}', { ...path(id), body })),
-	setProject: (id: number, projectId: number, enabled: boolean) =>
-		unwrap<Plugin>(
-			http.PUT('/api/plugins/{plugin_id}/projects/{project_id}', {
-				params: { path: { plugin_id: id, project_id: projectId } },
-				body: { enabled }
-			})
-		),
-	test: (id: number, timeout = 30) =>
-		unwrap<PluginTest>(
-			http.POST('/api/plugins/{plugin_id}/test', { params: { path: { plugin_id: id }, query: { timeout } } })
-		),
-	remove: (id: number) => unwrap<unknown>(http.DELETE('/api/plugins/{plugin_id}', path(id)))
-};
-export type PluginsApi = typeof pluginsApi;
-
-export function errorText(err: unknown): string {
-	return err instanceof ApiError ? err.detail : err instanceof Error ? err.message : String(err);
-}
-
 /** Whether a plugin is switched on for a project (off until switched on). */
 export function enabledFor(plugin: Plugin, projectId: number | null): boolean {
 	if (projectId == null) return false;
 	return plugin.projects.some((p) => p.project_id === projectId && p.enabled);
 }
-
-export type PluginEvent =
-	| { type: 'plugin.installed' | 'plugin.updated'; payload: Plugin }
-	| { type: 'plugin.removed'; payload: { id: number; name: string } };
-
-export const PLUGIN_EVENTS = ['plugin.installed', 'plugin.updated', 'plugin.removed'] as const;
 
 export class PluginsState {
 	// ---- search ----
@@ -106,7 +86,7 @@ export class PluginsState {
 			this.loadError = null;
 			this.loaded = true;
 		} catch (err) {
-			this.loadError = errorText(err);
+			this.loadError = errorMessage(err);
 		}
 	};
 
@@ -128,7 +108,7 @@ export class PluginsState {
 			this.results = [];
 			this.errors = {};
 			this.nextCursor = null;
-			this.searchError = errorText(err);
+			this.searchError = errorMessage(err);
 			this.searched = true;
 		} finally {
 			if (seq === this.#searchSeq) this.searching = false;
@@ -149,7 +129,7 @@ export class PluginsState {
 			this.errors = page.errors;
 			this.nextCursor = page.next_cursor;
 		} catch (err) {
-			if (seq === this.#searchSeq) this.searchError = errorText(err);
+			if (seq === this.#searchSeq) this.searchError = errorMessage(err);
 		} finally {
 			if (seq === this.#searchSeq) this.searching = false;
 		}
@@ -242,47 +222,25 @@ export function followPluginEvents(
 	onResync: () => void,
 	create: (url: string) => EventSource = (url) => new EventSource(url)
 ): () => void {
-	let source: EventSource | null = null;
-	let timer: ReturnType<typeof setTimeout> | null = null;
-	let closed = false;
-	let attempt = 0;
-	let wasDown = false;
-
-	const open = () => {
-		const params = new URLSearchParams();
-		if (auth.token) params.set('token', auth.token);
-		const query = params.toString();
-		const es = create(`/api/events${query ? `?${query}` : ''}`);
-		source = es;
-		es.onopen = () => {
-			attempt = 0;
-			if (wasDown) onResync();
-			wasDown = false;
-		};
-		es.onerror = () => {
-			wasDown = true;
-			if (es.readyState === 2 && !closed) {
-				es.close();
-				timer = setTimeout(open, Math.min(1000 * 2 ** attempt++, 15000));
+	const source = new ReconnectingSource({
+		url: () => eventsUrl(null),
+		events: PLUGIN_EVENT_TYPES,
+		onMessage: (type, message) => {
+			try {
+				const data = JSON.parse(message.data) as { payload: unknown };
+				onEvent({ type, payload: data.payload } as PluginEvent);
+			} catch {
+				/* not JSON: ignore */
 			}
-		};
-		for (const type of PLUGIN_EVENTS) {
-			es.addEventListener(type, (e) => {
-				try {
-					const data = JSON.parse((e as MessageEvent).data) as { payload: unknown };
-					onEvent({ type, payload: data.payload } as PluginEvent);
-				} catch {
-					/* not JSON: ignore */
-				}
-			});
-		}
-	};
-	open();
-	return () => {
-		closed = true;
-		if (timer) clearTimeout(timer);
-		source?.close();
-	};
+		},
+		onOpen: ({ afterError }) => {
+			if (afterError) onResync();
+		},
+		create,
+		backoff: (n) => Math.min(1000 * 2 ** n, 15000)
+	});
+	source.open();
+	return source.close;
 }
 
 export const plugins = new PluginsState();

@@ -1,4 +1,4 @@
-import { api as defaultApi, ApiError, type Api } from '$lib/api/client';
+import { api as defaultApi, errorMessage, type Api } from '$lib/api/client';
 import type { BoardEvent, Project, ProjectCreate, ProjectUpdate } from '$lib/api/types';
 
 /** All projects, for the switcher. */
@@ -26,7 +26,7 @@ export class ProjectsState {
 			this.error = null;
 			this.loaded = true;
 		} catch (err) {
-			this.error = err instanceof ApiError ? err.detail : String(err);
+			this.error = errorMessage(err);
 		} finally {
 			this.loading = false;
 		}

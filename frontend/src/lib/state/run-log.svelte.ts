@@ -1,20 +1,8 @@
 import { runStreamUrl } from '$lib/api/client';
-import type { Approval, RunEvent } from '$lib/api/types';
+import { RUN_EVENT_TYPES, type Approval, type RunEvent } from '$lib/api/types';
+import { ReconnectingSource, type EventSourceFactory } from '$lib/events/source.svelte';
 
-/** Named events of `GET /api/runs/{id}/stream` (plus `end`, sent once the run is over). */
-export const RUN_EVENT_TYPES = [
-	'init',
-	'text',
-	'thinking',
-	'tool_use',
-	'tool_result',
-	'user',
-	'approval',
-	'result',
-	'error',
-	'status',
-	'system'
-] as const;
+export { RUN_EVENT_TYPES };
 
 export type ToolResult = { seq: number; content: string; isError: boolean };
 
@@ -44,14 +32,9 @@ export type LogEntry = Base &
 
 export type LogConnection = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'ended';
 
-type EventSourceLike = Pick<EventSource, 'addEventListener' | 'close' | 'readyState'> & {
-	onopen: ((this: EventSource, ev: Event) => unknown) | null;
-	onerror: ((this: EventSource, ev: Event) => unknown) | null;
-};
-
 export type RunLogOptions = {
 	/** Create the EventSource (tests pass a fake). */
-	create?: (url: string) => EventSourceLike;
+	create?: EventSourceFactory;
 	/** The stream URL, resuming after `lastSeq` (the app adds the API token). */
 	url?: (runId: number, lastSeq: number) => string;
 	/** Run `fn` soon: entries are published in batches, not once per event. */
@@ -62,7 +45,6 @@ export type RunLogOptions = {
 	onApproval?: (approval: Approval) => void;
 };
 
-const CLOSED = 2;
 /** System notices that say nothing to a person (progress ticks while the model thinks). */
 const QUIET_SYSTEM = new Set(['thinking_tokens']);
 /** Within this many pixels of the bottom counts as "at the end": the log keeps following. */
@@ -92,7 +74,10 @@ export class RunLog {
 	entries = $state.raw<LogEntry[]>([]);
 	/** Events applied so far (the newest `seq`). */
 	lastSeq = $state(0);
-	connection = $state<LogConnection>('idle');
+	/** The stream's state; `ended` once the run is over and every event was received. */
+	get connection(): LogConnection {
+		return this.#ended ? 'ended' : this.#source.status;
+	}
 	/** The view keeps the newest row in sight until the user scrolls up. */
 	follow = $state(true);
 	/** Rows that arrived while the user was scrolled up. */
@@ -104,22 +89,24 @@ export class RunLog {
 	#seq = 0;
 	#dirty = false;
 	#scheduled = false;
-	#source: EventSourceLike | null = null;
-	#timer: ReturnType<typeof setTimeout> | null = null;
-	#attempt = 0;
-	#create: (url: string) => EventSourceLike;
-	#url: (runId: number, lastSeq: number) => string;
+	#ended = $state(false);
+	#source: ReconnectingSource;
 	#schedule: (fn: () => void) => void;
-	#backoff: (attempt: number) => number;
 	#onApproval: (approval: Approval) => void;
 
 	constructor(runId: number, options: RunLogOptions = {}) {
 		this.runId = runId;
-		this.#create = options.create ?? ((url) => new EventSource(url));
-		this.#url = options.url ?? runStreamUrl;
+		const url = options.url ?? runStreamUrl;
 		this.#schedule = options.schedule ?? ((fn) => setTimeout(fn, 16));
-		this.#backoff = options.backoff ?? ((n) => Math.min(500 * 2 ** n, 10_000));
 		this.#onApproval = options.onApproval ?? (() => {});
+		// Every (re)connection asks for what comes after the newest event applied.
+		this.#source = new ReconnectingSource({
+			url: () => url(this.runId, this.#seq),
+			events: [...RUN_EVENT_TYPES, 'end'],
+			onMessage: (type, message) => (type === 'end' ? this.#end() : this.#receive(type, message)),
+			create: options.create,
+			backoff: options.backoff ?? ((n) => Math.min(500 * 2 ** n, 10_000))
+		});
 	}
 
 	get ended(): boolean {
@@ -262,73 +249,37 @@ export class RunLog {
 
 	/** Stream the run's events (all of them the first time; after a reconnect, what was missed). */
 	connect = () => {
-		if (this.#source || this.connection === 'ended') return;
-		this.#open();
+		if (this.#source.active || this.#ended) return;
+		this.#source.open();
 	};
 
 	/** The run goes on after its stream ended (a resumed run): stream what comes after. */
 	reopen = () => {
-		if (this.connection !== 'ended') return;
-		this.connection = 'idle';
+		if (!this.#ended) return;
+		this.#ended = false;
 		this.connect();
 	};
 
 	close = () => {
-		if (this.#timer) clearTimeout(this.#timer);
-		this.#timer = null;
-		this.#source?.close();
-		this.#source = null;
-		if (this.connection !== 'ended') this.connection = 'idle';
+		this.#source.close();
 	};
 
-	#open() {
-		const source = this.#create(this.#url(this.runId, this.#seq));
-		this.#source = source;
-		if (this.connection !== 'reconnecting') this.connection = 'connecting';
-		const mine = () => this.#source === source;
-
-		source.onopen = () => {
-			if (!mine()) return;
-			this.connection = 'open';
-			this.#attempt = 0;
-		};
-		source.onerror = (e: Event) => {
-			if (!mine()) return;
-			// A run event named `error` arrives on the same listener as connection errors.
-			if (e instanceof MessageEvent && typeof e.data === 'string' && e.data) return;
-			this.connection = 'reconnecting';
-			// CONNECTING: the browser retries by itself and sends Last-Event-ID.
-			// CLOSED: it gave up; open a new stream after the last event we have.
-			if (source.readyState === CLOSED) {
-				source.close();
-				const delay = this.#backoff(this.#attempt++);
-				if (this.#timer) clearTimeout(this.#timer);
-				this.#timer = setTimeout(() => {
-					this.#timer = null;
-					if (mine()) this.#open();
-				}, delay);
-			}
-		};
-		for (const type of RUN_EVENT_TYPES) {
-			source.addEventListener(type, (e) => {
-				if (!mine() || !(e instanceof MessageEvent) || typeof e.data !== 'string' || !e.data) return;
-				let event: RunEvent;
-				try {
-					event = JSON.parse(e.data) as RunEvent;
-				} catch {
-					return;
-				}
-				if (typeof event.seq !== 'number') event.seq = Number(e.lastEventId);
-				if (!event.type) event.type = type;
-				this.ingest(event);
-			});
+	#receive(type: string, message: MessageEvent) {
+		if (!(message instanceof MessageEvent) || typeof message.data !== 'string' || !message.data) return;
+		let event: RunEvent;
+		try {
+			event = JSON.parse(message.data) as RunEvent;
+		} catch {
+			return;
 		}
-		source.addEventListener('end', () => {
-			if (!mine()) return;
-			source.close();
-			this.#source = null;
-			this.commit();
-			this.connection = 'ended';
-		});
+		if (typeof event.seq !== 'number') event.seq = Number(message.lastEventId);
+		if (!event.type) event.type = type as RunEvent['type'];
+		this.ingest(event);
+	}
+
+	#end() {
+		this.#source.close();
+		this.commit();
+		this.#ended = true;
 	}
 }

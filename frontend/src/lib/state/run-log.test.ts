@@ -1,8 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Approval, RunEvent } from '$lib/api/types';
+import { FakeEventSource } from '$lib/test/fake-event-source';
 import { isAtBottom, RunLog, type LogEntry, type RunLogOptions } from './run-log.svelte';
 
-function ev(seq: number, type: string, payload: Record<string, unknown> = {}): RunEvent {
+function ev(seq: number, type: RunEvent['type'], payload: Record<string, unknown> = {}): RunEvent {
 	return { seq, type, payload, created_at: '2026-01-01T00:00:00Z' };
 }
 
@@ -110,41 +111,19 @@ describe('RunLog: replay', () => {
 	});
 });
 
-class FakeSource {
-	static all: FakeSource[] = [];
-	readyState = 0;
-	onopen: ((ev: Event) => unknown) | null = null;
-	onerror: ((ev: Event) => unknown) | null = null;
-	closed = false;
-	listeners = new Map<string, ((e: Event) => void)[]>();
-	constructor(public url: string) {
-		FakeSource.all.push(this);
-	}
-	addEventListener(type: string, fn: (e: Event) => void) {
-		this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
-	}
-	close() {
-		this.closed = true;
-		this.readyState = 2;
-	}
-	open() {
-		this.readyState = 1;
-		this.onopen?.(new Event('open'));
-	}
+class FakeSource extends FakeEventSource {
 	send(type: string, data: unknown, id?: number) {
-		const message = new MessageEvent(type, { data: JSON.stringify(data), lastEventId: id == null ? '' : String(id) });
-		for (const fn of this.listeners.get(type) ?? []) fn(message);
-		if (type === 'error') this.onerror?.(message);
+		this.dispatch(type, { data: JSON.stringify(data), lastEventId: id == null ? '' : String(id) });
 	}
+
 	fail(readyState: number) {
-		this.readyState = readyState;
-		this.onerror?.(new Event('error'));
+		this.drop(readyState);
 	}
 }
 
 describe('RunLog: live stream', () => {
 	function streaming() {
-		FakeSource.all = [];
+		FakeEventSource.all = [];
 		vi.useFakeTimers();
 		const urls: [number, number][] = [];
 		const log = makeLog({
@@ -155,7 +134,7 @@ describe('RunLog: live stream', () => {
 			},
 			backoff: () => 100
 		});
-		return { log, urls, source: () => FakeSource.all.at(-1)! };
+		return { log, urls, source: () => FakeSource.all.at(-1)! as FakeSource };
 	}
 
 	it('streams, resumes after the last seq when the browser gives up, and stops at `end`', () => {

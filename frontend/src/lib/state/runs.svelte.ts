@@ -1,6 +1,6 @@
 import { SvelteMap, SvelteSet } from 'svelte/reactivity';
 import { toast } from 'svelte-sonner';
-import { api as defaultApi, ApiError, type Api } from '$lib/api/client';
+import { api as defaultApi, ApiError, errorMessage, type Api } from '$lib/api/client';
 import { isActiveRun, type Approval, type ApprovalChoice, type BoardEvent, type Run, type RunSummary, type Task } from '$lib/api/types';
 import { RunLog, type RunLogOptions } from './run-log.svelte';
 
@@ -171,7 +171,7 @@ export class RunsState {
 		try {
 			return await fn();
 		} catch (err) {
-			this.#notify(`${what}: ${err instanceof ApiError ? err.detail : String(err)}`);
+			this.#notify(`${what}: ${errorMessage(err)}`);
 			return null;
 		} finally {
 			this.busy.delete(key);
@@ -219,7 +219,7 @@ export class RunsState {
 		try {
 			return { ok: true, task: await this.#api.approveTask(taskId) };
 		} catch (err) {
-			const detail = err instanceof ApiError ? err.detail : String(err);
+			const detail = errorMessage(err);
 			const files = conflictFiles(err);
 			if (!files.length) this.#notify(`Couldn't approve: ${detail}`);
 			return { ok: false, files, detail };

@@ -5,6 +5,7 @@
  * Secret values are never shown by the API: a secret field starts empty, and an empty secret
  * field in an update is left out of the payload so the stored value is kept.
  */
+import type { StoredSetting } from '$lib/api/types';
 
 export type FieldType = 'string' | 'number' | 'boolean';
 
@@ -27,16 +28,6 @@ export type SettingField = {
 	target: string | null;
 };
 
-/** The `SettingRead` shape of `GET /api/plugins`. */
-export type StoredSetting = {
-	name: string;
-	set: boolean;
-	secret: boolean;
-	value?: string | null;
-	required: boolean;
-	description?: string | null;
-	target: string;
-};
 
 type JsonSchema = { properties?: Record<string, unknown>; required?: unknown };
 type Prop = {
