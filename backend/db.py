@@ -14,6 +14,7 @@ transaction to a write (SQLITE_BUSY_SNAPSHOT). One server process owns a SQLite 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -93,12 +94,21 @@ class Database:
 
         @event.listens_for(session_class, "after_commit")
         def _after_commit(sync_session: Session) -> None:
-            for callback in self._after_commit:
+            for callback in list(self._after_commit):
                 callback(sync_session)
 
-    def on_commit(self, callback: Callable[[Session], None]) -> None:
-        """Run `callback(session)` after every successful commit (e.g. wake the event stream)."""
+    def on_commit(self, callback: Callable[[Session], None]) -> Callable[[], None]:
+        """Run `callback(session)` after every successful commit of this database's sessions
+        (e.g. wake the event stream, start a queued run), on the event loop's thread, in commit
+        order. What a transaction did it finds in `session.info`, put there by the services.
+        Returns a function that removes the callback again."""
         self._after_commit.append(callback)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._after_commit.remove(callback)
+
+        return remove
 
     @asynccontextmanager
     async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:

@@ -5,9 +5,9 @@ The orchestrator hands it an `AgentRequest` and two callbacks (`emit` for every 
 Completion is decided by the SDK's final ResultMessage (or the exception it raises), never
 by a timeout.
 
-Process control: the CLI is started through a small launcher that puts it in its own
-process group and writes the group id to a file, so a cancel (or a restart after a crash)
-can end the agent *and* everything it started (shell commands, MCP servers).
+Process control (the launcher, process groups, the run's files) is `processes.py`: the
+executor starts the CLI through the launcher and hands the orchestrator a way to interrupt
+it (`RunControl`).
 
 Plugin secrets: the SDK turns a dict of MCP servers into `--mcp-config '<json>'` on the CLI's
 command line, which every local user can read (`ps`, /proc/*/cmdline). Only the in-process
@@ -21,10 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
-import signal
-import sys
 import tempfile
 import warnings
 from collections import deque
@@ -39,8 +35,12 @@ from claude_agent_sdk import (
     ClaudeAgentOptions,
     ClaudeSDKClient,
     ClaudeSDKError,
+    CLIJSONDecodeError,
+    CLINotFoundError,
     PermissionResultAllow,
     PermissionResultDeny,
+    ProcessError,
+    ResultError,
     ResultMessage,
     SystemMessage,
     TextBlock,
@@ -50,6 +50,8 @@ from claude_agent_sdk import (
     ToolUseBlock,
     UserMessage,
 )
+
+from .processes import RunControl, kill_process_group, mcp_config_file, remove_mcp_config, write_mcp_config
 
 # allowed_tools skips can_use_tool on purpose (the board's own tools, "always allow").
 warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
@@ -131,108 +133,6 @@ AskPermission = Callable[[str, dict[str, Any], str | None], Awaitable[Permission
 
 class Executor(Protocol):
     async def run(self, request: AgentRequest, emit: Emit, ask_permission: AskPermission, control: RunControl) -> AgentOutcome: ...
-
-
-class RunControl:
-    """Lets the orchestrator interrupt a running agent and kill its process group."""
-
-    def __init__(self) -> None:
-        self._interrupt: Callable[[], Awaitable[None]] | None = None
-        self.interrupt_requested = False
-        self.pid_file: str | None = None
-
-    async def interrupt(self) -> None:
-        self.interrupt_requested = True
-        if self._interrupt is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._interrupt(), 2)
-
-    def kill(self) -> None:
-        if self.pid_file:
-            kill_process_group(self.pid_file)
-
-
-def _is_agent_group(pgid: int, cli_path: str | None) -> bool:
-    """The group's leader still runs the agent CLI (process ids get reused after a crash)."""
-    if cli_path is None or not Path("/proc/self").exists():
-        return True  # nothing to compare with: trust the recorded id
-    try:
-        command = Path(f"/proc/{pgid}/cmdline").read_bytes()
-    except OSError:
-        return True  # the leader exited; its group may live on, and only its members carry the id
-    if not command:
-        return True  # the leader exited and is not reaped yet: its id cannot have been reused
-    return os.path.basename(cli_path).encode() in command
-
-
-def kill_process_group(pid_file: str, sig: int = signal.SIGKILL, *, cli_path: str | None = None, forget: bool = False) -> bool:
-    """Signal the agent's whole process group; True when there was one."""
-    path = Path(pid_file)
-    try:
-        pgid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return False
-    if forget:
-        path.unlink(missing_ok=True)
-    if pgid <= 1 or pgid == os.getpgrp() or not _is_agent_group(pgid, cli_path):
-        return False
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    return True
-
-
-def write_launcher(path: Path) -> str:
-    """A launcher that runs the CLI in a new session (its own process group), at the agents' CPU priority."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        f"#!{sys.executable}\n"
-        "import os, sys\n"
-        "os.setsid()\n"
-        "nice = int(os.environ.get('KANBAN_AGENT_NICE') or 0)\n"
-        "os.nice(nice)\n"
-        "# Linux puts each new session in a scheduling group of its own, weighted apart from\n"
-        "# the nice values inside it: lower the group too, or ten agents get ten server shares.\n"
-        "try:\n"
-        "    with open('/proc/self/autogroup', 'w') as f:\n"
-        "        f.write(str(nice))\n"
-        "except OSError:\n"
-        "    pass\n"
-        "pid_file = os.environ.get('KANBAN_AGENT_PID_FILE')\n"
-        "if pid_file:\n"
-        "    with open(pid_file, 'w') as f:\n"
-        "        f.write(str(os.getpgrp()))\n"
-        "cli = os.environ['KANBAN_AGENT_CLI']\n"
-        "os.execv(cli, [cli] + sys.argv[1:])\n"
-    )
-    path.chmod(0o755)
-    return str(path)
-
-
-def mcp_config_file(folder: str) -> str:
-    return str(Path(folder) / "mcp.json")
-
-
-def write_mcp_config(folder: str, servers: dict[str, dict[str, Any]]) -> None:
-    """The servers' config (secrets included) in a file only this user can read: `folder` is
-    (re)made 0700, the file is created 0600 before anything is written to it."""
-    path = Path(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        shutil.rmtree(path)  # left by a crash, or made by mkdtemp: ours, with our modes
-    path.mkdir(mode=0o700)
-    path.chmod(0o700)  # mkdir's mode is cut by the umask, never widened by it; be exact
-    descriptor = os.open(mcp_config_file(folder), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump({"mcpServers": servers}, handle)
-
-
-def remove_mcp_config(folder: str | None) -> None:
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def split_mcp_servers(servers: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -345,80 +245,16 @@ class ClaudeExecutor:
     async def run(self, request: AgentRequest, emit: Emit, ask_permission: AskPermission, control: RunControl) -> AgentOutcome:
         outcome = AgentOutcome(session_id=request.resume_session_id)
         stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-
-        async def can_use_tool(tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext):
-            decision = await ask_permission(tool_name, tool_input, context.tool_use_id)
-            if decision.allow:
-                return PermissionResultAllow()
-            return PermissionResultDeny(message=decision.message or "The user denied this tool call.")
-
-        env = {
-            **request.env,
-            "KANBAN_AGENT_CLI": request.cli_path,
-            "KANBAN_AGENT_PID_FILE": request.pid_file,
-            "KANBAN_AGENT_NICE": str(request.nice),
-            "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1",
-        }
-        system_prompt: dict[str, str] = {"type": "preset", "preset": "claude_code"}
-        if request.system_prompt_append:
-            system_prompt["append"] = request.system_prompt_append
         in_process, external = split_mcp_servers(request.mcp_servers)
         config_dir = (request.mcp_config_dir or tempfile.mkdtemp(prefix="kanban-mcp-")) if external else None
-        extra_args: dict[str, str | None] = {"mcp-config": mcp_config_file(config_dir)} if config_dir else {}
-        options = ClaudeAgentOptions(
-            cwd=request.cwd,
-            cli_path=request.launcher_path,
-            permission_mode=request.permission_mode,  # type: ignore[arg-type]
-            can_use_tool=can_use_tool,
-            mcp_servers=in_process,  # type: ignore[arg-type]
-            extra_args=extra_args,
-            allowed_tools=request.allowed_tools,
-            resume=request.resume_session_id,
-            model=request.model,
-            max_turns=request.max_turns,
-            max_budget_usd=request.max_budget_usd,
-            env=env,
-            stderr=stderr_tail.append,
-            system_prompt=system_prompt,  # type: ignore[arg-type]
-            setting_sources=["project"],
-        )
-        control.pid_file = request.pid_file
-        client = ClaudeSDKClient(options)
-        control._interrupt = client.interrupt
-        api_error: str | None = None
+        client = ClaudeSDKClient(_options(request, ask_permission, in_process, config_dir, stderr_tail))
+        control.attach(client.interrupt, request.pid_file)
         try:
             if config_dir:
                 write_mcp_config(config_dir, external)
             await client.connect()
             await client.query(request.prompt)
-            async for message in client.receive_response():
-                if isinstance(message, AssistantMessage) and message.error:
-                    api_error = message.error
-                if isinstance(message, SystemMessage) and message.subtype == "init":
-                    outcome.session_id = message.data.get("session_id") or outcome.session_id
-                for event_type, payload in events_for(message):
-                    await emit(event_type, payload)
-                if isinstance(message, ResultMessage):
-                    usage = message.usage or {}
-                    outcome.session_id = message.session_id or outcome.session_id
-                    outcome.is_error = message.is_error
-                    outcome.result = message.result
-                    outcome.cost_usd = message.total_cost_usd
-                    outcome.input_tokens = usage.get("input_tokens")
-                    outcome.output_tokens = usage.get("output_tokens")
-                    outcome.turns = message.num_turns
-                    outcome.duration_ms = message.duration_ms
-                    outcome.interrupted = control.interrupt_requested or message.terminal_reason in (
-                        "aborted_streaming",
-                        "aborted_tools",
-                    )
-                    if message.is_error:
-                        outcome.error = "; ".join(message.errors or []) or message.result or f"The agent stopped with {message.subtype}"
-                        if api_error == "authentication_failed":
-                            outcome.error = (
-                                f"Anthropic refused the credentials ({outcome.error}). Check ANTHROPIC_API_KEY "
-                                "(or the `claude login` of the user running the server)."
-                            )
+            await _receive(client, outcome, emit, control)
             if outcome.turns is None and not outcome.error:
                 outcome.is_error = True
                 outcome.error = "The agent ended without a final result." + _stderr_hint(stderr_tail)
@@ -429,12 +265,92 @@ class ClaudeExecutor:
             outcome.is_error = True
             outcome.error = f"The agent failed: {exc}" + _stderr_hint(stderr_tail)
         finally:
-            control._interrupt = None
+            control.attach(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 12)
             kill_process_group(request.pid_file, cli_path=request.cli_path, forget=True)  # what the agent left running
             remove_mcp_config(config_dir)
         return outcome
+
+
+def _options(
+    request: AgentRequest,
+    ask_permission: AskPermission,
+    in_process: dict[str, dict[str, Any]],
+    config_dir: str | None,
+    stderr_tail: deque[str],
+) -> ClaudeAgentOptions:
+    """The SDK's options: the CLI behind the launcher, the in-process servers on its command
+    line, the others in the run's config file."""
+
+    async def can_use_tool(tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext):
+        decision = await ask_permission(tool_name, tool_input, context.tool_use_id)
+        if decision.allow:
+            return PermissionResultAllow()
+        return PermissionResultDeny(message=decision.message or "The user denied this tool call.")
+
+    env = {
+        **request.env,
+        "KANBAN_AGENT_CLI": request.cli_path,
+        "KANBAN_AGENT_PID_FILE": request.pid_file,
+        "KANBAN_AGENT_NICE": str(request.nice),
+        "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1",
+    }
+    system_prompt: dict[str, str] = {"type": "preset", "preset": "claude_code"}
+    if request.system_prompt_append:
+        system_prompt["append"] = request.system_prompt_append
+    extra_args: dict[str, str | None] = {"mcp-config": mcp_config_file(config_dir)} if config_dir else {}
+    return ClaudeAgentOptions(
+        cwd=request.cwd,
+        cli_path=request.launcher_path,
+        permission_mode=request.permission_mode,  # type: ignore[arg-type]
+        can_use_tool=can_use_tool,
+        mcp_servers=in_process,  # type: ignore[arg-type]
+        extra_args=extra_args,
+        allowed_tools=request.allowed_tools,
+        resume=request.resume_session_id,
+        model=request.model,
+        max_turns=request.max_turns,
+        max_budget_usd=request.max_budget_usd,
+        env=env,
+        stderr=stderr_tail.append,
+        system_prompt=system_prompt,  # type: ignore[arg-type]
+        setting_sources=["project"],
+    )
+
+
+async def _receive(client: ClaudeSDKClient, outcome: AgentOutcome, emit: Emit, control: RunControl) -> None:
+    """Every message of the turn as events; the final ResultMessage fills in `outcome`."""
+    api_error: str | None = None
+    async for message in client.receive_response():
+        if isinstance(message, AssistantMessage) and message.error:
+            api_error = message.error
+        if isinstance(message, SystemMessage) and message.subtype == "init":
+            outcome.session_id = message.data.get("session_id") or outcome.session_id
+        for event_type, payload in events_for(message):
+            await emit(event_type, payload)
+        if isinstance(message, ResultMessage):
+            _take_result(outcome, message, api_error, control)
+
+
+def _take_result(outcome: AgentOutcome, message: ResultMessage, api_error: str | None, control: RunControl) -> None:
+    usage = message.usage or {}
+    outcome.session_id = message.session_id or outcome.session_id
+    outcome.is_error = message.is_error
+    outcome.result = message.result
+    outcome.cost_usd = message.total_cost_usd
+    outcome.input_tokens = usage.get("input_tokens")
+    outcome.output_tokens = usage.get("output_tokens")
+    outcome.turns = message.num_turns
+    outcome.duration_ms = message.duration_ms
+    outcome.interrupted = control.interrupt_requested or message.terminal_reason in ("aborted_streaming", "aborted_tools")
+    if message.is_error:
+        outcome.error = "; ".join(message.errors or []) or message.result or f"The agent stopped with {message.subtype}"
+        if api_error == "authentication_failed":
+            outcome.error = (
+                f"Anthropic refused the credentials ({outcome.error}). Check ANTHROPIC_API_KEY "
+                "(or the `claude login` of the user running the server)."
+            )
 
 
 def _stderr_hint(stderr_tail: deque[str]) -> str:
@@ -443,15 +359,13 @@ def _stderr_hint(stderr_tail: deque[str]) -> str:
 
 
 def _describe_failure(exc: ClaudeSDKError, stderr_tail: deque[str]) -> str:
-    name = type(exc).__name__
-    if name == "CLINotFoundError":
+    if isinstance(exc, CLINotFoundError):
         return f"The Claude Code CLI was not found ({exc}). Set KANBAN_CLAUDE_CLI to its path."
-    if name == "ResultError":
-        errors = getattr(exc, "errors", None) or []
-        detail = "; ".join(errors) or str(getattr(exc, "result", "") or exc)
+    if isinstance(exc, ResultError):  # a ProcessError whose last frame was an error result
+        detail = "; ".join(exc.errors or []) or str(exc.result or exc)
         return f"The agent stopped with an error: {detail}" + _stderr_hint(stderr_tail)
-    if name == "ProcessError":
-        return f"The Claude CLI exited with code {getattr(exc, 'exit_code', '?')}." + _stderr_hint(stderr_tail)
-    if name == "CLIJSONDecodeError":
+    if isinstance(exc, ProcessError):
+        return f"The Claude CLI exited with code {exc.exit_code}." + _stderr_hint(stderr_tail)
+    if isinstance(exc, CLIJSONDecodeError):
         return "The Claude CLI wrote output that is not valid JSON; the run was stopped." + _stderr_hint(stderr_tail)
-    return f"The agent failed ({name}): {exc}" + _stderr_hint(stderr_tail)
+    return f"The agent failed ({type(exc).__name__}): {exc}" + _stderr_hint(stderr_tail)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, status
 from sse_starlette import EventSourceResponse
 
 from ..db import Database
-from ..deps import DatabaseDep, ReadSession, SettingsDep
+from ..deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
 from ..errors import InvalidInput
 from ..kit.schemas import MAX_ID, ErrorResponse, parse_decimal_id
 from ..tasks.schemas import TaskRead
@@ -35,19 +35,9 @@ CONFLICT = {409: {"model": ErrorResponse}}
 
 
 def orchestrator_of(request: Request) -> Orchestrator | None:
+    """The app's orchestrator; None when this process runs no agents. It reacts to what the
+    routes commit by itself (`Database.on_commit`): routes need not wake it."""
     return getattr(request.app.state, "orchestrator", None)
-
-
-def _wake(request: Request) -> None:
-    orchestrator = orchestrator_of(request)
-    if orchestrator is not None:
-        orchestrator.wake()
-
-
-async def _run_read(session, run) -> dict[str, Any]:
-    data = RunRead.model_validate(run).model_dump()
-    data["pending_approvals"] = await run_service.pending_approvals(session, run.id)
-    return data
 
 
 @router.post(
@@ -57,12 +47,8 @@ async def _run_read(session, run) -> dict[str, Any]:
     summary="Run an agent on the task",
     responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "A run is already active"}},
 )
-async def start_run(task_id: TaskId, database: DatabaseDep, request: Request, body: RunCreate | None = None):
-    async with database.session(write=True) as session:
-        run = await run_service.start(session, task_id, (body or RunCreate()).instructions)
-        data = await _run_read(session, run)
-    _wake(request)
-    return data
+async def start_run(task_id: TaskId, session: WriteSession, body: RunCreate | None = None):
+    return await run_service.detail(session, await run_service.start(session, task_id, (body or RunCreate()).instructions))
 
 
 @router.get("/tasks/{task_id}/runs", response_model=list[RunSummary], summary="The task's runs, newest first", responses=NOT_FOUND)
@@ -77,12 +63,8 @@ async def list_runs(task_id: TaskId, session: ReadSession):
     summary="Ask the agent for changes; it continues the same session",
     responses={**NOT_FOUND, **CONFLICT},
 )
-async def request_changes(task_id: TaskId, body: ChangesRequest, database: DatabaseDep, request: Request):
-    async with database.session(write=True) as session:
-        run = await run_service.request_changes(session, task_id, body.feedback)
-        data = await _run_read(session, run)
-    _wake(request)
-    return data
+async def request_changes(task_id: TaskId, body: ChangesRequest, session: WriteSession):
+    return await run_service.detail(session, await run_service.request_changes(session, task_id, body.feedback))
 
 
 @router.post(
@@ -102,27 +84,18 @@ async def get_diff(task_id: TaskId, session: ReadSession):
 
 @router.get("/runs/{run_id}", response_model=RunRead, summary="A run", responses=NOT_FOUND)
 async def get_run(run_id: RunId, session: ReadSession):
-    return await _run_read(session, await run_service.get(session, run_id))
+    return await run_service.detail(session, await run_service.get(session, run_id))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunRead, summary="Cancel a run", responses={**NOT_FOUND, **CONFLICT})
 async def cancel_run(run_id: RunId, database: DatabaseDep, request: Request):
-    async with database.session(write=True) as session:
-        await run_service.request_cancel(session, run_id)
     orchestrator = orchestrator_of(request)
-    if orchestrator is not None:
-        await orchestrator.cancel(run_id)
-    async with database.session() as session:
-        return await _run_read(session, await run_service.get(session, run_id))
+    return await run_service.cancel(database, run_id, orchestrator.until_stopped if orchestrator else None)
 
 
 @router.post("/runs/{run_id}/resume", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED, summary="Resume an interrupted run", responses={**NOT_FOUND, **CONFLICT})
-async def resume_run(run_id: RunId, database: DatabaseDep, request: Request):
-    async with database.session(write=True) as session:
-        run = await run_service.resume_interrupted(session, run_id)
-        data = await _run_read(session, run)
-    _wake(request)
-    return data
+async def resume_run(run_id: RunId, session: WriteSession):
+    return await run_service.detail(session, await run_service.resume_interrupted(session, run_id))
 
 
 @router.get("/runs/{run_id}/events", response_model=RunEventPage, summary="The run's events after a sequence number", responses=NOT_FOUND)
@@ -143,13 +116,8 @@ async def list_run_events(
     summary="Answer an agent's tool request",
     responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "Already answered"}},
 )
-async def decide_approval(approval_id: ApprovalId, body: ApprovalDecision, database: DatabaseDep, request: Request):
-    async with database.session(write=True) as session:
-        approval = await run_service.decide_approval(session, approval_id, body.decision, body.message)
-    orchestrator = orchestrator_of(request)
-    if orchestrator is not None:
-        orchestrator.approval_answered(approval_id)
-    return approval
+async def decide_approval(approval_id: ApprovalId, body: ApprovalDecision, session: WriteSession):
+    return await run_service.decide_approval(session, approval_id, body.decision, body.message)
 
 
 def _sse(event: Any) -> dict[str, Any]:
@@ -178,6 +146,7 @@ async def run_event_stream(
 )
 async def stream_run(
     run_id: RunId,
+    session: ReadSession,
     database: DatabaseDep,
     settings: SettingsDep,
     request: Request,
@@ -189,8 +158,7 @@ async def stream_run(
     cursor = parse_decimal_id(raw)
     if cursor is None:
         raise InvalidInput(f"last_event_id: expected a run event sequence number, got {raw[:40]!r}")
-    async with database.session() as session:
-        await run_service.get(session, run_id)
+    await run_service.get(session, run_id)
     return EventSourceResponse(
         run_event_stream(database, orchestrator_of(request), run_id, cursor),
         ping=int(settings.sse_heartbeat_seconds) or 1,

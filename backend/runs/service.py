@@ -1,18 +1,26 @@
-"""Agent runs in the database: queue, read, cancel requests, approvals, review decisions.
+"""Agent runs in the database: queue, claim, approvals, cancel requests, finish, review decisions.
 
-The orchestrator executes runs; this module is what the API (and the orchestrator) use to
-read and change their state. No FastAPI here.
+Every change of a run's or an approval's state is a function here, used alike by the API, by
+the orchestrator (which executes runs) and by its recovery after a restart. No FastAPI here.
+
+The process that runs the agents reacts to some changes once they are committed (a run was
+queued, a cancel was requested, an approval answered): the functions note them on the
+session (`RunChange`), and the orchestrator's `Database.on_commit` callback takes them with
+`committed_changes`. A note only ever wakes it up: what to do it reads from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 
 from .. import git
 from ..db import Database
@@ -35,13 +43,46 @@ from ..models.agent_run import FINISHED_RUN_STATUSES
 from ..models.base import utcnow
 from ..tasks import service as task_service
 from .live import RunEnded, RunEventRecord, RunListeners
-from .schemas import ApprovalRead, RunSummary
+from .schemas import ApprovalRead, RunRead, RunSummary
 
 ACTIVE = [s.value for s in ACTIVE_RUN_STATUSES]
+IN_PROGRESS = [RunStatus.running.value, RunStatus.waiting_approval.value]
+RUN_CHANGES = "run_changes"
+
+
+class RunChangeKind(StrEnum):
+    queued = "queued"  # id: the run
+    cancel_requested = "cancel_requested"  # id: the run
+    approval_decided = "approval_decided"  # id: the approval
+
+
+class RunChange(NamedTuple):
+    kind: RunChangeKind
+    id: int
+
+
+def _note(session: AsyncSession, kind: RunChangeKind, id: int) -> None:
+    session.info.setdefault(RUN_CHANGES, []).append(RunChange(kind, id))
+
+
+def committed_changes(session: Session) -> list[RunChange]:
+    """The changes noted in the transaction that has just committed (for `Database.on_commit`)."""
+    return session.info.pop(RUN_CHANGES, [])
 
 
 def summary(run: AgentRun) -> dict[str, Any]:
     return RunSummary.model_validate(run).model_dump(mode="json")
+
+
+def approval_payload(approval: Approval) -> dict[str, Any]:
+    return ApprovalRead.model_validate(approval).model_dump(mode="json")
+
+
+async def detail(session: AsyncSession, run: AgentRun) -> dict[str, Any]:
+    """A run as the API shows it: with its pending approvals."""
+    data = RunRead.model_validate(run).model_dump()
+    data["pending_approvals"] = await pending_approvals(session, run.id)
+    return data
 
 
 async def record_run_event(session: AsyncSession, type: BoardEventType, run: AgentRun) -> None:
@@ -115,6 +156,7 @@ async def _queue(
     session.add(run)
     await session.flush()
     await record_run_event(session, BoardEventType.run_queued, run)
+    _note(session, RunChangeKind.queued, run.id)
     if task.status != TaskStatus.in_progress.value:
         await task_service.transition(session, task, TaskStatus.in_progress)
     return run
@@ -161,17 +203,26 @@ async def resume_interrupted(session: AsyncSession, run_id: int) -> AgentRun:
     task = await task_service.get(session, run.task_id, for_update=True)
     if await _active_run(session, run.task_id) is not None:
         raise Conflict(f"Task {task.short_id} already has an active run")
-    run.status = RunStatus.queued.value
     run.error = None
     run.finished_at = None
     run.cancel_requested = False
+    await requeue(session, run)
+    if task.status != TaskStatus.in_progress.value:
+        await task_service.transition(session, task, TaskStatus.in_progress)
+    return run
+
+
+async def requeue(session: AsyncSession, run: AgentRun) -> AgentRun:
+    """Put a run back in the queue; it continues its Claude session when it has one. Used by
+    `resume_interrupted` and by recovery after a restart (for runs left with a session)."""
+    await _expire_pending_approvals(session, run.id)
+    run.status = RunStatus.queued.value
     if run.session_id:
         run.resume_session_id = run.session_id
     run.updated_at = utcnow()
     await session.flush()
     await record_run_event(session, BoardEventType.run_queued, run)
-    if task.status != TaskStatus.in_progress.value:
-        await task_service.transition(session, task, TaskStatus.in_progress)
+    _note(session, RunChangeKind.queued, run.id)
     return run
 
 
@@ -186,7 +237,20 @@ async def request_cancel(session: AsyncSession, run_id: int) -> AgentRun:
         run.cancel_requested = True
         run.updated_at = utcnow()
         await session.flush()
+        _note(session, RunChangeKind.cancel_requested, run.id)
     return run
+
+
+async def cancel(database: Database, run_id: int, until_stopped: Callable[[int], Awaitable[None]] | None) -> dict[str, Any]:
+    """Cancel a run and answer with its state once its agent stopped: the request commits
+    first (which tells the agent-running process), then `until_stopped(run_id)` waits for
+    this process's agent, if it runs the run."""
+    async with database.session(write=True) as session:
+        await request_cancel(session, run_id)
+    if until_stopped is not None:
+        await until_stopped(run_id)
+    async with database.session() as session:
+        return await detail(session, await get(session, run_id))
 
 
 NUL = "\x00"
@@ -220,9 +284,7 @@ async def finish(
     if result is not None:
         run.result = result
     run.finished_at = run.updated_at = utcnow()
-    for approval in await pending_approvals(session, run.id):
-        approval.status = ApprovalStatus.expired.value
-        approval.decided_at = run.finished_at
+    await _expire_pending_approvals(session, run.id, run.finished_at)
     await session.flush()
     await record_run_event(session, BoardEventType.run_finished, run)
     task = await session.get(Task, run.task_id)
@@ -232,6 +294,12 @@ async def finish(
         await task_service.transition(session, task, TaskStatus.needs_review, result=result or "")
     elif status != RunStatus.interrupted:
         await task_service.transition(session, task, TaskStatus.todo)
+
+
+async def _expire_pending_approvals(session: AsyncSession, run_id: int, at: datetime | None = None) -> None:
+    for approval in await pending_approvals(session, run_id):
+        approval.status = ApprovalStatus.expired.value
+        approval.decided_at = at or utcnow()
 
 
 async def session_cost_before(session: AsyncSession, run_id: int, session_id: str) -> float:
@@ -349,12 +417,18 @@ async def follow(
 
 
 _INSERT_RUN_EVENT = insert(RunEvent.__table__)
+_RUNS = AgentRun.__table__
 
 
 async def append_events(
-    connection: AsyncConnection, run_id: int, first_seq: int, events: list[tuple[str, dict[str, Any]]]
+    connection: AsyncConnection,
+    run_id: int,
+    first_seq: int,
+    events: list[tuple[str, dict[str, Any]]],
+    session_id: str | None = None,
 ) -> list[RunEventRecord]:
-    """Insert events with consecutive seq numbers; returns them as written."""
+    """Insert events with consecutive seq numbers (and save the run's Claude session id when
+    given); returns them as written."""
     now = utcnow()
     records = [RunEventRecord(first_seq + i, type, without_nul(payload), now) for i, (type, payload) in enumerate(events)]
     # Core executemany on a plain connection: a run can produce thousands of events a second.
@@ -362,6 +436,8 @@ async def append_events(
         _INSERT_RUN_EVENT,
         [{"run_id": run_id, "seq": r.seq, "type": r.type, "payload": r.payload, "created_at": now} for r in records],
     )
+    if session_id:
+        await connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(session_id=session_id))
     return records
 
 
@@ -385,11 +461,159 @@ async def decide_approval(session: AsyncSession, approval_id: int, decision: str
         if project is not None and approval.tool_name not in project.allowed_tools:
             project.allowed_tools = [*project.allowed_tools, approval.tool_name]
     await session.flush()
-    await event_log.record(
-        session, BoardEventType.approval_resolved, run.project_id, ApprovalRead.model_validate(approval).model_dump(mode="json")
-    )
+    await event_log.record(session, BoardEventType.approval_resolved, run.project_id, approval_payload(approval))
+    _note(session, RunChangeKind.approval_decided, approval.id)
     return approval
 
 
-async def mark_task_result(session: AsyncSession, task_id: int, result: str) -> None:
-    await session.execute(update(Task).where(Task.id == task_id).values(result=result))
+# -- the orchestrator's side: claim, execute, approvals, finish, recovery -----------------
+
+
+async def queued_ids(session: AsyncSession, limit: int) -> Sequence[int]:
+    """The oldest queued runs: the next to start."""
+    return (
+        await session.scalars(select(AgentRun.id).where(AgentRun.status == RunStatus.queued.value).order_by(AgentRun.id).limit(limit))
+    ).all()
+
+
+async def claim(session: AsyncSession, run_id: int) -> AgentRun | None:
+    """Start a queued run; None when it is not queued (any more). A conditional UPDATE: of
+    several processes trying, exactly one gets the run."""
+    now = utcnow()
+    claimed = await session.execute(
+        update(AgentRun)
+        .where(AgentRun.id == run_id, AgentRun.status == RunStatus.queued.value)
+        .values(status=RunStatus.running.value, starts=AgentRun.starts + 1, started_at=now, updated_at=now)
+    )
+    if claimed.rowcount != 1:
+        return None
+    run = await get(session, run_id)
+    await record_run_event(session, BoardEventType.run_started, run)
+    return run
+
+
+async def cancel_requested(session: AsyncSession, run_ids: Sequence[int]) -> Sequence[int]:
+    """Those of `run_ids` whose cancel was requested."""
+    return (
+        await session.scalars(select(AgentRun.id).where(AgentRun.id.in_(list(run_ids)), AgentRun.cancel_requested.is_(True)))
+    ).all()
+
+
+async def left_in_progress(session: AsyncSession) -> Sequence[AgentRun]:
+    """Runs `running` or `waiting_approval`, oldest first (after a restart: left by the previous server)."""
+    return (await session.scalars(select(AgentRun).where(AgentRun.status.in_(IN_PROGRESS)).order_by(AgentRun.id))).all()
+
+
+async def for_execution(session: AsyncSession, run_id: int) -> tuple[AgentRun, Task, Project]:
+    """A run with its task and project, to execute it."""
+    run = await get(session, run_id)
+    task = await session.get(Task, run.task_id)
+    project = await session.get(Project, run.project_id)
+    if task is None or project is None:
+        raise NotFound(f"Run {run_id} has lost its task or project")
+    return run, task, project
+
+
+async def record_worktree(session: AsyncSession, run_id: int, worktree_path: str, base_commit: str) -> None:
+    """Where the run works; its base commit is set once, by the task's first worktree."""
+    await session.execute(
+        update(AgentRun)
+        .where(AgentRun.id == run_id)
+        .values(worktree_path=worktree_path, base_commit=func.coalesce(AgentRun.base_commit, base_commit))
+    )
+
+
+async def first_prompt_of_task(session: AsyncSession, task_id: int) -> str | None:
+    """The prompt of the task's first run (to start afresh when a session is lost)."""
+    return await session.scalar(select(AgentRun.prompt).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt).limit(1))
+
+
+async def request_approval(session: AsyncSession, run_id: int, tool_name: str, tool_input: dict[str, Any]) -> Approval | None:
+    """An agent asks to use a tool: a pending approval, and the run waits for it. None when
+    the project always allows the tool (then nothing changes)."""
+    run = await get(session, run_id, for_update=True)
+    project = await session.get(Project, run.project_id)
+    if project is not None and tool_name in project.allowed_tools:
+        return None
+    approval = Approval(
+        run_id=run.id,
+        tool_name=without_nul(tool_name),
+        input=without_nul(tool_input),
+        status=ApprovalStatus.pending.value,
+        created_at=utcnow(),
+    )
+    session.add(approval)
+    run.status = RunStatus.waiting_approval.value
+    run.updated_at = utcnow()
+    await session.flush()
+    await event_log.record(session, BoardEventType.approval_requested, run.project_id, approval_payload(approval))
+    await record_run_event(session, BoardEventType.run_updated, run)
+    return approval
+
+
+async def decided_approval(session: AsyncSession, approval_id: int) -> Approval | None:
+    """The approval once it is no longer pending (answered, or expired with its run); else None."""
+    approval = await session.get(Approval, approval_id)
+    return approval if approval is not None and approval.status != ApprovalStatus.pending.value else None
+
+
+async def back_to_running(session: AsyncSession, run_id: int) -> bool:
+    """A run waiting for approvals runs again once none is pending; True when it changed."""
+    run = await get(session, run_id, for_update=True)
+    if run.status != RunStatus.waiting_approval.value or await pending_approvals(session, run.id):
+        return False
+    run.status = RunStatus.running.value
+    run.updated_at = utcnow()
+    await session.flush()
+    await record_run_event(session, BoardEventType.run_updated, run)
+    return True
+
+
+class AgentTotals(Protocol):
+    """What an agent reports when it ends (`agent.AgentOutcome`)."""
+
+    session_id: str | None
+    result: str | None
+    cost_usd: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    turns: int | None
+    duration_ms: int | None
+
+
+async def finish_execution(
+    session: AsyncSession,
+    run_id: int,
+    status: RunStatus,
+    totals: AgentTotals,
+    *,
+    error: str | None,
+    head_commit: str | None,
+    result_before: str | None,
+) -> AgentRun:
+    """Close an executed run with what its agent reported, then `finish` it.
+
+    Token counts are the run's own, the CLI's cost is the session's total (the run's own cost
+    is the difference). `result_before` is the task's result when the run started: an agent
+    that reported through the board's tools changed it, and then that report wins over the
+    final message."""
+    run = await get(session, run_id, for_update=True)
+    if totals.session_id:
+        run.session_id = totals.session_id
+    if head_commit:
+        run.head_commit = head_commit
+    for name in ("input_tokens", "output_tokens", "turns", "duration_ms"):
+        value = getattr(totals, name)
+        if value is not None:
+            setattr(run, name, value)
+    if totals.cost_usd is not None:
+        run.session_cost_usd = totals.cost_usd
+        before = await session_cost_before(session, run.id, run.session_id) if run.session_id else 0.0
+        run.cost_usd = own_cost(totals.cost_usd, before)
+    result = totals.result if status == RunStatus.succeeded else None
+    if result is not None:
+        current = await session.scalar(select(Task.result).where(Task.id == run.task_id))
+        if current and current != result_before:
+            result = current  # the agent reported its result itself
+    await finish(session, run, status, error=error, result=result)
+    return run

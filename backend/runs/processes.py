@@ -1,0 +1,128 @@
+"""The agents' processes and their files: process groups, kill, pid files, the launcher.
+
+The CLI starts through `launcher.py`, which puts it in a process group of its own and writes
+the group id to the run's pid file, so a cancel (or a restart after a crash) can end the
+agent *and* everything it started (shell commands, MCP servers). A run's files live in
+`<data dir>/agents/`: `run-<id>.pgid` and `run-<id>.mcp/` (the plugins' MCP config, secrets
+included: 0700 folder, 0600 file, removed when the run ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+LAUNCHER_SOURCE = Path(__file__).with_name("launcher.py")
+
+
+class RunControl:
+    """Lets the orchestrator interrupt a running agent and kill its process group."""
+
+    def __init__(self) -> None:
+        self._interrupt: Callable[[], Awaitable[None]] | None = None
+        self.interrupt_requested = False
+        self.pid_file: str | None = None
+
+    def attach(self, interrupt: Callable[[], Awaitable[None]] | None, pid_file: str | None = None) -> None:
+        """The executor's side: how to interrupt the agent (None once it has ended), where its group id is."""
+        self._interrupt = interrupt
+        if pid_file is not None:
+            self.pid_file = pid_file
+
+    async def interrupt(self) -> None:
+        self.interrupt_requested = True
+        if self._interrupt is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._interrupt(), 2)
+
+    def kill(self) -> None:
+        if self.pid_file:
+            kill_process_group(self.pid_file)
+
+
+class AgentFiles:
+    """The files of this process's agents, one pair per run, in a private folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def pid_file(self, run_id: int) -> str:
+        return str(self.folder / f"run-{run_id}.pgid")
+
+    def mcp_config_dir(self, run_id: int) -> str:
+        return str(self.folder / f"run-{run_id}.mcp")
+
+    def leftover_mcp_configs(self) -> list[Path]:
+        return sorted(self.folder.glob("run-*.mcp"))
+
+
+def _is_agent_group(pgid: int, cli_path: str | None) -> bool:
+    """The group's leader still runs the agent CLI (process ids get reused after a crash)."""
+    if cli_path is None or not Path("/proc/self").exists():
+        return True  # nothing to compare with: trust the recorded id
+    try:
+        command = Path(f"/proc/{pgid}/cmdline").read_bytes()
+    except OSError:
+        return True  # the leader exited; its group may live on, and only its members carry the id
+    if not command:
+        return True  # the leader exited and is not reaped yet: its id cannot have been reused
+    return os.path.basename(cli_path).encode() in command
+
+
+def kill_process_group(
+    pid_file: str, sig: int = signal.SIGKILL, *, cli_path: str | None = None, forget: bool = False
+) -> bool:
+    """Signal the agent's whole process group; True when there was one."""
+    path = Path(pid_file)
+    try:
+        pgid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if forget:
+        path.unlink(missing_ok=True)
+    if pgid <= 1 or pgid == os.getpgrp() or not _is_agent_group(pgid, cli_path):
+        return False
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def write_launcher(path: Path) -> str:
+    """`launcher.py` as an executable file run by this interpreter; returns its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!{sys.executable}\n" + LAUNCHER_SOURCE.read_text())
+    path.chmod(0o755)
+    return str(path)
+
+
+def mcp_config_file(folder: str) -> str:
+    return str(Path(folder) / "mcp.json")
+
+
+def write_mcp_config(folder: str, servers: dict[str, dict[str, Any]]) -> None:
+    """The servers' config (secrets included) in a file only this user can read: `folder` is
+    (re)made 0700, the file is created 0600 before anything is written to it."""
+    path = Path(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        shutil.rmtree(path)  # left by a crash, or made by mkdtemp: ours, with our modes
+    path.mkdir(mode=0o700)
+    path.chmod(0o700)  # mkdir's mode is cut by the umask, never widened by it; be exact
+    descriptor = os.open(mcp_config_file(folder), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"mcpServers": servers}, handle)
+
+
+def remove_mcp_config(folder: str | None) -> None:
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
