@@ -40,7 +40,10 @@ COMMON_ERRORS: dict[int | str, dict] = {
     401: {"model": ErrorResponse, "description": "The server has an API token and the request did not carry it"},
     403: {"model": ErrorResponse, "description": "A browser request from a page of another origin"},
     413: {"model": ErrorResponse, "description": "The request body is larger than the server accepts"},
-    422: {"model": ValidationErrorResponse, "description": "The request does not fit the schema, or its values are not acceptable"},
+    422: {
+        "model": ValidationErrorResponse,
+        "description": "The request does not fit the schema, or its values are not acceptable",
+    },
 }
 
 api_router = APIRouter(prefix="/api", responses=COMMON_ERRORS)

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 
 def _add_database_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="Data folder (env KANBAN_DATA_DIR; default ~/.local/share/kanban-orchestrator)")
+    parser.add_argument(
+        "--data-dir", help="Data folder (env KANBAN_DATA_DIR; default ~/.local/share/kanban-orchestrator)"
+    )
     parser.add_argument("--database-url", help="Database URL (env KANBAN_DATABASE_URL; default SQLite in the data dir)")
 
 

@@ -80,13 +80,19 @@ class Settings(BaseSettings):
         description="Run agents in this process. With several API processes on one PostgreSQL "
         "database, let exactly one of them run agents.",
     )
-    max_concurrent_runs: int = Field(default=3, ge=1, le=64, description="Agent runs at the same time; the rest wait in order.")
-    resume_interrupted: bool = Field(
-        default=True, description="On start, resume runs that a crash or restart interrupted (when they have a session)."
+    max_concurrent_runs: int = Field(
+        default=3, ge=1, le=64, description="Agent runs at the same time; the rest wait in order."
     )
-    claude_cli: str | None = Field(default=None, description="Path of the Claude Code CLI. Default: the one bundled with the SDK.")
+    resume_interrupted: bool = Field(
+        default=True,
+        description="On start, resume runs that a crash or restart interrupted (when they have a session).",
+    )
+    claude_cli: str | None = Field(
+        default=None, description="Path of the Claude Code CLI. Default: the one bundled with the SDK."
+    )
     agent_home: Path | None = Field(
-        default=None, description="HOME for the agents' CLI (where it keeps sessions and credentials). Default: the server's HOME."
+        default=None,
+        description="HOME for the agents' CLI (where it keeps sessions and credentials). Default: the server's HOME.",
     )
     agent_nice: int = Field(
         default=10,
@@ -99,7 +105,10 @@ class Settings(BaseSettings):
     agent_max_turns: int | None = Field(default=None, ge=1, description="Default turn limit per run.")
     agent_max_budget_usd: float | None = Field(default=None, gt=0, description="Default spending limit per run in USD.")
     cancel_grace_seconds: float = Field(
-        default=2.0, gt=0, le=30, description="How long a cancelled agent may take to stop before its processes are killed."
+        default=2.0,
+        gt=0,
+        le=30,
+        description="How long a cancelled agent may take to stop before its processes are killed.",
     )
 
     # Plugins (MCP servers) and the registries they are found in
@@ -212,6 +221,4 @@ def normalise_database_url(url: str) -> str:
         # libpq's sslmode is called ssl in asyncpg.
         query = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(parts.query)]
         return urlunsplit(parts._replace(query=urlencode(query)))
-    raise ValueError(
-        f"Unsupported database URL scheme {scheme!r}: use sqlite:///path or postgresql://user@host/db"
-    )
+    raise ValueError(f"Unsupported database URL scheme {scheme!r}: use sqlite:///path or postgresql://user@host/db")

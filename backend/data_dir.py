@@ -52,9 +52,11 @@ def secure(data_dir: Path) -> list[str]:
     """Create the data dir private, tighten what others could read; the paths changed."""
     make_private_dir(data_dir)
     changed = []
-    for path, mode in [(data_dir, 0o700)] + [(data_dir / name, 0o700) for name in PRIVATE_DIRS] + [
-        (data_dir / name, 0o600) for name in PRIVATE_FILES
-    ]:
+    for path, mode in (
+        [(data_dir, 0o700)]
+        + [(data_dir / name, 0o700) for name in PRIVATE_DIRS]
+        + [(data_dir / name, 0o600) for name in PRIVATE_FILES]
+    ):
         try:
             current = stat.S_IMODE(path.lstat().st_mode)
         except FileNotFoundError:

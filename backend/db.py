@@ -83,7 +83,9 @@ class Database:
         self.engine = create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, **options)
         if self.kind == "sqlite":
-            self.write_engine = create_engine(settings, sqlite_writer=True, pool_size=1, max_overflow=0, pool_reset_on_return=None)
+            self.write_engine = create_engine(
+                settings, sqlite_writer=True, pool_size=1, max_overflow=0, pool_reset_on_return=None
+            )
             self.write_sessionmaker = async_sessionmaker(self.write_engine, **options)
             self._sqlite_write_lock: asyncio.Lock | None = asyncio.Lock()
         else:

@@ -132,7 +132,11 @@ class RequestGuard:
         state_changing = scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS
         if origin is not None:
             if not self._origin_ok(origin, scope, headers.get("host", "")):
-                what = "a page without an origin (a sandboxed frame or a local file)" if origin.strip() == "null" else f"pages on {origin[:100]!r}"
+                what = (
+                    "a page without an origin (a sandboxed frame or a local file)"
+                    if origin.strip() == "null"
+                    else f"pages on {origin[:100]!r}"
+                )
                 return (
                     f"Requests from {what} are not allowed: only pages this server serves may call it. "
                     "Add the origin to KANBAN_ALLOWED_ORIGINS if a proxy of yours serves the board there."

@@ -42,7 +42,8 @@ async def _create_load(url: str, project_id: int, total: int, clients: int) -> f
 async def _new_project(url: str) -> int:
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         response = await http.post(
-            "/api/projects", json={"name": f"Bench {time.time_ns()}", "workspace_path": tempfile.mkdtemp(), "init_git": True}
+            "/api/projects",
+            json={"name": f"Bench {time.time_ns()}", "workspace_path": tempfile.mkdtemp(), "init_git": True},
         )
         response.raise_for_status()
         return response.json()["id"]

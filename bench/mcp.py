@@ -41,7 +41,9 @@ def start_once(argv: list[str], api_url: str) -> tuple[float, float, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KANBAN_", "FASTMCP_"))}
     env["KANBAN_API_URL"] = api_url
     started = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write((json.dumps(INITIALIZE) + "\n").encode())
@@ -80,10 +82,18 @@ def starts(api_url: str, board: str, count: int) -> list[Row]:
     label = f"kanban mcp, {board}, {len(samples)} starts"
     target = (f"< {TARGET_SECONDS} s", median < TARGET_SECONDS) if board == "board running" else ("", None)
     return [
-        Row("mcp", f"{label}: until initialize answered, median (min)", f"{statistics.median(initialize):.2f} s ({min(initialize):.2f} s)"),
+        Row(
+            "mcp",
+            f"{label}: until initialize answered, median (min)",
+            f"{statistics.median(initialize):.2f} s ({min(initialize):.2f} s)",
+        ),
         Row("mcp", f"{label}: until tools/list answered, median", f"{median:.2f} s", *target),
         Row("mcp", f"{label}: until tools/list answered, max", f"{max(tools):.2f} s"),
-        Row("mcp", f"{label}: CPU time (user+sys) of the server by then, median (max)", f"{statistics.median(cpu):.2f} s ({max(cpu):.2f} s)"),
+        Row(
+            "mcp",
+            f"{label}: CPU time (user+sys) of the server by then, median (max)",
+            f"{statistics.median(cpu):.2f} s ({max(cpu):.2f} s)",
+        ),
         Row("mcp", f"{label}: load average (1 min) at the end", f"{load:.2f}"),
     ]
 

@@ -75,4 +75,6 @@ def build(data_dir: str) -> FastAPI:
 
 if __name__ == "__main__":
     port, data_dir = int(sys.argv[1]), sys.argv[2]
-    asyncio.run(uvicorn.Server(uvicorn.Config(build(data_dir), host="127.0.0.1", port=port, log_level="warning")).serve())
+    asyncio.run(
+        uvicorn.Server(uvicorn.Config(build(data_dir), host="127.0.0.1", port=port, log_level="warning")).serve()
+    )

@@ -66,7 +66,12 @@ async def _bare_sdk(env: dict[str, str], marker: str) -> tuple[float, int]:
 
 
 async def _setup(http: httpx.AsyncClient) -> int:
-    project = (await http.post("/api/projects", json={"name": f"Bench {time.time_ns()}", "workspace_path": tempfile.mkdtemp(), "init_git": True})).json()
+    project = (
+        await http.post(
+            "/api/projects",
+            json={"name": f"Bench {time.time_ns()}", "workspace_path": tempfile.mkdtemp(), "init_git": True},
+        )
+    ).json()
     return project["id"]
 
 
@@ -171,11 +176,37 @@ def run(quick: bool = False) -> list[Row]:
     p99 = percentile(latencies, 99)
     of = f"median of {repeats}" if repeats > 1 else "one run"
     return [
-        Row("agent run", f"{MESSAGES:,} messages via bare claude_agent_sdk.query(), {of}", f"{bare_seconds:.2f} s ({bare_count:,} blocks)"),
-        Row("agent run", f"{MESSAGES:,} messages through the orchestrator (queue→done, agent nice 0), {of}", f"{ours_seconds:.2f} s"),
+        Row(
+            "agent run",
+            f"{MESSAGES:,} messages via bare claude_agent_sdk.query(), {of}",
+            f"{bare_seconds:.2f} s ({bare_count:,} blocks)",
+        ),
+        Row(
+            "agent run",
+            f"{MESSAGES:,} messages through the orchestrator (queue→done, agent nice 0), {of}",
+            f"{ours_seconds:.2f} s",
+        ),
         Row("agent run", "ratio (orchestrator / bare)", f"{ratio:.2f}", "≤ 1.25", ratio <= 1.25),
-        Row("agent run", "events lost (gapless seq)", f"{lost} ({'gapless' if gapless else 'GAPS'})", "0", lost == 0 and gapless),
-        Row("agent run", f"{CONCURRENT_RUNS} concurrent runs × {MESSAGES_PER_CONCURRENT_RUN}: SSE delivery p50", f"{percentile(latencies, 50):.1f} ms"),
-        Row("agent run", f"{CONCURRENT_RUNS} concurrent runs: SSE delivery p99", f"{p99:.1f} ms", "< 250 ms", p99 < 250),
-        Row("agent run", f"{CONCURRENT_RUNS} concurrent runs: events lost", f"{lost_concurrent}", "0", lost_concurrent == 0),
+        Row(
+            "agent run",
+            "events lost (gapless seq)",
+            f"{lost} ({'gapless' if gapless else 'GAPS'})",
+            "0",
+            lost == 0 and gapless,
+        ),
+        Row(
+            "agent run",
+            f"{CONCURRENT_RUNS} concurrent runs × {MESSAGES_PER_CONCURRENT_RUN}: SSE delivery p50",
+            f"{percentile(latencies, 50):.1f} ms",
+        ),
+        Row(
+            "agent run", f"{CONCURRENT_RUNS} concurrent runs: SSE delivery p99", f"{p99:.1f} ms", "< 250 ms", p99 < 250
+        ),
+        Row(
+            "agent run",
+            f"{CONCURRENT_RUNS} concurrent runs: events lost",
+            f"{lost_concurrent}",
+            "0",
+            lost_concurrent == 0,
+        ),
     ]

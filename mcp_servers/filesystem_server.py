@@ -382,9 +382,7 @@ class ConfinedFS:
                 entries.append(item)
         return {"path": t.display, "entries": entries, "truncated": truncated}
 
-    def search_files(
-        self, pattern: str, path: str = ".", contains: str = "", max_results: int = 100
-    ) -> dict[str, Any]:
+    def search_files(self, pattern: str, path: str = ".", contains: str = "", max_results: int = 100) -> dict[str, Any]:
         if not isinstance(pattern, str) or pattern == "" or "\x00" in pattern:
             raise ToolError("pattern must be a non-empty glob such as '*.py'")
         if "\x00" in contains:
@@ -494,7 +492,9 @@ class ConfinedFS:
                 raise ToolError(f"cannot move {src.display!r}: no such file or directory")
             with self._open_dir(dst.parents, create=True) as dst_fd:
                 if self._lstat(dst.name, dst_fd) is not None and not overwrite:
-                    raise ToolError(f"cannot move to {dst.display!r}: it already exists (pass overwrite=true to replace it)")
+                    raise ToolError(
+                        f"cannot move to {dst.display!r}: it already exists (pass overwrite=true to replace it)"
+                    )
                 os.rename(src.name, dst.name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
         return {"source": src.display, "destination": dst.display}
 
@@ -603,6 +603,7 @@ def build_server(
             "'..', '~', absolute paths elsewhere and symlinks leading out of it are refused."
         ),
     )
+
     def run(method: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
         try:
             return method(*args)

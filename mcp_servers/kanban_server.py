@@ -122,7 +122,9 @@ class KanbanAPI:
         return response.json() if response.content else None
 
     @asynccontextmanager
-    async def events(self, project_id: int, last_event_id: str | None) -> AsyncIterator[AsyncIterator[tuple[str | None, str, str]]]:
+    async def events(
+        self, project_id: int, last_event_id: str | None
+    ) -> AsyncIterator[AsyncIterator[tuple[str | None, str, str]]]:
         """The project's live events as (id, type, data), after `last_event_id` when given.
         A dropped or silent connection raises BoardUnreachable."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
@@ -208,7 +210,9 @@ def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str |
         if not runs:
             return None
         run = runs[0]
-        summary = {k: run[k] for k in ("id", "status", "attempt", "branch", "cost_usd", "error") if run.get(k) is not None}
+        summary = {
+            k: run[k] for k in ("id", "status", "attempt", "branch", "cost_usd", "error") if run.get(k) is not None
+        }
         if run.get("base_commit"):
             summary["diff"] = (await api.request("GET", f"/api/tasks/{task['id']}/diff"))["stats"]
         return summary
@@ -271,7 +275,9 @@ def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str |
         if query:
             params["q"] = query
         page = await api.request("GET", "/api/tasks", params=params)
-        return [{k: t[k] for k in ("id", "short_id", "title", "status", "priority", "parent_id")} for t in page["items"]]
+        return [
+            {k: t[k] for k in ("id", "short_id", "title", "status", "priority", "parent_id")} for t in page["items"]
+        ]
 
     @tool
     async def get_task(task: str = "") -> dict[str, Any]:
@@ -349,7 +355,9 @@ def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str |
                             last_event_id = event_id or last_event_id
                             if event in ("task.moved", "task.deleted"):
                                 payload = json.loads(data)["payload"]
-                                if payload["id"] == tid and (event == "task.deleted" or payload["status"] != "in_progress"):
+                                if payload["id"] == tid and (
+                                    event == "task.deleted" or payload["status"] != "in_progress"
+                                ):
                                     return
                 except BoardUnreachable:
                     pass
@@ -363,7 +371,12 @@ def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str |
             except TimeoutError:
                 timed_out = True
         found = await api.request("GET", f"/api/tasks/{tid}")
-        return {"short_id": found["short_id"], "status": found["status"], "timed_out": timed_out, "run": await latest_run(found)}
+        return {
+            "short_id": found["short_id"],
+            "status": found["status"],
+            "timed_out": timed_out,
+            "run": await latest_run(found),
+        }
 
     @tool
     async def get_task_result(task: str) -> dict[str, Any]:
@@ -391,7 +404,9 @@ def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str |
     @tool
     async def request_changes(task: str, feedback: str) -> dict[str, Any]:
         """Send a task in needs_review back to its agent with feedback; the agent continues its session."""
-        run = await api.request("POST", f"/api/tasks/{await task_id(task)}/request-changes", json={"feedback": feedback})
+        run = await api.request(
+            "POST", f"/api/tasks/{await task_id(task)}/request-changes", json={"feedback": feedback}
+        )
         return {"run_id": run["id"], "status": run["status"], "attempt": run["attempt"]}
 
     @tool
@@ -445,7 +460,9 @@ class _ToolAnswersFilter(logging.Filter):
     the client gets those as the tool's answer. Failures with a traceback stay."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return bool(record.exc_info) or not record.getMessage().startswith(("Error calling tool", "Invalid arguments for tool"))
+        return bool(record.exc_info) or not record.getMessage().startswith(
+            ("Error calling tool", "Invalid arguments for tool")
+        )
 
 
 def configure_logging(level_name: str | None) -> None:

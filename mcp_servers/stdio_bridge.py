@@ -117,7 +117,11 @@ def _error(message_id: Any, text: str) -> dict[str, Any]:
 
 
 def _tool_error(message_id: Any, text: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": message_id, "result": {"content": [{"type": "text", "text": text}], "isError": True}}
+    return {
+        "jsonrpc": "2.0",
+        "id": message_id,
+        "result": {"content": [{"type": "text", "text": text}], "isError": True},
+    }
 
 
 def _is_request(message: Any) -> bool:
@@ -151,7 +155,9 @@ class Bridge:
             self.headers["Authorization"] = f"Bearer {token}"
         # Plain HTTP to a board on this machine needs no CA bundle (loading it is a sixth of the
         # start-up): the context given instead verifies certificates and trusts none.
-        verify: ssl.SSLContext | bool = True if self.base_url.lower().startswith("https:") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        verify: ssl.SSLContext | bool = (
+            True if self.base_url.lower().startswith("https:") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        )
         self.client = httpx.AsyncClient(timeout=LONG, verify=verify)
         self.session_id: str | None = None
         self.protocol_version: str | None = None
@@ -163,7 +169,11 @@ class Bridge:
     # To the client
 
     def emit(self, message: dict[str, Any] | bytes) -> None:
-        line = message if isinstance(message, bytes) else json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+        line = (
+            message
+            if isinstance(message, bytes)
+            else json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+        )
         if b"\n" in line:  # one message per line
             line = json.dumps(json.loads(line), separators=(",", ":"), ensure_ascii=False).encode()
         self._out.write(line + b"\n")
@@ -181,7 +191,9 @@ class Bridge:
         if not _is_request(message):
             log.info("not delivered: %s", text)
             return
-        self.emit(_tool_error(message["id"], text) if message["method"] == "tools/call" else _error(message["id"], text))
+        self.emit(
+            _tool_error(message["id"], text) if message["method"] == "tools/call" else _error(message["id"], text)
+        )
 
     # To the board
 
@@ -193,7 +205,9 @@ class Bridge:
             headers["MCP-Protocol-Version"] = self.protocol_version
         return headers
 
-    async def _post(self, message: Any, session_id: str | None, on_message: Any, timeout: httpx.Timeout | None) -> tuple[int, str]:
+    async def _post(
+        self, message: Any, session_id: str | None, on_message: Any, timeout: httpx.Timeout | None
+    ) -> tuple[int, str]:
         """POST one message and pass each message of the answer, as it arrives, to
         `on_message`; (HTTP status, error text). The session an initialize opens is the
         bridge's before its answer is passed on (the client's next message needs it)."""
@@ -229,9 +243,13 @@ class Bridge:
             if self.session_id != stale or self.initialize is None:
                 return
             self._renewals += 1
-            status, text = await self._post({**self.initialize, "id": f"kanban-mcp-renew-{self._renewals}"}, None, _ignore, SHORT)
+            status, text = await self._post(
+                {**self.initialize, "id": f"kanban-mcp-renew-{self._renewals}"}, None, _ignore, SHORT
+            )
             if status < 400:
-                status, text = await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"}, self.session_id, _ignore, SHORT)
+                status, text = await self._post(
+                    {"jsonrpc": "2.0", "method": "notifications/initialized"}, self.session_id, _ignore, SHORT
+                )
             if status >= 400:
                 raise BoardRefused(text)
             log.info("the board did not know the session any more (a restart?): opened a new one")
@@ -241,7 +259,9 @@ class Bridge:
         try:
             return json.loads(line)
         except ValueError:
-            self.emit({"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "Parse error: not JSON"}})
+            self.emit(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "Parse error: not JSON"}}
+            )
             return NOT_JSON
 
     async def handle(self, message: Any, *, first: bool = False) -> None:
@@ -252,7 +272,9 @@ class Bridge:
         request = _is_request(message)
         opening = _is_initialize(message)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("to the board: %s", message.get("method", "a response") if isinstance(message, dict) else "a batch")
+            log.debug(
+                "to the board: %s", message.get("method", "a response") if isinstance(message, dict) else "a batch"
+            )
         if opening:
             self.initialize = message
         # No read timeout for calls (wait_for_task answers after minutes), but for the first
@@ -300,7 +322,9 @@ class Bridge:
                 if deadline is not None and await self._board_back(session, deadline):
                     message = _with_timeout(message, deadline)
                     continue
-                self.fail(message, f"The board's API at {self.base_url} ended the call without an answer. Did it restart?")
+                self.fail(
+                    message, f"The board's API at {self.base_url} ended the call without an answer. Did it restart?"
+                )
             return
 
     async def _board_back(self, stale: str | None, deadline: float) -> bool:

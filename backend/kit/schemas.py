@@ -79,7 +79,7 @@ class ErrorResponse(BaseModel):
 
 
 class ValidationIssue(BaseModel):
-    loc: list[str] = Field(description="Where: the field's path, e.g. [\"labels\", \"0\"].", examples=[["title"]])
+    loc: list[str] = Field(description='Where: the field\'s path, e.g. ["labels", "0"].', examples=[["title"]])
     msg: str = Field(examples=["String should have at least 1 character"])
     type: str | None = Field(default=None, description="The kind of problem, e.g. missing, string_too_short.")
 

@@ -31,7 +31,6 @@ class ApprovalStatus(enum.StrEnum):
     expired = "expired"
 
 
-
 class AgentRun(TimestampMixin, Base):
     """One attempt of an agent at a task. A task's runs share its worktree and branch."""
 

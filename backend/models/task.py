@@ -23,7 +23,6 @@ class TaskPriority(enum.StrEnum):
     urgent = "urgent"
 
 
-
 class Task(TimestampMixin, Base):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -45,11 +44,11 @@ class Task(TimestampMixin, Base):
     position: Mapped[str] = mapped_column(OrderKey)
     priority: Mapped[str] = mapped_column(String(10), default=TaskPriority.none.value)
     labels: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tasks.id", ondelete="SET NULL"), index=True
-    )
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     result: Mapped[str | None] = mapped_column(Text)
     # Optimistic concurrency: every write bumps it; a write based on an older one is refused.
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The agent run that made this task (an agent splitting its work), if any.
-    created_by_run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id", ondelete="SET NULL", use_alter=True))
+    created_by_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agent_runs.id", ondelete="SET NULL", use_alter=True)
+    )

@@ -40,9 +40,13 @@ async def list_plugins(session: ReadSession):
 async def search_plugins(
     session: ReadSession,
     discovery: DiscoveryDep,
-    q: Annotated[CleanStr, Query(max_length=200, description="Search text; empty lists what the registries have.")] = "",
+    q: Annotated[
+        CleanStr, Query(max_length=200, description="Search text; empty lists what the registries have.")
+    ] = "",
     source: Annotated[Literal["all", "glama", "official"], Query(description="Which registry to search.")] = "all",
-    cursor: Annotated[CleanStr | None, Query(max_length=4000, description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        CleanStr | None, Query(max_length=4000, description="`next_cursor` of the previous page.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Results per registry.")] = plugin_search.SEARCH_LIMIT,
 ):
     return await plugin_search.search(session, discovery, q, source, cursor, limit)
@@ -71,8 +75,7 @@ async def get_plugin(plugin_id: PluginId, session: ReadSession):
     "/{plugin_id}",
     response_model=PluginRead,
     summary="Change a plugin's settings, switch or title",
-    description="Values (env, headers, settings) not mentioned keep theirs, secrets included; null or \"\" "
-    "clears one.",
+    description='Values (env, headers, settings) not mentioned keep theirs, secrets included; null or "" clears one.',
     responses={**NOT_FOUND, **CONFLICT},
 )
 async def update_plugin(plugin_id: PluginId, body: PluginUpdate, session: WriteSession, secrets: SecretsDep):
@@ -86,7 +89,9 @@ async def update_plugin(plugin_id: PluginId, body: PluginUpdate, session: WriteS
     description="A project's agent runs get the plugins that are enabled and enabled for the project.",
     responses={**NOT_FOUND, **CONFLICT},
 )
-async def set_plugin_project(plugin_id: PluginId, project_id: ProjectId, body: ProjectEnablement, session: WriteSession):
+async def set_plugin_project(
+    plugin_id: PluginId, project_id: ProjectId, body: ProjectEnablement, session: WriteSession
+):
     return await plugin_service.set_project(session, plugin_id, project_id, body.enabled)
 
 

@@ -26,7 +26,10 @@ Title = bounded_text(1, 200, strip=True)
 Description = bounded_text(0, 2_000, strip=True)
 Command = bounded_text(1, 1_000, strip=True)
 Argument = bounded_text(0, 4_000)
-Url = Annotated[str, StringConstraints(min_length=1, max_length=4_000, strip_whitespace=True, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
+Url = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4_000, strip_whitespace=True, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$"),
+]
 Transport = Literal["stdio", "http", "sse"]
 Source = Literal["glama", "official", "custom"]
 
@@ -35,7 +38,7 @@ class ValueInput(InputSchema):
     """A value with its secrecy spelled out."""
 
     value: Value | None = Field(  # type: ignore[valid-type]
-        default=None, description="The value; omit it to change only `secret` of a value already set; \"\" clears it."
+        default=None, description='The value; omit it to change only `secret` of a value already set; "" clears it.'
     )
     secret: bool | None = Field(
         default=None,
@@ -70,10 +73,13 @@ class PluginInstall(InputSchema):
     title: Title | None = None  # type: ignore[valid-type]
     description: Description | None = None  # type: ignore[valid-type]
     transport: Transport | None = Field(
-        default=None, description="Custom and glama: stdio with `command`, http or sse with `url` (default from which is given)."
+        default=None,
+        description="Custom and glama: stdio with `command`, http or sse with `url` (default from which is given).",
     )
     command: Command | None = Field(default=None, examples=["npx"])  # type: ignore[valid-type]
-    args: Annotated[list[Argument], Field(max_length=100)] | None = Field(default=None, examples=[["-y", "some-mcp-server"]])  # type: ignore[valid-type]
+    args: Annotated[list[Argument], Field(max_length=100)] | None = Field(
+        default=None, examples=[["-y", "some-mcp-server"]]
+    )  # type: ignore[valid-type]
     url: Url | None = Field(default=None, examples=["http://127.0.0.1:9000/mcp"])
     env: EnvValues | None = Field(default=None, description="Environment variables of a stdio server.")
     headers: HeaderValues | None = Field(default=None, description="HTTP headers sent to an http or sse server.")

@@ -81,8 +81,15 @@ async def register_builtins(session: AsyncSession) -> None:
         }
         if plugin is None:
             plugin = Plugin(
-                name=name, source=PluginSource.builtin.value, enabled=True, url=None, headers={}, env={},
-                settings_schema=empty_schema(), settings={}, **fields,
+                name=name,
+                source=PluginSource.builtin.value,
+                enabled=True,
+                url=None,
+                headers={},
+                env={},
+                settings_schema=empty_schema(),
+                settings={},
+                **fields,
             )
             session.add(plugin)
             await session.flush()
@@ -179,7 +186,9 @@ async def install(database: Database, discovery: DiscoveryClient, box: SecretBox
         return await _read(session, plugin)
 
 
-async def create(session: AsyncSession, box: SecretBox, data: PluginInstall, entry: RegistryServer | None = None) -> Plugin:
+async def create(
+    session: AsyncSession, box: SecretBox, data: PluginInstall, entry: RegistryServer | None = None
+) -> Plugin:
     """Create a plugin from install data (and the registry entry it names, already looked up)."""
     schema = empty_schema()
     transport, command, args, url = data.transport, data.command, data.args or [], data.url
@@ -192,7 +201,9 @@ async def create(session: AsyncSession, box: SecretBox, data: PluginInstall, ent
             )
         index = data.option or 0
         if index >= len(entry.install_options):
-            raise InvalidInput(f"option: {entry.name} has {len(entry.install_options)} install option(s); use 0–{len(entry.install_options) - 1}")
+            raise InvalidInput(
+                f"option: {entry.name} has {len(entry.install_options)} install option(s); use 0–{len(entry.install_options) - 1}"
+            )
         option = entry.install_options[index]
         transport, command, args, url = option.transport, option.command, list(option.args), option.url
         schema = option_schema(option)
@@ -203,7 +214,11 @@ async def create(session: AsyncSession, box: SecretBox, data: PluginInstall, ent
     title = data.title or (entry.title or entry.name if entry else None)
     name = data.name
     if name is None:
-        base = _slug(title or "") or _slug((entry.name.rsplit("/", 1)[-1]) if entry else "") or _slug(_command_name(command))
+        base = (
+            _slug(title or "")
+            or _slug((entry.name.rsplit("/", 1)[-1]) if entry else "")
+            or _slug(_command_name(command))
+        )
         if not base:
             raise InvalidInput("name: give the plugin a name (lowercase letters, digits, - or _)")
         name = await _free_name(session, base)
@@ -299,7 +314,9 @@ async def set_project(session: AsyncSession, plugin_id: int, project_id: int, en
     if await session.get(Project, project_id) is None:
         raise NotFound(f"Project {project_id} not found")
     if plugin.name == KANBAN and plugin.source == PluginSource.builtin.value:
-        raise Conflict("The board's own plugin (kanban) is given to every project's runs; it cannot be switched per project")
+        raise Conflict(
+            "The board's own plugin (kanban) is given to every project's runs; it cannot be switched per project"
+        )
     row = await session.get(PluginProject, (plugin_id, project_id))
     if row is None:
         session.add(PluginProject(plugin_id=plugin_id, project_id=project_id, enabled=enabled))
@@ -316,7 +333,10 @@ async def set_project(session: AsyncSession, plugin_id: int, project_id: int, en
 async def remove(session: AsyncSession, plugin_id: int) -> None:
     plugin = await get(session, plugin_id, for_update=True)
     if plugin.source == PluginSource.builtin.value:
-        raise Conflict(f"{plugin.name!r} is built in and cannot be uninstalled" + ("" if plugin.name == KANBAN else "; disable it instead"))
+        raise Conflict(
+            f"{plugin.name!r} is built in and cannot be uninstalled"
+            + ("" if plugin.name == KANBAN else "; disable it instead")
+        )
     await session.delete(plugin)  # its project switches go with it (ON DELETE CASCADE)
     await session.flush()
     await event_log.record(session, BoardEventType.plugin_removed, None, {"id": plugin_id, "name": plugin.name})

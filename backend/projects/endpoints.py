@@ -52,7 +52,9 @@ async def get_project(project_id: ProjectId, session: ReadSession):
     return await project_service.get(session, project_id)
 
 
-@router.patch("/{project_id}", response_model=ProjectRead, summary="Update a project", responses={**NOT_FOUND, **NAME_TAKEN})
+@router.patch(
+    "/{project_id}", response_model=ProjectRead, summary="Update a project", responses={**NOT_FOUND, **NAME_TAKEN}
+)
 async def update_project(project_id: ProjectId, body: ProjectUpdate, session: WriteSession):
     return await project_service.update(session, project_id, body)
 
@@ -76,7 +78,9 @@ async def delete_project(project_id: ProjectId, session: WriteSession) -> None:
 async def get_board(
     project_id: ProjectId,
     session: ReadSession,
-    q: Annotated[CleanStr | None, Query(max_length=200, description="Only tasks whose title or description contains this.")] = None,
+    q: Annotated[
+        CleanStr | None, Query(max_length=200, description="Only tasks whose title or description contains this.")
+    ] = None,
 ):
     # Read the event cursor first: events after it may already show in the snapshot, and
     # clients apply events idempotently, so nothing falls between snapshot and stream.

@@ -59,12 +59,14 @@ class AgentSettings(InputSchema):
         "tools; default asks for edits too; plan only plans; bypassPermissions never asks.",
     )
     allowed_tools: Annotated[list[ToolName], Field(max_length=100)] | None = Field(
-        default=None, description="Tools the agent may use without asking (\"always allow\").", examples=[["Bash"]]
+        default=None, description='Tools the agent may use without asking ("always allow").', examples=[["Bash"]]
     )
     copy_files: Annotated[list[RelativeFile], Field(max_length=100)] | None = Field(
         default=None, description="Untracked files copied into each task's worktree.", examples=[[".env"]]
     )
-    agent_model: bounded_text(1, 100, strip=True) | None = Field(default=None, description="Model for this project's agents.")  # type: ignore[valid-type]
+    agent_model: bounded_text(1, 100, strip=True) | None = Field(
+        default=None, description="Model for this project's agents."
+    )  # type: ignore[valid-type]
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
     max_budget_usd: Annotated[float, Field(gt=0, le=100_000)] | None = None
 
@@ -77,13 +79,16 @@ class ProjectCreate(AgentSettings):
         examples=["~/code/kanban-orchestrator"],
     )
     base_branch: BranchName | None = Field(
-        default=None, description="Branch agents start from and merge into. Default: the repository's current branch.", examples=["main"]
+        default=None,
+        description="Branch agents start from and merge into. Default: the repository's current branch.",
+        examples=["main"],
     )
-    init_git: bool = Field(default=False, description="Make the folder a git repository (with a first commit) if it is not one.")
+    init_git: bool = Field(
+        default=False, description="Make the folder a git repository (with a first commit) if it is not one."
+    )
     key: ProjectKey | None = Field(
         default=None,
-        description="Prefix of the tasks' short ids (2–10 capital letters or digits). "
-        "Default: derived from the name.",
+        description="Prefix of the tasks' short ids (2–10 capital letters or digits). Default: derived from the name.",
         examples=["KAN"],
     )
 

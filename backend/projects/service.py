@@ -43,10 +43,45 @@ def resolve_workspace(raw: str) -> str:
 
 # Folders the server must never make a repository of (it would commit all of it as its user).
 _SYSTEM_FOLDERS = frozenset(
-    ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
-     "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/tmp"]
+    [
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/var",
+        "/var/tmp",
+    ]
 )
-_SYSTEM_TREES = ("/bin/", "/boot/", "/dev/", "/etc/", "/lib/", "/lib32/", "/lib64/", "/proc/", "/sbin/", "/sys/", "/usr/")
+_SYSTEM_TREES = (
+    "/bin/",
+    "/boot/",
+    "/dev/",
+    "/etc/",
+    "/lib/",
+    "/lib32/",
+    "/lib64/",
+    "/proc/",
+    "/sbin/",
+    "/sys/",
+    "/usr/",
+)
 
 
 def _refuse_init_git_in(path: str) -> None:
@@ -177,7 +212,9 @@ async def update(session: AsyncSession, project_id: int, data: ProjectUpdate) ->
         changes["workspace_path"] = resolve_workspace(changes["workspace_path"])
     if "workspace_path" in changes or "base_branch" in changes:
         changes["base_branch"], _ = await _check_repository(
-            changes.get("workspace_path", project.workspace_path), changes.get("base_branch", project.base_branch), False
+            changes.get("workspace_path", project.workspace_path),
+            changes.get("base_branch", project.base_branch),
+            False,
         )
     if not changes:
         return project

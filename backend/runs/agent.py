@@ -132,10 +132,14 @@ AskPermission = Callable[[str, dict[str, Any], str | None], Awaitable[Permission
 
 
 class Executor(Protocol):
-    async def run(self, request: AgentRequest, emit: Emit, ask_permission: AskPermission, control: RunControl) -> AgentOutcome: ...
+    async def run(
+        self, request: AgentRequest, emit: Emit, ask_permission: AskPermission, control: RunControl
+    ) -> AgentOutcome: ...
 
 
-def split_mcp_servers(servers: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+def split_mcp_servers(
+    servers: dict[str, dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """(in-process servers for the SDK, every other server for the config file)."""
     in_process = {name: config for name, config in servers.items() if config.get("type") == "sdk"}
     external = {name: config for name, config in servers.items() if config.get("type") != "sdk"}
@@ -143,7 +147,11 @@ def split_mcp_servers(servers: dict[str, dict[str, Any]]) -> tuple[dict[str, dic
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= MAX_PAYLOAD_TEXT else text[:MAX_PAYLOAD_TEXT] + f"\n… ({len(text) - MAX_PAYLOAD_TEXT} more characters)"
+    return (
+        text
+        if len(text) <= MAX_PAYLOAD_TEXT
+        else text[:MAX_PAYLOAD_TEXT] + f"\n… ({len(text) - MAX_PAYLOAD_TEXT} more characters)"
+    )
 
 
 def _tool_result_text(content: Any) -> str:
@@ -192,7 +200,16 @@ def events_for(message: Any) -> list[tuple[str, dict[str, Any]]]:
             elif isinstance(block, ToolUseBlock):
                 events.append(("tool_use", {"id": block.id, "name": block.name, "input": block.input}))
             elif isinstance(block, ToolResultBlock):
-                events.append(("tool_result", {"tool_use_id": block.tool_use_id, "content": _clip(_tool_result_text(block.content)), "is_error": bool(block.is_error)}))
+                events.append(
+                    (
+                        "tool_result",
+                        {
+                            "tool_use_id": block.tool_use_id,
+                            "content": _clip(_tool_result_text(block.content)),
+                            "is_error": bool(block.is_error),
+                        },
+                    )
+                )
         if message.error:
             events.append(("error", {"message": f"The model API reported: {message.error}"}))
         return events
@@ -242,7 +259,9 @@ def events_for(message: Any) -> list[tuple[str, dict[str, Any]]]:
 class ClaudeExecutor:
     """Runs one agent turn with `ClaudeSDKClient` (which supports interrupt)."""
 
-    async def run(self, request: AgentRequest, emit: Emit, ask_permission: AskPermission, control: RunControl) -> AgentOutcome:
+    async def run(
+        self, request: AgentRequest, emit: Emit, ask_permission: AskPermission, control: RunControl
+    ) -> AgentOutcome:
         outcome = AgentOutcome(session_id=request.resume_session_id)
         stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         in_process, external = split_mcp_servers(request.mcp_servers)
@@ -343,7 +362,10 @@ def _take_result(outcome: AgentOutcome, message: ResultMessage, api_error: str |
     outcome.output_tokens = usage.get("output_tokens")
     outcome.turns = message.num_turns
     outcome.duration_ms = message.duration_ms
-    outcome.interrupted = control.interrupt_requested or message.terminal_reason in ("aborted_streaming", "aborted_tools")
+    outcome.interrupted = control.interrupt_requested or message.terminal_reason in (
+        "aborted_streaming",
+        "aborted_tools",
+    )
     if message.is_error:
         outcome.error = "; ".join(message.errors or []) or message.result or f"The agent stopped with {message.subtype}"
         if api_error == "authentication_failed":

@@ -48,10 +48,17 @@ def orchestrator_of(request: Request) -> Orchestrator | None:
     responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "A run is already active"}},
 )
 async def start_run(task_id: TaskId, session: WriteSession, body: RunCreate | None = None):
-    return await run_service.detail(session, await run_service.start(session, task_id, (body or RunCreate()).instructions))
+    return await run_service.detail(
+        session, await run_service.start(session, task_id, (body or RunCreate()).instructions)
+    )
 
 
-@router.get("/tasks/{task_id}/runs", response_model=list[RunSummary], summary="The task's runs, newest first", responses=NOT_FOUND)
+@router.get(
+    "/tasks/{task_id}/runs",
+    response_model=list[RunSummary],
+    summary="The task's runs, newest first",
+    responses=NOT_FOUND,
+)
 async def list_runs(task_id: TaskId, session: ReadSession):
     return await run_service.list_for_task(session, task_id)
 
@@ -71,13 +78,21 @@ async def request_changes(task_id: TaskId, body: ChangesRequest, session: WriteS
     "/tasks/{task_id}/approve",
     response_model=TaskRead,
     summary="Approve the work: merge the task's branch into the base branch",
-    responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "Not in review, or the merge conflicts (`files`)"}},
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorResponse, "description": "Not in review, or the merge conflicts (`files`)"},
+    },
 )
 async def approve(task_id: TaskId, database: DatabaseDep):
     return await run_service.approve(database, task_id)
 
 
-@router.get("/tasks/{task_id}/diff", response_model=DiffRead, summary="What the agent changed: base…head of the task branch", responses=NOT_FOUND)
+@router.get(
+    "/tasks/{task_id}/diff",
+    response_model=DiffRead,
+    summary="What the agent changed: base…head of the task branch",
+    responses=NOT_FOUND,
+)
 async def get_diff(task_id: TaskId, session: ReadSession):
     return await run_service.task_diff(session, task_id)
 
@@ -87,18 +102,31 @@ async def get_run(run_id: RunId, session: ReadSession):
     return await run_service.detail(session, await run_service.get(session, run_id))
 
 
-@router.post("/runs/{run_id}/cancel", response_model=RunRead, summary="Cancel a run", responses={**NOT_FOUND, **CONFLICT})
+@router.post(
+    "/runs/{run_id}/cancel", response_model=RunRead, summary="Cancel a run", responses={**NOT_FOUND, **CONFLICT}
+)
 async def cancel_run(run_id: RunId, database: DatabaseDep, request: Request):
     orchestrator = orchestrator_of(request)
     return await run_service.cancel(database, run_id, orchestrator.until_stopped if orchestrator else None)
 
 
-@router.post("/runs/{run_id}/resume", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED, summary="Resume an interrupted run", responses={**NOT_FOUND, **CONFLICT})
+@router.post(
+    "/runs/{run_id}/resume",
+    response_model=RunRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Resume an interrupted run",
+    responses={**NOT_FOUND, **CONFLICT},
+)
 async def resume_run(run_id: RunId, session: WriteSession):
     return await run_service.detail(session, await run_service.resume_interrupted(session, run_id))
 
 
-@router.get("/runs/{run_id}/events", response_model=RunEventPage, summary="The run's events after a sequence number", responses=NOT_FOUND)
+@router.get(
+    "/runs/{run_id}/events",
+    response_model=RunEventPage,
+    summary="The run's events after a sequence number",
+    responses=NOT_FOUND,
+)
 async def list_run_events(
     run_id: RunId,
     session: ReadSession,
@@ -164,4 +192,3 @@ async def stream_run(
         ping=int(settings.sse_heartbeat_seconds) or 1,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-

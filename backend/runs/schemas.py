@@ -82,7 +82,9 @@ class RunEventRead(OutputSchema):
 
 class RunEventPage(OutputSchema):
     items: list[RunEventRead]
-    next_after_seq: int | None = Field(description="Pass as `after_seq` for the next page; null when there is none yet.")
+    next_after_seq: int | None = Field(
+        description="Pass as `after_seq` for the next page; null when there is none yet."
+    )
 
 
 class DiffLine(OutputSchema):

@@ -95,11 +95,15 @@ async def get(session: AsyncSession, run_id: int, *, for_update: bool = False) -
 
 async def list_for_task(session: AsyncSession, task_id: int) -> Sequence[AgentRun]:
     await task_service.get(session, task_id)
-    return (await session.scalars(select(AgentRun).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt.desc()))).all()
+    return (
+        await session.scalars(select(AgentRun).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt.desc()))
+    ).all()
 
 
 async def latest_for_task(session: AsyncSession, task_id: int) -> AgentRun | None:
-    return await session.scalar(select(AgentRun).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt.desc()).limit(1))
+    return await session.scalar(
+        select(AgentRun).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt.desc()).limit(1)
+    )
 
 
 async def latest_by_task(session: AsyncSession, project_id: int) -> dict[int, AgentRun]:
@@ -112,7 +116,9 @@ async def latest_by_task(session: AsyncSession, project_id: int) -> dict[int, Ag
 async def pending_approvals(session: AsyncSession, run_id: int) -> Sequence[Approval]:
     return (
         await session.scalars(
-            select(Approval).where(Approval.run_id == run_id, Approval.status == ApprovalStatus.pending.value).order_by(Approval.id)
+            select(Approval)
+            .where(Approval.run_id == run_id, Approval.status == ApprovalStatus.pending.value)
+            .order_by(Approval.id)
         )
     ).all()
 
@@ -132,7 +138,13 @@ def first_prompt(task: Task, branch: str, instructions: str) -> str:
 
 
 async def _queue(
-    session: AsyncSession, task: Task, prompt: str, *, resume_session_id: str | None, previous: AgentRun | None, branch: str
+    session: AsyncSession,
+    task: Task,
+    prompt: str,
+    *,
+    resume_session_id: str | None,
+    previous: AgentRun | None,
+    branch: str,
 ) -> AgentRun:
     attempt = (previous.attempt + 1) if previous else 1
     spent = await session.scalar(select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == task.id))
@@ -163,7 +175,9 @@ async def _queue(
 
 
 async def _active_run(session: AsyncSession, task_id: int) -> AgentRun | None:
-    return await session.scalar(select(AgentRun).where(AgentRun.task_id == task_id, AgentRun.status.in_(ACTIVE)).limit(1))
+    return await session.scalar(
+        select(AgentRun).where(AgentRun.task_id == task_id, AgentRun.status.in_(ACTIVE)).limit(1)
+    )
 
 
 async def start(session: AsyncSession, task_id: int, instructions: str = "") -> AgentRun:
@@ -171,13 +185,20 @@ async def start(session: AsyncSession, task_id: int, instructions: str = "") -> 
     await task_service.lock_project(session, task.project_id)
     active = await _active_run(session, task_id)
     if active is not None:
-        raise Conflict(f"Task {task.short_id} already has an active run (run {active.id}, {active.status}); cancel it first")
+        raise Conflict(
+            f"Task {task.short_id} already has an active run (run {active.id}, {active.status}); cancel it first"
+        )
     previous = await latest_for_task(session, task_id)
     from ..git import branch_name
 
     branch = previous.branch if previous and previous.branch else branch_name(task.short_id, task.title)
     return await _queue(
-        session, task, first_prompt(task, branch, instructions), resume_session_id=None, previous=previous, branch=branch
+        session,
+        task,
+        first_prompt(task, branch, instructions),
+        resume_session_id=None,
+        previous=previous,
+        branch=branch,
     )
 
 
@@ -185,14 +206,18 @@ async def request_changes(session: AsyncSession, task_id: int, feedback: str) ->
     task = await task_service.get(session, task_id, for_update=True)
     await task_service.lock_project(session, task.project_id)
     if task.status != TaskStatus.needs_review.value:
-        raise Conflict(f"Task {task.short_id} is not in review (it is {task.status}); only reviewed work can get change requests")
+        raise Conflict(
+            f"Task {task.short_id} is not in review (it is {task.status}); only reviewed work can get change requests"
+        )
     if await _active_run(session, task_id) is not None:
         raise Conflict(f"Task {task.short_id} already has an active run")
     previous = await latest_for_task(session, task_id)
     if previous is None or not previous.session_id:
         raise Conflict(f"Task {task.short_id} has no agent session to continue; start a new run instead")
     assert previous.branch is not None
-    return await _queue(session, task, feedback, resume_session_id=previous.session_id, previous=previous, branch=previous.branch)
+    return await _queue(
+        session, task, feedback, resume_session_id=previous.session_id, previous=previous, branch=previous.branch
+    )
 
 
 async def resume_interrupted(session: AsyncSession, run_id: int) -> AgentRun:
@@ -241,7 +266,9 @@ async def request_cancel(session: AsyncSession, run_id: int) -> AgentRun:
     return run
 
 
-async def cancel(database: Database, run_id: int, until_stopped: Callable[[int], Awaitable[None]] | None) -> dict[str, Any]:
+async def cancel(
+    database: Database, run_id: int, until_stopped: Callable[[int], Awaitable[None]] | None
+) -> dict[str, Any]:
     """Cancel a run and answer with its state once its agent stopped: the request commits
     first (which tells the agent-running process), then `until_stopped(run_id)` waits for
     this process's agent, if it runs the run."""
@@ -321,7 +348,10 @@ def own_cost(session_total: float, before: float) -> float:
 async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit: int) -> Sequence[RunEvent]:
     return (
         await session.scalars(
-            select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.seq > after_seq).order_by(RunEvent.seq).limit(limit)
+            select(RunEvent)
+            .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
+            .order_by(RunEvent.seq)
+            .limit(limit)
         )
     ).all()
 
@@ -342,7 +372,11 @@ async def approve(database: Database, task_id: int) -> Task:
         raise Conflict(f"Task {task.short_id} has no agent work to merge")
     assert project is not None
     await asyncio.to_thread(
-        git.merge_into_base, project.workspace_path, run.branch, project.base_branch, f"Merge {run.branch}: {task.title}"
+        git.merge_into_base,
+        project.workspace_path,
+        run.branch,
+        project.base_branch,
+        f"Merge {run.branch}: {task.title}",
     )
     async with database.session(write=True) as session:
         task = await task_service.get(session, task_id, for_update=True)
@@ -360,7 +394,9 @@ async def task_diff(session: AsyncSession, task_id: int) -> dict[str, Any]:
     if run is None or not run.base_commit or project is None:
         empty = {"files": 0, "additions": 0, "deletions": 0}
         return {"base": None, "head": None, "branch": run.branch if run else None, "files": [], "stats": empty}
-    diff = await asyncio.to_thread(git.diff, project.workspace_path, run.base_commit, run.head_commit or run.base_commit)
+    diff = await asyncio.to_thread(
+        git.diff, project.workspace_path, run.base_commit, run.head_commit or run.base_commit
+    )
     return {**diff, "branch": run.branch}
 
 
@@ -430,7 +466,9 @@ async def append_events(
     """Insert events with consecutive seq numbers (and save the run's Claude session id when
     given); returns them as written."""
     now = utcnow()
-    records = [RunEventRecord(first_seq + i, type, without_nul(payload), now) for i, (type, payload) in enumerate(events)]
+    records = [
+        RunEventRecord(first_seq + i, type, without_nul(payload), now) for i, (type, payload) in enumerate(events)
+    ]
     # Core executemany on a plain connection: a run can produce thousands of events a second.
     await connection.execute(
         _INSERT_RUN_EVENT,
@@ -472,7 +510,9 @@ async def decide_approval(session: AsyncSession, approval_id: int, decision: str
 async def queued_ids(session: AsyncSession, limit: int) -> Sequence[int]:
     """The oldest queued runs: the next to start."""
     return (
-        await session.scalars(select(AgentRun.id).where(AgentRun.status == RunStatus.queued.value).order_by(AgentRun.id).limit(limit))
+        await session.scalars(
+            select(AgentRun.id).where(AgentRun.status == RunStatus.queued.value).order_by(AgentRun.id).limit(limit)
+        )
     ).all()
 
 
@@ -495,7 +535,9 @@ async def claim(session: AsyncSession, run_id: int) -> AgentRun | None:
 async def cancel_requested(session: AsyncSession, run_ids: Sequence[int]) -> Sequence[int]:
     """Those of `run_ids` whose cancel was requested."""
     return (
-        await session.scalars(select(AgentRun.id).where(AgentRun.id.in_(list(run_ids)), AgentRun.cancel_requested.is_(True)))
+        await session.scalars(
+            select(AgentRun.id).where(AgentRun.id.in_(list(run_ids)), AgentRun.cancel_requested.is_(True))
+        )
     ).all()
 
 
@@ -525,10 +567,14 @@ async def record_worktree(session: AsyncSession, run_id: int, worktree_path: str
 
 async def first_prompt_of_task(session: AsyncSession, task_id: int) -> str | None:
     """The prompt of the task's first run (to start afresh when a session is lost)."""
-    return await session.scalar(select(AgentRun.prompt).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt).limit(1))
+    return await session.scalar(
+        select(AgentRun.prompt).where(AgentRun.task_id == task_id).order_by(AgentRun.attempt).limit(1)
+    )
 
 
-async def request_approval(session: AsyncSession, run_id: int, tool_name: str, tool_input: dict[str, Any]) -> Approval | None:
+async def request_approval(
+    session: AsyncSession, run_id: int, tool_name: str, tool_input: dict[str, Any]
+) -> Approval | None:
     """An agent asks to use a tool: a pending approval, and the run waits for it. None when
     the project always allows the tool (then nothing changes)."""
     run = await get(session, run_id, for_update=True)

@@ -41,7 +41,9 @@ async def list_tasks(
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this column.")] = None,
     q: Annotated[CleanStr | None, Query(max_length=200, description="Text in the title or description.")] = None,
     parent_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only subtasks of this task.")] = None,
-    short_id: Annotated[CleanStr | None, Query(max_length=24, description="The task with this short id (e.g. KAN-12).")] = None,
+    short_id: Annotated[
+        CleanStr | None, Query(max_length=24, description="The task with this short id (e.g. KAN-12).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=task_service.MAX_PAGE)] = 50,
     cursor: Annotated[CleanStr | None, Query(max_length=40, description="`next_cursor` of the previous page.")] = None,
 ):

@@ -66,7 +66,9 @@ class TaskMove(InputSchema):
     index: int | None = Field(
         default=None, ge=0, le=1_000_000, description="0-based place among the column's other tasks."
     )
-    version: int | None = Field(default=None, ge=1, description="If given, refuse the move when the task changed since.")
+    version: int | None = Field(
+        default=None, ge=1, description="If given, refuse the move when the task changed since."
+    )
 
     @model_validator(mode="after")
     def _one_anchor(self) -> TaskMove:

@@ -343,7 +343,9 @@ def _card_json(dialect: str) -> ColumnElement[str]:
     return cast(func.json_build_object(*pairs), Text)  # as text: the driver would decode json
 
 
-async def board_columns_json(session: AsyncSession, project_id: int, q: str | None = None, runs: dict | None = None) -> str:
+async def board_columns_json(
+    session: AsyncSession, project_id: int, q: str | None = None, runs: dict | None = None
+) -> str:
     """Every column in order with its ordered cards, as the JSON text of BoardRead's `columns`.
 
     One query for all cards. `runs` maps task ids to their newest run (JSON-ready), shown
@@ -351,7 +353,9 @@ async def board_columns_json(session: AsyncSession, project_id: int, q: str | No
     """
     connection = await session.connection()
     query = _search(
-        select(_tasks.c.status, _tasks.c.id, _card_json(connection.dialect.name)).where(_tasks.c.project_id == project_id),
+        select(_tasks.c.status, _tasks.c.id, _card_json(connection.dialect.name)).where(
+            _tasks.c.project_id == project_id
+        ),
         q,
     )
     result = await connection.execute(query.order_by(_tasks.c.status, _tasks.c.position, _tasks.c.id))

@@ -36,8 +36,16 @@ def git_repository(folder: Path) -> Path:
     (folder / "README.md").write_text("# Fuzzed\n")
     for args in (["init", "-q", "-b", "main"], ["add", "README.md"], ["commit", "-q", "-m", "start"]):
         subprocess.run(
-            ["git", *args], cwd=folder, check=True,
-            env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"},
+            ["git", *args],
+            cwd=folder,
+            check=True,
+            env={
+                **os.environ,
+                "GIT_AUTHOR_NAME": "t",
+                "GIT_AUTHOR_EMAIL": "t@t",
+                "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@t",
+            },
         )
     return folder
 
@@ -60,7 +68,8 @@ async def seed(client: httpx.AsyncClient, workspace: Path) -> dict[str, list[int
     spare_tasks = [await post("/api/tasks", {"project_id": spare, "title": f"Spare {n}"}) for n in range(6)]
     run = await post(f"/api/tasks/{tasks[1]['id']}/runs", {"instructions": "go"})
     plugins = [
-        await post("/api/plugins", {"name": f"fuzz-{n}", "command": "true", "env": {"API_TOKEN": "s3cret"}}) for n in range(2)
+        await post("/api/plugins", {"name": f"fuzz-{n}", "command": "true", "env": {"API_TOKEN": "s3cret"}})
+        for n in range(2)
     ]
     return {
         "project_id": [kept, spare],
@@ -84,7 +93,9 @@ def fuzz_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Se
     drop()
 
 
-async def test_fuzzing_the_api_finds_no_server_error_and_no_undocumented_answer(fuzz_settings: Settings, tmp_path: Path) -> None:
+async def test_fuzzing_the_api_finds_no_server_error_and_no_undocumented_answer(
+    fuzz_settings: Settings, tmp_path: Path
+) -> None:
     settings, kind = fuzz_settings, fuzz_settings.database_kind
     port = free_port()
     seconds = os.environ.get("KANBAN_FUZZ_SECONDS", "100")
@@ -93,15 +104,27 @@ async def test_fuzzing_the_api_finds_no_server_error_and_no_undocumented_answer(
         async with httpx.AsyncClient(base_url=server.url) as client:
             seeds = await seed(client, tmp_path / "workspaces")
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/api/openapi.json",
-            "--checks", CHECKS,
-            "--exclude-path-regex", EXCLUDED,
-            "--phases", "examples,coverage,fuzzing",
-            "--max-time", seconds,
-            "--seed", fuzz_seed,
-            "--workers", "2",
-            "--request-timeout", "30",
-            "--generation-database", "none",
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{server.url}/api/openapi.json",
+            "--checks",
+            CHECKS,
+            "--exclude-path-regex",
+            EXCLUDED,
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-time",
+            seconds,
+            "--seed",
+            fuzz_seed,
+            "--workers",
+            "2",
+            "--request-timeout",
+            "30",
+            "--generation-database",
+            "none",
             "--no-color",
             cwd=tmp_path,
             env={

@@ -10,7 +10,11 @@ import httpx
 
 
 async def create_project(client: httpx.AsyncClient, **fields: Any) -> dict:
-    body = {"name": f"Project {uuid.uuid4().hex[:8]}", "workspace_path": tempfile.mkdtemp(prefix="kanban-ws-"), "init_git": True}
+    body = {
+        "name": f"Project {uuid.uuid4().hex[:8]}",
+        "workspace_path": tempfile.mkdtemp(prefix="kanban-ws-"),
+        "init_git": True,
+    }
     body.update(fields)
     response = await client.post("/api/projects", json=body)
     assert response.status_code == 201, response.text

@@ -44,7 +44,10 @@ async def test_the_docs_page_uses_only_files_this_server_serves(client):
     for url in urls:
         asset = await client.get(url)
         assert asset.status_code == 200, url
-        assert asset.headers["content-type"].split(";")[0] == types[Path(url).suffix], (url, asset.headers["content-type"])
+        assert asset.headers["content-type"].split(";")[0] == types[Path(url).suffix], (
+            url,
+            asset.headers["content-type"],
+        )
     bundle = await client.get("/api/docs/assets/swagger-ui-bundle.js")
     assert "SwaggerUIBundle" in bundle.text and len(bundle.content) > 500_000
     assert (await client.get("/api/docs/assets/nothing.js")).status_code == 404

@@ -68,7 +68,13 @@ def cases(project_id: int, task_id: int, workspace: str) -> list[tuple[str, str,
         ("DELETE", "/api/tasks/987654", None, 404, "not found"),
         ("POST", "/api/projects", {"name": "", "workspace_path": workspace}, 422, "name"),
         ("POST", "/api/projects", {"name": "x", "workspace_path": "/definitely/not/here"}, 422, "does not exist"),
-        ("POST", "/api/projects", {"name": "x", "workspace_path": workspace, "base_branch": "bad branch"}, 422, "branch"),
+        (
+            "POST",
+            "/api/projects",
+            {"name": "x", "workspace_path": workspace, "base_branch": "bad branch"},
+            422,
+            "branch",
+        ),
         ("POST", "/api/projects", {"name": "x", "workspace_path": workspace, "base_branch": "a..b"}, 422, "branch"),
         ("POST", "/api/projects", {"name": "x", "workspace_path": workspace, "key": "lower"}, 422, "key"),
         ("POST", "/api/projects", '{"name": "x", "workspace_path": "\\ud800"}', 422, "unicode"),
@@ -92,8 +98,20 @@ def cases(project_id: int, task_id: int, workspace: str) -> list[tuple[str, str,
         ("GET", f"/api/events?project_id={INT32_OVERFLOW}", None, 422, "project_id"),
         ("GET", f"/api/runs/1/events?after_seq={INT32_OVERFLOW}", None, 422, "after_seq"),
         ("POST", "/api/tasks", {"project_id": INT32_OVERFLOW, "title": "ok"}, 422, "project_id"),
-        ("POST", "/api/tasks", {"project_id": project_id, "title": "ok", "parent_id": INT32_OVERFLOW}, 422, "parent_id"),
-        ("POST", "/api/tasks", {"project_id": project_id, "title": "ok", "created_by_run_id": INT32_OVERFLOW}, 422, "created_by_run_id"),
+        (
+            "POST",
+            "/api/tasks",
+            {"project_id": project_id, "title": "ok", "parent_id": INT32_OVERFLOW},
+            422,
+            "parent_id",
+        ),
+        (
+            "POST",
+            "/api/tasks",
+            {"project_id": project_id, "title": "ok", "created_by_run_id": INT32_OVERFLOW},
+            422,
+            "created_by_run_id",
+        ),
         ("PATCH", t, {"version": 1, "parent_id": INT32_OVERFLOW}, 422, "parent_id"),
         ("POST", f"{t}/move", {"status": "todo", "before_id": INT32_OVERFLOW}, 422, "before_id"),
         ("POST", f"{t}/move", {"status": "todo", "after_id": INT32_OVERFLOW}, 422, "after_id"),
@@ -129,7 +147,13 @@ def cases(project_id: int, task_id: int, workspace: str) -> list[tuple[str, str,
         ("PATCH", f"/api/projects/{project_id}", {"allowed_tools": ["Bash", " "]}, 422, "allowed_tools"),
         ("PATCH", f"/api/projects/{project_id}", {"copy_files": ["   "]}, 422, "copy_files"),
         ("PATCH", f"/api/projects/{project_id}", {"copy_files": ["./"]}, 422, "project folder itself"),
-        ("POST", "/api/projects", {"name": "x", "workspace_path": workspace, "copy_files": ["../x"]}, 422, "inside the project"),
+        (
+            "POST",
+            "/api/projects",
+            {"name": "x", "workspace_path": workspace, "copy_files": ["../x"]},
+            422,
+            "inside the project",
+        ),
         # folders
         ("POST", "/api/projects", {"name": "x", "workspace_path": "~nosuchuser-kanban"}, 422, "does not exist"),
         ("POST", "/api/projects", {"name": "x", "workspace_path": "~nosuchuser-kanban/code"}, 422, "does not exist"),
@@ -137,7 +161,13 @@ def cases(project_id: int, task_id: int, workspace: str) -> list[tuple[str, str,
         ("PATCH", f"/api/projects/{project_id}", {"workspace_path": "~nosuchuser-kanban"}, 422, "does not exist"),
         ("POST", "/api/projects", {"name": "x", "workspace_path": "/", "init_git": True}, 422, "system folder"),
         ("POST", "/api/projects", {"name": "x", "workspace_path": "/etc", "init_git": True}, 422, "system folder"),
-        ("POST", "/api/projects", {"name": "x", "workspace_path": "/usr/share", "init_git": True}, 422, "system folder"),
+        (
+            "POST",
+            "/api/projects",
+            {"name": "x", "workspace_path": "/usr/share", "init_git": True},
+            422,
+            "system folder",
+        ),
         ("POST", "/api/projects", {"name": "x", "workspace_path": "~", "init_git": True}, 422, "home folder"),
     ]
 
@@ -159,7 +189,11 @@ async def test_bad_requests_get_4xx_with_a_message_and_change_nothing(app, clien
             response = await client.request(method, path, content=body, headers={"content-type": "application/json"})
         else:
             response = await client.request(method, path, json=body)
-        detail = response.json().get("detail") if response.headers.get("content-type", "").startswith("application/json") else None
+        detail = (
+            response.json().get("detail")
+            if response.headers.get("content-type", "").startswith("application/json")
+            else None
+        )
         if response.status_code != expected or not isinstance(detail, str) or needle not in detail:
             failures.append((method, path, body, response.status_code, response.text[:300]))
     assert not failures, "\n".join(map(str, failures))

@@ -112,8 +112,10 @@ async def test_a_large_chunked_body_is_cut_off_at_the_limit(live_server: LiveSer
     sent, status, headers, body = await asyncio.to_thread(post_chunked, live_server.port, "/api/projects", BODY)
     took = time.monotonic() - started
     peak = rss("VmHWM") if measured else rss("VmRSS")
-    print(f"sent {sent / MiB:.0f} MiB of {BODY / MiB:.0f} MiB; RSS {before / MiB:.0f} MiB before, "
-          f"peak {peak / MiB:.0f} MiB (+{(peak - before) / MiB:.0f} MiB); {took:.2f} s")
+    print(
+        f"sent {sent / MiB:.0f} MiB of {BODY / MiB:.0f} MiB; RSS {before / MiB:.0f} MiB before, "
+        f"peak {peak / MiB:.0f} MiB (+{(peak - before) / MiB:.0f} MiB); {took:.2f} s"
+    )
     assert status == 413, body
     assert "KANBAN_MAX_BODY_BYTES" in json.loads(body)["detail"]
     # The server stopped reading: what got out is the limit plus what the sockets buffer.
@@ -130,7 +132,12 @@ async def test_bodies_within_the_limit_are_served(live_server: LiveServer, works
         assert response.status_code != 413, response.text
 
         async def chunks():
-            for part in (b'{"name": "chunked ', b'body", "init_git": true, "workspace_path": ', json.dumps(str(workspace)).encode(), b"}"):
+            for part in (
+                b'{"name": "chunked ',
+                b'body", "init_git": true, "workspace_path": ',
+                json.dumps(str(workspace)).encode(),
+                b"}",
+            ):
                 yield part
 
         response = await http.post("/api/projects", content=chunks(), headers={"Content-Type": "application/json"})

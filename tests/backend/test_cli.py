@@ -17,8 +17,11 @@ from tests.conftest import free_port
 def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args], env={**clean, **(env or {})},
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "backend.cli", *args],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -45,7 +48,11 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("sqlite:///", "needs a file"), ("sqlite:///:memory:", "needs a file"), ("sqlite:///x.db?timeout=1", "take no options")],
+    [
+        ("sqlite:///", "needs a file"),
+        ("sqlite:///:memory:", "needs a file"),
+        ("sqlite:///x.db?timeout=1", "take no options"),
+    ],
 )
 def test_sqlite_urls_the_server_cannot_use_are_refused(url: str, message: str):
     result = run_cli("db", "upgrade", "--database-url", url)
@@ -58,7 +65,10 @@ def test_serve_migrates_and_serves(tmp_path: Path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
-        env=clean, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

@@ -32,7 +32,10 @@ def serve(data_dir: Path, port: int, env: dict, log: Path, settings: Settings | 
         env["KANBAN_DATABASE_SCHEMA"] = settings.database_schema or ""
     return subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        start_new_session=True,
     )
 
 
@@ -60,7 +63,9 @@ async def test_a_second_server_leaves_the_first_servers_agents_alone(tmp_path: P
                 task = await create_task(http, project["id"], title="Outlive a second server")
                 hang = Turn.hang(120, then=Turn.text("Finished despite the second server"))
                 fake.add_script(f"[{task['short_id']}]", [hang])
-                run = (await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": f"[{task['short_id']}]"})).json()
+                run = (
+                    await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": f"[{task['short_id']}]"})
+                ).json()
                 assert await asyncio.to_thread(hang.wait_started, 60)
                 pgid = int((settings.data_dir / "agents" / f"run-{run['id']}.pgid").read_text())
 
@@ -113,7 +118,9 @@ def test_the_data_dir_is_private_and_an_open_one_is_tightened(tmp_path: Path):
         process = serve(folder, port, dict(os.environ), log)
         try:
             wait_healthy(f"http://127.0.0.1:{port}", process, log)
-            httpx.post(f"http://127.0.0.1:{port}/api/projects", json={"name": "x", "workspace_path": str(tmp_path)}, timeout=10)
+            httpx.post(
+                f"http://127.0.0.1:{port}/api/projects", json={"name": "x", "workspace_path": str(tmp_path)}, timeout=10
+            )
         finally:
             stop(process)
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [folder, *folder.iterdir()]}
@@ -136,7 +143,9 @@ def test_wal_and_shm_files_are_private_while_the_server_runs(tmp_path: Path):
     process = serve(tmp_path / "data", port, dict(os.environ), log)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process, log)
-        httpx.post(f"http://127.0.0.1:{port}/api/projects", json={"name": "y", "workspace_path": str(tmp_path)}, timeout=10)
+        httpx.post(
+            f"http://127.0.0.1:{port}/api/projects", json={"name": "y", "workspace_path": str(tmp_path)}, timeout=10
+        )
         for name in ("kanban.db", "kanban.db-wal", "kanban.db-shm"):
             assert stat.S_IMODE((tmp_path / "data" / name).stat().st_mode) == 0o600, name
     finally:

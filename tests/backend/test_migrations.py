@@ -20,10 +20,12 @@ def inspect_database(settings):
         engine = create_engine(settings)
         try:
             async with engine.connect() as connection:
+
                 def check(sync_connection):
                     context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
                     tables = set(inspect(sync_connection).get_table_names())
                     return context.get_current_revision(), tables, compare_metadata(context, Base.metadata)
+
                 return await connection.run_sync(check)
         finally:
             await engine.dispose()
@@ -37,7 +39,16 @@ def test_upgrade_downgrade_upgrade_and_models_match(kind, tmp_path):
     try:
         revision, tables, diff = inspect_database(settings)
         assert revision == head_revision()
-        assert {"projects", "tasks", "board_events", "agent_runs", "run_events", "approvals", "plugins", "plugin_projects"} <= tables
+        assert {
+            "projects",
+            "tasks",
+            "board_events",
+            "agent_runs",
+            "run_events",
+            "approvals",
+            "plugins",
+            "plugin_projects",
+        } <= tables
         assert diff == [], f"models and migrations disagree: {diff}"
 
         downgrade(settings, "base")

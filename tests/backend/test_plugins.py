@@ -91,7 +91,9 @@ def weather_entry() -> dict[str, Any]:
 def registries() -> Iterator[tuple[FakeRegistry, FakeRegistry]]:
     glama, official = FakeRegistry(), FakeRegistry()
     glama.routes[GLAMA_PATH] = glama_route([glama_server(i) for i in range(1, 4)])
-    official.routes[OFFICIAL_PATH] = official_route([weather_entry(), official_entry("io.github.acme/other", packages=[])])
+    official.routes[OFFICIAL_PATH] = official_route(
+        [weather_entry(), official_entry("io.github.acme/other", packages=[])]
+    )
     glama.start()
     official.start()
     yield glama, official
@@ -106,7 +108,9 @@ async def point_registries(app, settings) -> AsyncIterator[Callable[[str, str], 
     original = app.state.discovery
 
     def point(glama_url: str, official_url: str) -> DiscoveryClient:
-        client = plugin_search.discovery_for(settings.model_copy(update={"glama_url": glama_url, "mcp_registry_url": official_url}))
+        client = plugin_search.discovery_for(
+            settings.model_copy(update={"glama_url": glama_url, "mcp_registry_url": official_url})
+        )
         made.append(client)
         app.state.discovery = client
         return client
@@ -292,10 +296,14 @@ async def test_install_from_an_official_registry_result_keeps_the_secret_secret(
     assert response.status_code == 422
     assert "missing required setting(s): WEATHER_API_KEY" in response.json()["detail"]
     response = await http.post(
-        "/api/plugins", json={"source": "official", "source_ref": WEATHER, "settings": {"WEATHER_API_KEY": secret, "UNITS": "kelvin"}}
+        "/api/plugins",
+        json={"source": "official", "source_ref": WEATHER, "settings": {"WEATHER_API_KEY": secret, "UNITS": "kelvin"}},
     )
     assert response.status_code == 422 and "must be one of metric, imperial" in response.json()["detail"]
-    response = await http.post("/api/plugins", json={"source": "official", "source_ref": WEATHER, "option": 5, "settings": {"WEATHER_API_KEY": secret}})
+    response = await http.post(
+        "/api/plugins",
+        json={"source": "official", "source_ref": WEATHER, "option": 5, "settings": {"WEATHER_API_KEY": secret}},
+    )
     assert response.status_code == 422 and "install option" in response.json()["detail"]
     response = await http.post("/api/plugins", json={"source": "official", "source_ref": "io.github.acme/missing"})
     assert response.status_code == 422 and "not found" in response.json()["detail"]
@@ -310,8 +318,13 @@ async def test_install_from_an_official_registry_result_keeps_the_secret_secret(
     assert plugin["command"] == "npx" and "@acme/weather-mcp@1.2.0" in plugin["args"]
     settings_read = by_name(plugin["settings"])
     assert settings_read["WEATHER_API_KEY"] == {
-        "name": "WEATHER_API_KEY", "set": True, "secret": True, "value": None, "required": True,
-        "description": "Your API key", "target": "env",
+        "name": "WEATHER_API_KEY",
+        "set": True,
+        "secret": True,
+        "value": None,
+        "required": True,
+        "description": "Your API key",
+        "target": "env",
     }
     assert (settings_read["UNITS"]["set"], settings_read["UNITS"]["secret"]) == (False, False)
     search = (await http.get("/api/plugins/search", params={"q": "weather", "source": "official"})).json()
@@ -319,13 +332,23 @@ async def test_install_from_an_official_registry_result_keeps_the_secret_secret(
 
     # The remote install option: a URL template and a secret header.
     remote = await install(
-        http, source="official", source_ref=WEATHER, option=1, name=unique("weather-remote"),
+        http,
+        source="official",
+        source_ref=WEATHER,
+        option=1,
+        name=unique("weather-remote"),
         settings={"Authorization": f"Bearer {header_secret}", "region": "eu"},
     )
     assert remote["transport"] == "http" and remote["url"] == "https://weather.example/{region}/mcp"
     assert by_name(remote["settings"])["Authorization"]["secret"] is True
     assert by_name(remote["settings"])["region"] == {
-        "name": "region", "set": True, "secret": False, "value": "eu", "required": True, "description": None, "target": "arg",
+        "name": "region",
+        "set": True,
+        "secret": False,
+        "value": "eu",
+        "required": True,
+        "description": None,
+        "target": "arg",
     }
 
     # Runs of a project that enabled them get the values, decrypted, in env / headers / the URL.
@@ -334,7 +357,9 @@ async def test_install_from_an_official_registry_result_keeps_the_secret_secret(
         response = await http.put(f"/api/plugins/{item['id']}/projects/{project['id']}", json={"enabled": True})
         assert response.status_code == 200, response.text
     async with app.state.database.session() as session:
-        configs = by_name([c.__dict__ for c in await run_servers.plugins_for_run(session, project["id"], app.state.secrets)])
+        configs = by_name(
+            [c.__dict__ for c in await run_servers.plugins_for_run(session, project["id"], app.state.secrets)]
+        )
     assert configs[name]["env"] == {"WEATHER_API_KEY": secret, "UNITS": "metric"}
     assert configs[remote["name"]]["url"] == "https://weather.example/eu/mcp"
     assert configs[remote["name"]]["headers"] == {"Authorization": f"Bearer {header_secret}"}
@@ -371,7 +396,13 @@ async def test_install_from_glama_needs_a_command_and_its_settings(client, regis
     assert plugin["name"].startswith("server-2")
     assert (plugin["source"], plugin["title"], plugin["command"]) == ("glama", "Server 2", "uvx")
     token = by_name(plugin["settings"])["TOKEN_2"]
-    assert (token["set"], token["secret"], token["value"], token["required"], token["target"]) == (True, True, None, True, "env")
+    assert (token["set"], token["secret"], token["value"], token["required"], token["target"]) == (
+        True,
+        True,
+        None,
+        True,
+        "env",
+    )
 
 
 async def test_a_registry_that_answers_garbage_installs_nothing(client, app, registries, point_registries):
@@ -395,19 +426,33 @@ def test_install_options_resolve_to_what_their_servers_need(tmp_path):
 
     def plugin_for(option: InstallOption, values: dict[str, Any]) -> Plugin:
         plugin = Plugin(
-            name="gamma", source="official", transport=option.transport, command=option.command, args=option.args,
-            url=option.url, env={}, headers={}, settings={}, settings_schema=option_schema(option),
+            name="gamma",
+            source="official",
+            transport=option.transport,
+            command=option.command,
+            args=option.args,
+            url=option.url,
+            env={},
+            headers={},
+            settings={},
+            settings_schema=option_schema(option),
         )
         plugin.settings = apply_settings(box, plugin, {}, values)
         return plugin
 
     package = InstallOption(
-        transport="stdio", label="pypi: gamma-mcp==0.1.0", command="uvx",
-        args=["gamma-mcp==0.1.0", "{config_path}", "--port", "8080"], env=["GAMMA_KEY", "GAMMA_REGION"],
+        transport="stdio",
+        label="pypi: gamma-mcp==0.1.0",
+        command="uvx",
+        args=["gamma-mcp==0.1.0", "{config_path}", "--port", "8080"],
+        env=["GAMMA_KEY", "GAMMA_REGION"],
         variables={"config_path": {"isRequired": True, "description": "Config file"}},
         settings_schema={
             "type": "object",
-            "properties": {"GAMMA_KEY": {"type": "string", "writeOnly": True}, "GAMMA_REGION": {"type": "string", "default": "eu"}},
+            "properties": {
+                "GAMMA_KEY": {"type": "string", "writeOnly": True},
+                "GAMMA_REGION": {"type": "string", "default": "eu"},
+            },
             "required": ["GAMMA_KEY"],
         },
     )
@@ -421,11 +466,18 @@ def test_install_options_resolve_to_what_their_servers_need(tmp_path):
         run_servers.resolve(plugin, box)
 
     remote = InstallOption(
-        transport="http", label="remote", url="https://{region}.weather.example/mcp", headers=["Authorization"],
+        transport="http",
+        label="remote",
+        url="https://{region}.weather.example/mcp",
+        headers=["Authorization"],
         variables={"region": {"isRequired": False, "default": "us", "choices": ["us", "eu"]}},
     )
     config = run_servers.resolve(plugin_for(remote, {"Authorization": "Bearer t-123456"}), box)
-    assert (config.url, config.headers, config.env) == ("https://us.weather.example/mcp", {"Authorization": "Bearer t-123456"}, {})
+    assert (config.url, config.headers, config.env) == (
+        "https://us.weather.example/mcp",
+        {"Authorization": "Bearer t-123456"},
+        {},
+    )
     config = run_servers.resolve(plugin_for(remote, {"Authorization": "Bearer t-123456", "region": "eu"}), box)
     assert config.url == "https://eu.weather.example/mcp"
 
@@ -456,7 +508,9 @@ async def test_custom_stdio_plugin_secrets_projects_test_and_removal(client, app
     assert (await http.post("/api/plugins", json={"name": name, "command": "x"})).status_code == 409
 
     # A secret left out keeps its value; "" clears one.
-    response = await http.patch(f"/api/plugins/{plugin['id']}", json={"env": {"PLAIN": "changed"}, "title": "Echo server"})
+    response = await http.patch(
+        f"/api/plugins/{plugin['id']}", json={"env": {"PLAIN": "changed"}, "title": "Echo server"}
+    )
     assert response.status_code == 200, response.text
     env = by_name(response.json()["env"])
     assert env["PLAIN"]["value"] == "changed" and env["ECHO_TOKEN"]["set"] and env["MARKED"]["set"]
@@ -590,7 +644,9 @@ async def test_connection_test_over_streamable_http_with_a_secret_header(client,
         read = (await client.get(f"/api/plugins/{plugin['id']}")).json()
         assert read["headers"] == [{"name": "Authorization", "set": True, "secret": True, "value": None}]
     for value in (token, wrong):
-        assert_nowhere(value, board_events=await plugin_events_text(app, start), logs=caplog.text, read=json.dumps(read))
+        assert_nowhere(
+            value, board_events=await plugin_events_text(app, start), logs=caplog.text, read=json.dumps(read)
+        )
 
 
 async def test_connection_test_over_sse(client):
@@ -722,7 +778,9 @@ async def test_an_agent_run_uses_a_plugin_enabled_for_its_project(client, app, a
     name = f"echo_{uuid.uuid4().hex[:6]}"
     plugin = await install(http, name=name, command=sys.executable, args=[ECHO_MCP_SERVER], env={"ECHO_SECRET": secret})
     project = await create_project(http.client)
-    assert (await http.put(f"/api/plugins/{plugin['id']}/projects/{project['id']}", json={"enabled": True})).status_code == 200
+    assert (
+        await http.put(f"/api/plugins/{plugin['id']}/projects/{project['id']}", json={"enabled": True})
+    ).status_code == 200
     # Tools of plugins ask for approval unless the project always allows them.
     response = await http.patch(f"/api/projects/{project['id']}", json={"allowed_tools": [f"mcp__{name}"]})
     assert response.status_code == 200, response.text
@@ -768,7 +826,10 @@ async def test_a_connection_test_hides_secrets_the_server_wrote_in_other_forms(c
     secret = secret_value()
     start = await last_event_id(app)
     plugin = await install(
-        client, name=unique("leaky"), command=sys.executable, args=[LEAKY_MCP_SERVER, "leak", "SERVICE_TOKEN"],
+        client,
+        name=unique("leaky"),
+        command=sys.executable,
+        args=[LEAKY_MCP_SERVER, "leak", "SERVICE_TOKEN"],
         env={"SERVICE_TOKEN": secret},
     )
     response = await client.post(f"/api/plugins/{plugin['id']}/test", params={"timeout": 10})
@@ -778,7 +839,11 @@ async def test_a_connection_test_hides_secrets_the_server_wrote_in_other_forms(c
     # The server's stderr is kept (it says why the server stopped), its secret hidden in every form.
     assert "fatal: the API refused the key" in result["error"]
     forms = leak_forms(secret)
-    lines = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in result["error"].splitlines() if line.startswith("debug ")}
+    lines = {
+        line.split(": ", 1)[0]: line.split(": ", 1)[1]
+        for line in result["error"].splitlines()
+        if line.startswith("debug ")
+    }
     assert set(lines) == {f"debug {label}" for label in forms}, result["error"]
     for label, line in lines.items():
         # base64(user:secret) keeps the characters that encode "user:" alone

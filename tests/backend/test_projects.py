@@ -26,12 +26,22 @@ async def test_create_get_list_update_delete(client, workspace: Path):
     subprocess.run(["git", "-C", str(workspace), "branch", "develop"], check=True)
     response = await client.patch(
         f"/api/projects/{project['id']}",
-        json={"base_branch": "develop", "key": "DB", "copy_files": [".env"], "permission_mode": "default", "max_turns": 20},
+        json={
+            "base_branch": "develop",
+            "key": "DB",
+            "copy_files": [".env"],
+            "permission_mode": "default",
+            "max_turns": 20,
+        },
     )
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["base_branch"], body["key"], body["copy_files"], body["permission_mode"], body["max_turns"]) == (
-        "develop", "DB", [".env"], "default", 20
+        "develop",
+        "DB",
+        [".env"],
+        "default",
+        20,
     )
     response = await client.patch(f"/api/projects/{project['id']}", json={"base_branch": "nope"})
     assert response.status_code == 422
@@ -72,20 +82,42 @@ async def test_workspace_must_be_a_git_repository(client, workspace: Path, tmp_p
     assert not (workspace / ".git").exists()
 
     (workspace / "notes.md").write_text("hello")
-    response = await client.post("/api/projects", json={"name": "Plain", "workspace_path": str(workspace), "init_git": True})
+    response = await client.post(
+        "/api/projects", json={"name": "Plain", "workspace_path": str(workspace), "init_git": True}
+    )
     assert response.status_code == 201, response.text
     assert response.json()["base_branch"] == "main"
-    log = subprocess.run(["git", "-C", str(workspace), "log", "--format=%s", "--name-only"], capture_output=True, text=True)
+    log = subprocess.run(
+        ["git", "-C", str(workspace), "log", "--format=%s", "--name-only"], capture_output=True, text=True
+    )
     assert "notes.md" in log.stdout
 
     existing = tmp_path / "existing"
     existing.mkdir()
     subprocess.run(["git", "init", "-q", "-b", "trunk", str(existing)], check=True)
-    subprocess.run(["git", "-C", str(existing), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(existing),
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@b",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        check=True,
+    )
     response = await client.post("/api/projects", json={"name": "Existing", "workspace_path": str(existing)})
     assert response.status_code == 201, response.text
     assert response.json()["base_branch"] == "trunk"
-    response = await client.post("/api/projects", json={"name": "Wrong base", "workspace_path": str(existing), "base_branch": "main"})
+    response = await client.post(
+        "/api/projects", json={"name": "Wrong base", "workspace_path": str(existing), "base_branch": "main"}
+    )
     assert response.status_code == 422
     assert "'main' does not exist" in response.json()["detail"]
 
@@ -102,8 +134,12 @@ async def test_missing_workspace_is_422(client, tmp_path: Path):
 
 
 async def test_unknown_project_is_404(client):
-    for method, path in [("GET", "/api/projects/999999"), ("PATCH", "/api/projects/999999"),
-                         ("DELETE", "/api/projects/999999"), ("GET", "/api/projects/999999/board")]:
+    for method, path in [
+        ("GET", "/api/projects/999999"),
+        ("PATCH", "/api/projects/999999"),
+        ("DELETE", "/api/projects/999999"),
+        ("GET", "/api/projects/999999/board"),
+    ]:
         response = await client.request(method, path, json={} if method == "PATCH" else None)
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["detail"] == "Project 999999 not found"
@@ -146,7 +182,8 @@ async def test_a_refused_init_git_leaves_the_folder_as_it_was(client, workspace:
         ({"base_branch": "a..b"}, 422, "branch"),
     ]:
         response = await client.post(
-            "/api/projects", json={"name": f"Fresh {tmp_path.name}", "workspace_path": str(workspace), "init_git": True, **body}
+            "/api/projects",
+            json={"name": f"Fresh {tmp_path.name}", "workspace_path": str(workspace), "init_git": True, **body},
         )
         assert response.status_code == status, response.text
         assert needle in response.json()["detail"]
@@ -159,7 +196,8 @@ async def test_init_git_in_a_folder_the_server_cannot_write_is_refused(client, w
         workspace.chmod(0o555)
     try:
         response = await client.post(
-            "/api/projects", json={"name": f"Locked {tmp_path.name}", "workspace_path": str(workspace), "init_git": True}
+            "/api/projects",
+            json={"name": f"Locked {tmp_path.name}", "workspace_path": str(workspace), "init_git": True},
         )
     finally:
         if locked:

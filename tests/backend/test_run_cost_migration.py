@@ -57,7 +57,9 @@ def test_costs_become_each_runs_own(kind, tmp_path):
             )
         asyncio.run(sql(settings, statements))
         upgrade(settings)
-        rows = asyncio.run(sql(settings, [], "SELECT id, cost_usd, session_cost_usd, task_cost_usd FROM agent_runs ORDER BY id"))
+        rows = asyncio.run(
+            sql(settings, [], "SELECT id, cost_usd, session_cost_usd, task_cost_usd FROM agent_runs ORDER BY id")
+        )
         own = {row[0]: row[1] for row in rows}
         assert own == pytest.approx({1: 0.3, 2: 0.2, 3: 0.1, 4: None, 5: 0.3, 6: 0.7})
         assert [row[2] for row in rows] == pytest.approx([0.3, 0.5, 0.1, None, 0.4, 0.7])

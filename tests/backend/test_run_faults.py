@@ -84,7 +84,10 @@ async def test_cancel_kills_an_agent_that_ignores_interrupts(stand_in_client, mo
 def _serve(data_dir: Path, port: int, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
 
 
@@ -119,7 +122,10 @@ async def test_kill_9_mid_run_then_restart_resumes_and_keeps_every_event(tmp_pat
                 hang = Turn.hang(300)
                 fake.add_script(
                     marker,
-                    [Turn.tool_use("Write", {"file_path": "before.txt", "content": "written before the crash\n"}), hang],
+                    [
+                        Turn.tool_use("Write", {"file_path": "before.txt", "content": "written before the crash\n"}),
+                        hang,
+                    ],
                 )
                 run = (await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
                 await asyncio.to_thread(hang.wait_started, 60)
@@ -148,4 +154,3 @@ async def test_kill_9_mid_run_then_restart_resumes_and_keeps_every_event(tmp_pat
             if server.poll() is None:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(15)
-

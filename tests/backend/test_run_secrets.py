@@ -57,14 +57,17 @@ async def run_with_secret_plugin(client, app, agent_env: FakeAnthropic, hang: Tu
     secret = f"s3cr3t-{uuid.uuid4().hex}"
     name = f"echo_{uuid.uuid4().hex[:6]}"
     response = await client.post(
-        "/api/plugins", json={"name": name, "command": sys.executable, "args": [ECHO_MCP_SERVER], "env": {"ECHO_SECRET": secret}}
+        "/api/plugins",
+        json={"name": name, "command": sys.executable, "args": [ECHO_MCP_SERVER], "env": {"ECHO_SECRET": secret}},
     )
     assert response.status_code == 201, response.text
     plugin = response.json()
     project = await create_project(client)
     response = await client.patch(f"/api/projects/{project['id']}", json={"allowed_tools": [f"mcp__{name}"]})
     assert response.status_code == 200, response.text
-    assert (await client.put(f"/api/plugins/{plugin['id']}/projects/{project['id']}", json={"enabled": True})).status_code == 200
+    assert (
+        await client.put(f"/api/plugins/{plugin['id']}/projects/{project['id']}", json={"enabled": True})
+    ).status_code == 200
     task = await create_task(client, project["id"], title="Use a plugin with a secret")
     marker = f"[{task['short_id']}]"
     agent_env.add_script(marker, [Turn.mcp(name, "env_digest", {"name": "ECHO_SECRET"}), hang])
@@ -113,7 +116,9 @@ async def test_the_config_goes_when_the_run_is_cancelled(client, app, agent_env:
 
 
 async def test_the_config_goes_when_the_run_fails(client, app, agent_env: FakeAnthropic):
-    run, task, _, _ = await run_with_secret_plugin(client, app, agent_env, Turn.error(529, "overloaded_error", "Overloaded"))
+    run, task, _, _ = await run_with_secret_plugin(
+        client, app, agent_env, Turn.error(529, "overloaded_error", "Overloaded")
+    )
     finished = await wait_for_status(client, task["id"], {"cancelled", "failed", "succeeded"}, timeout=90)
     assert finished["status"] == "failed"
     assert not (app.state.settings.data_dir / "agents" / f"run-{run['id']}.mcp").exists()

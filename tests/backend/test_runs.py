@@ -95,7 +95,13 @@ async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnt
     assert events[-1]["type"] == "status" and events[-1]["payload"]["status"] == "succeeded"
 
     # Request changes: a new run resumes the same Claude session with the feedback.
-    agent_env.add_script(run["session_id"], [Turn.tool_use("Write", {"file_path": "hello.txt", "content": "hello world\n"}), Turn.text("Now greets the world")])
+    agent_env.add_script(
+        run["session_id"],
+        [
+            Turn.tool_use("Write", {"file_path": "hello.txt", "content": "hello world\n"}),
+            Turn.text("Now greets the world"),
+        ],
+    )
     response = await client.post(f"/api/tasks/{task['id']}/request-changes", json={"feedback": "Greet the world"})
     assert response.status_code == 202, response.text
     second = await wait_for_status(client, task["id"], {"succeeded", "failed"})
@@ -157,7 +163,14 @@ async def test_cancel_stops_the_agent_within_five_seconds(client, agent_env: Fak
 
 
 async def test_missing_credentials_fail_fast_with_a_clear_message(client, monkeypatch, tmp_path):
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CONFIG_DIR"):
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "CLAUDE_CODE_OAUTH_TOKEN",
+        "CLAUDE_CODE_USE_BEDROCK",
+        "CLAUDE_CODE_USE_VERTEX",
+        "CLAUDE_CONFIG_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     project = await create_project(client)

@@ -37,7 +37,13 @@ async def test_each_run_costs_its_own_replies_and_the_task_sums_them(client, age
 
     runs = [first]
     for feedback, turns in (
-        ("Change a", [Turn.tool_use("Write", {"file_path": "a.txt", "content": "A\n"}, usage=USAGE), Turn.text("Changed", usage=USAGE)]),
+        (
+            "Change a",
+            [
+                Turn.tool_use("Write", {"file_path": "a.txt", "content": "A\n"}, usage=USAGE),
+                Turn.text("Changed", usage=USAGE),
+            ],
+        ),
         ("Once more", [Turn.text("Nothing to do", usage=USAGE)]),
     ):
         agent_env.add_script(first["session_id"], turns)

@@ -53,7 +53,11 @@ class FailsWithADatabaseError:
 
     async def run(self, request, emit, ask_permission, control) -> AgentOutcome:
         await emit("text", {"text": "working"})
-        raise DataError("INSERT INTO run_events (payload) VALUES ($1::JSON)", {"payload": "x"}, ValueError("unsupported Unicode escape sequence"))
+        raise DataError(
+            "INSERT INTO run_events (payload) VALUES ($1::JSON)",
+            {"payload": "x"},
+            ValueError("unsupported Unicode escape sequence"),
+        )
 
 
 @pytest.fixture

@@ -27,7 +27,11 @@ TOKEN = "s3cret-token-value"
 @pytest.fixture(scope="module")
 async def guarded(tmp_path_factory):
     settings, drop = await asyncio.to_thread(
-        make_settings, "sqlite", tmp_path_factory.mktemp("guarded"), api_token=TOKEN, allowed_hosts="board.example.org",
+        make_settings,
+        "sqlite",
+        tmp_path_factory.mktemp("guarded"),
+        api_token=TOKEN,
+        allowed_hosts="board.example.org",
         sse_heartbeat_seconds=1,
     )
     async with LiveServer(create_app(settings)) as server:
@@ -41,7 +45,9 @@ async def test_unknown_host_is_400_even_for_the_stream(guarded):
             response = await http.get(path, headers={"Host": "evil.example", "Authorization": f"Bearer {TOKEN}"})
             assert response.status_code == 400, path
             assert "not allowed" in response.json()["detail"]
-        ok = await http.get("/api/health", headers={"Host": "board.example.org:8000", "Authorization": f"Bearer {TOKEN}"})
+        ok = await http.get(
+            "/api/health", headers={"Host": "board.example.org:8000", "Authorization": f"Bearer {TOKEN}"}
+        )
         assert ok.status_code == 200
         ok = await http.get("/api/health", headers={"Host": "localhost:1234", "Authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200
@@ -49,7 +55,9 @@ async def test_unknown_host_is_400_even_for_the_stream(guarded):
 
 async def test_foreign_origin_is_403(guarded):
     async with httpx.AsyncClient(base_url=guarded.url, timeout=5, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
-        response = await http.post("/api/projects", json={"name": "x", "workspace_path": "/tmp"}, headers={"Origin": "https://evil.example"})
+        response = await http.post(
+            "/api/projects", json={"name": "x", "workspace_path": "/tmp"}, headers={"Origin": "https://evil.example"}
+        )
         assert response.status_code == 403
         response = await http.get("/api/health", headers={"Origin": guarded.url})
         assert response.status_code == 200
@@ -57,7 +65,12 @@ async def test_foreign_origin_is_403(guarded):
 
 async def test_token_is_required_for_api(guarded):
     async with httpx.AsyncClient(base_url=guarded.url, timeout=5) as http:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": "Basic abc"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": TOKEN},
+            {"Authorization": "Basic abc"},
+        ):
             response = await http.get("/api/projects", headers=headers)
             assert response.status_code == 401, headers
             assert "KANBAN_API_TOKEN" in response.json()["detail"]
@@ -84,7 +97,10 @@ def test_serving_beyond_loopback_without_token_refuses(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
     result = subprocess.run(
         [sys.executable, "-m", "backend.cli", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "refusing to serve on 0.0.0.0 without an API token" in result.stderr
@@ -130,7 +146,12 @@ async def test_state_changes_from_pages_elsewhere_are_403(client):
     assert (await client.get(f"/api/projects/{project['id']}")).status_code == 200
 
     # The board itself (same origin), a typed URL and scripts (no Origin, no fetch metadata) pass.
-    for headers in ({"Origin": "http://127.0.0.1"}, {"Origin": "http://127.0.0.1:80"}, {"Sec-Fetch-Site": "same-origin"}, {}):
+    for headers in (
+        {"Origin": "http://127.0.0.1"},
+        {"Origin": "http://127.0.0.1:80"},
+        {"Sec-Fetch-Site": "same-origin"},
+        {},
+    ):
         response = await client.post("/api/tasks", json={"project_id": project["id"], "title": "ok"}, headers=headers)
         assert response.status_code == 201, (headers, response.text)
     # Links from elsewhere still open the board (a navigation is a GET without Origin).
@@ -163,13 +184,23 @@ class Recorder:
         await send({"type": "http.response.body", "body": b""})
 
 
-async def call_guard(guard: RequestGuard, headers: list[tuple[str, str]], method: str = "POST", path: str = "/api/tasks") -> tuple[int, dict]:
+async def call_guard(
+    guard: RequestGuard, headers: list[tuple[str, str]], method: str = "POST", path: str = "/api/tasks"
+) -> tuple[int, dict]:
     """One request through the guard with exactly these raw headers (repeats included)."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
     }
     sent: list[dict] = []
 
@@ -228,7 +259,9 @@ async def test_own_origin_is_scheme_host_and_port_as_addressed(tmp_path):
         status, body = await call_guard(guard, headers)
         assert status == expected, (headers, body)
     # Safe methods without Origin pass whatever the fetch metadata (links, images).
-    assert (await call_guard(guard, [("Host", "127.0.0.1:8000"), ("Sec-Fetch-Site", "cross-site")], method="GET"))[0] == 204
+    assert (await call_guard(guard, [("Host", "127.0.0.1:8000"), ("Sec-Fetch-Site", "cross-site")], method="GET"))[
+        0
+    ] == 204
 
 
 def test_allowed_hosts_and_origins_are_comma_separated_in_the_environment(tmp_path, monkeypatch):
@@ -254,7 +287,10 @@ def test_the_access_log_does_not_show_the_token(tmp_path: Path):
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -262,7 +298,10 @@ def test_the_access_log_does_not_show_the_token(tmp_path: Path):
         while True:
             assert process.poll() is None, log.read_text()
             try:
-                if httpx.get(f"{url}/api/health", headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code == 200:
+                if (
+                    httpx.get(f"{url}/api/health", headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code
+                    == 200
+                ):
                     break
             except httpx.TransportError:
                 pass

@@ -37,7 +37,11 @@ async def test_subscriber_sees_create_move_delete_in_order(live_server):
         assert ids == sorted(ids)
         assert [e.json["id"] for e in events] == ids
         assert events[1].json["payload"]["status"] == "done"
-        assert events[2].json["payload"] == {"id": task["id"], "short_id": task["short_id"], "project_id": project["id"]}
+        assert events[2].json["payload"] == {
+            "id": task["id"],
+            "short_id": task["short_id"],
+            "project_id": project["id"],
+        }
         # A disconnected client leaves no subscription behind.
         await wait_for(lambda: hub.subscriber_count == before)
 

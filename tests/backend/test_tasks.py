@@ -216,7 +216,9 @@ async def test_board_cards_match_the_task_api(client):
 
     project = await create_project(client)
     parent = await create_task(client, project["id"], title='Quotes " and \\ backslash', labels=['a "label"', "ünï ✓"])
-    child = await create_task(client, project["id"], title="Emoji 🚀 and tab\tinside", parent_id=parent["id"], priority="urgent")
+    child = await create_task(
+        client, project["id"], title="Emoji 🚀 and tab\tinside", parent_id=parent["id"], priority="urgent"
+    )
     done = await create_task(client, project["id"], status="done", labels=[])
     response = await client.patch(f"/api/tasks/{done['id']}", json={"version": 1, "title": "Renamed"})
     assert response.status_code == 200, response.text

@@ -36,7 +36,15 @@ def make_git_repository(folder: Path, branch: str = "main") -> Path:
     """A folder that is a git repository with one commit on `branch` (projects point at one)."""
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / ".git").exists():
-        git = ["git", "-c", "user.name=Kanban Tests", "-c", "user.email=tests@kanban.invalid", "-c", "init.defaultBranch=" + branch]
+        git = [
+            "git",
+            "-c",
+            "user.name=Kanban Tests",
+            "-c",
+            "user.email=tests@kanban.invalid",
+            "-c",
+            "init.defaultBranch=" + branch,
+        ]
         subprocess.run([*git, "init", "-q", "-b", branch], cwd=folder, check=True)
         (folder / "README.md").write_text("# Test workspace\n")
         subprocess.run([*git, "add", "README.md"], cwd=folder, check=True)
@@ -116,7 +124,9 @@ def _start_server(tmp: Path, token: str | None = None, extra_env: dict[str, str]
     env.update(extra_env or {})
     command = [*_kanban_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = Server(url=f"http://127.0.0.1:{port}", token=token, log=log, process=process)
     try:
         deadline = time.monotonic() + 60
@@ -156,7 +166,9 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (install it with `apt-get install chromium`, or set KANBAN_CHROMIUM)")
+        pytest.skip(
+            f"Chromium not found at {CHROMIUM} (install it with `apt-get install chromium`, or set KANBAN_CHROMIUM)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

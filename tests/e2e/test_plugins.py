@@ -45,7 +45,12 @@ def echo_entry() -> dict[str, Any]:
                 "version": "1.0.0",
                 "transport": {"type": "stdio"},
                 "environmentVariables": [
-                    {"name": "ECHO_TOKEN", "description": "Token the server checks", "isRequired": True, "isSecret": True},
+                    {
+                        "name": "ECHO_TOKEN",
+                        "description": "Token the server checks",
+                        "isRequired": True,
+                        "isSecret": True,
+                    },
                     {"name": "GREETING", "description": "How to greet", "default": "hello"},
                 ],
             }
@@ -59,8 +64,12 @@ def registry() -> Iterator[tuple[FakeRegistry, dict[str, bool]]]:
     fake = FakeRegistry()
     state = {"glama_down": False}
     glama = glama_route([glama_server(1, name="Echo tools", description="Glama's echo")])
-    fake.routes[GLAMA_PATH] = lambda params: Reply(503, {"error": "maintenance"}) if state["glama_down"] else glama(params)
-    fake.routes[OFFICIAL_PATH] = official_route([echo_entry(), official_entry("io.github.kanban-tests/other", packages=[])])
+    fake.routes[GLAMA_PATH] = lambda params: (
+        Reply(503, {"error": "maintenance"}) if state["glama_down"] else glama(params)
+    )
+    fake.routes[OFFICIAL_PATH] = official_route(
+        [echo_entry(), official_entry("io.github.kanban-tests/other", packages=[])]
+    )
     fake.start()
     yield fake, state
     fake.stop()
@@ -128,7 +137,9 @@ def test_find_install_configure_test_and_enable_a_plugin(plugin_server: Server, 
     expect(token_field).to_contain_text("*")  # required
     expect(token_field).to_contain_text("Token the server checks")
     expect(token_field.locator("input")).to_have_attribute("type", "password")
-    expect(dialog.locator('[data-testid="setting-field"][data-name="GREETING"] input')).to_have_attribute("placeholder", "default: hello")
+    expect(dialog.locator('[data-testid="setting-field"][data-name="GREETING"] input')).to_have_attribute(
+        "placeholder", "default: hello"
+    )
 
     page.get_by_test_id("install-submit").click()  # the required secret is missing
     expect(token_field).to_contain_text("Required")
@@ -184,7 +195,9 @@ def test_find_install_configure_test_and_enable_a_plugin(plugin_server: Server, 
 
     page.get_by_test_id("plugin-search").fill("echo")
     page.get_by_test_id("plugin-search-submit").click()
-    expect(page.locator(f'[data-testid="search-result"][data-ref="{ECHO}"]').get_by_test_id("installed-as")).to_contain_text("echo")
+    expect(
+        page.locator(f'[data-testid="search-result"][data-ref="{ECHO}"]').get_by_test_id("installed-as")
+    ).to_contain_text("echo")
     page.mouse.move(0, 0)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "plugins.png"))

@@ -78,7 +78,9 @@ def open_sidebar_tab(page: Page, title: str, tab: str) -> Locator:
     return sidebar
 
 
-def test_run_streams_the_log_then_review_changes_and_approve(agent_server: Server, fake_api: FakeAnthropic, new_page, tmp_path: Path):
+def test_run_streams_the_log_then_review_changes_and_approve(
+    agent_server: Server, fake_api: FakeAnthropic, new_page, tmp_path: Path
+):
     repo = make_git_repository(tmp_path / "greeter")
     page = new_page(agent_server.url)
     new_project(page, "Greeter", repo)
@@ -91,7 +93,14 @@ def test_run_streams_the_log_then_review_changes_and_approve(agent_server: Serve
         fake_api,
         card(page, title),
         title,
-        [Turn.tool_use("Write", {"file_path": "greeting.txt", "content": "hello from the agent\n"}, text="I'll write the greeting."), finish],
+        [
+            Turn.tool_use(
+                "Write",
+                {"file_path": "greeting.txt", "content": "hello from the agent\n"},
+                text="I'll write the greeting.",
+            ),
+            finish,
+        ],
     )
 
     # Open the task's Agent Log first, then press Run on the card: the log fills in live.
@@ -144,7 +153,10 @@ def test_run_streams_the_log_then_review_changes_and_approve(agent_server: Serve
     # Request changes: the agent continues the same conversation with the feedback.
     fake_api.add_script(
         f"{card(page, title).get_attribute('data-short-id')}: {title}",
-        [Turn.tool_use("Write", {"file_path": "greeting.txt", "content": "hello world\n"}), Turn.text("Now greets the world.")],
+        [
+            Turn.tool_use("Write", {"file_path": "greeting.txt", "content": "hello world\n"}),
+            Turn.text("Now greets the world."),
+        ],
     )
     sidebar.get_by_test_id("request-changes").click()
     dialog = page.get_by_test_id("request-changes-dialog")
@@ -165,7 +177,17 @@ def test_run_streams_the_log_then_review_changes_and_approve(agent_server: Serve
     # Someone changed the same file on main meanwhile: approving shows the conflict, merges nothing.
     (repo / "greeting.txt").write_text("hi from a human\n")
     git(repo, "add", "greeting.txt")
-    git(repo, "-c", "user.name=Human", "-c", "user.email=human@example.invalid", "commit", "-q", "-m", "A human greeting")
+    git(
+        repo,
+        "-c",
+        "user.name=Human",
+        "-c",
+        "user.email=human@example.invalid",
+        "commit",
+        "-q",
+        "-m",
+        "A human greeting",
+    )
     sidebar.get_by_test_id("approve").click()
     conflict = page.get_by_test_id("merge-conflict-dialog")
     expect(conflict).to_be_visible()
@@ -183,14 +205,18 @@ def test_run_streams_the_log_then_review_changes_and_approve(agent_server: Serve
     assert page.errors == []
 
 
-def test_an_approval_answered_in_the_sidebar_lets_the_run_finish(agent_server: Server, fake_api: FakeAnthropic, new_page, tmp_path: Path):
+def test_an_approval_answered_in_the_sidebar_lets_the_run_finish(
+    agent_server: Server, fake_api: FakeAnthropic, new_page, tmp_path: Path
+):
     repo = make_git_repository(tmp_path / "scripted")
     page = new_page(agent_server.url)
     new_project(page, "Scripted", repo)
     title = "Run a python script"
     create_task_via_keyboard(page, title)
     command = "python3 -c \"open('made.txt','w').write('made by python')\""
-    script_for(fake_api, card(page, title), title, [Turn.tool_use("Bash", {"command": command}), Turn.text("Ran the script.")])
+    script_for(
+        fake_api, card(page, title), title, [Turn.tool_use("Bash", {"command": command}), Turn.text("Ran the script.")]
+    )
 
     click_run_on_card(page, title)
     # acceptEdits sends a shell command to the user: the card says so.
@@ -217,11 +243,16 @@ def test_an_approval_answered_in_the_sidebar_lets_the_run_finish(agent_server: S
 
     sidebar.get_by_test_id("tab-changes").click()
     expect(sidebar.locator('[data-testid="diff-file"][data-path="made.txt"]')).to_be_visible()
-    assert git(repo, "show", f"{git(repo, 'branch', '--list', 'kanban/*', '--format=%(refname:short)').strip()}:made.txt") == "made by python"
+    assert (
+        git(repo, "show", f"{git(repo, 'branch', '--list', 'kanban/*', '--format=%(refname:short)').strip()}:made.txt")
+        == "made by python"
+    )
     assert page.errors == []
 
 
-def test_a_long_log_stays_virtual_follows_the_tail_and_jumps_back(agent_server: Server, fake_api: FakeAnthropic, new_page, tmp_path: Path):
+def test_a_long_log_stays_virtual_follows_the_tail_and_jumps_back(
+    agent_server: Server, fake_api: FakeAnthropic, new_page, tmp_path: Path
+):
     repo = make_git_repository(tmp_path / "chatty")
     page = new_page(agent_server.url)
     new_project(page, "Chatty", repo)

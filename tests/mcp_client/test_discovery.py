@@ -145,7 +145,9 @@ async def test_glama_entry_with_missing_fields(glama, official, make_client):
     glama.routes[GLAMA_PATH] = glama_route(
         [
             {"id": "bare1", "name": "Bare"},
-            glama_server(2, spdxLicense=None, attributes=["hosting:remote-capable"], environmentVariablesJsonSchema=None),
+            glama_server(
+                2, spdxLicense=None, attributes=["hosting:remote-capable"], environmentVariablesJsonSchema=None
+            ),
         ]
     )
     bare, other = (await make_client(glama, official).search(source="glama")).items
@@ -300,7 +302,12 @@ async def test_remote_install_option(glama, official_data, make_client):
     assert option.transport == "http" and option.command is None and option.args == []
     assert option.label == "remote (streamable HTTP): https://{region}.weather.example/mcp"
     assert option.headers == ["Authorization"]
-    assert option.variables["region"] == {"isRequired": False, "description": "Region", "default": "us", "choices": ["us", "eu"]}
+    assert option.variables["region"] == {
+        "isRequired": False,
+        "description": "Region",
+        "default": "us",
+        "choices": ["us", "eu"],
+    }
     assert option.settings_schema["required"] == ["Authorization"]
     assert option.settings_schema["properties"]["Authorization"]["writeOnly"] is True
     assert weather.hosting == "remote" and weather.website_url == "https://weather.example"
@@ -331,7 +338,11 @@ async def test_packages_without_a_runner_are_not_offered(glama, official, make_c
 async def test_official_fields_of_the_wrong_type_count_as_absent(glama, official, make_client):
     package = {
         **NPM,
-        "environmentVariables": ["junk", {"description": "no name"}, {"name": "KEPT", "isSecret": "yes", "isRequired": 1}],
+        "environmentVariables": [
+            "junk",
+            {"description": "no name"},
+            {"name": "KEPT", "isSecret": "yes", "isRequired": 1},
+        ],
     }
     remote = {**REMOTE, "headers": "Authorization", "variables": ["region"], "url": "https://weather.example/mcp"}
     entry = official_entry("com.example/odd", packages=[package, 5], remotes=[remote], title=["not text"])
@@ -399,7 +410,9 @@ async def test_all_sources_with_combined_cursor(glama, official_data, make_clien
 
 async def test_empty_results(glama, official_data, make_client):
     results = await make_client(glama, official_data).search("no such thing anywhere")
-    assert results == SearchResults(items=[], next_cursors={"glama": None, "official": None}, errors={}, next_cursor=None)
+    assert results == SearchResults(
+        items=[], next_cursors={"glama": None, "official": None}, errors={}, next_cursor=None
+    )
 
 
 async def test_bad_arguments(glama, official, make_client):

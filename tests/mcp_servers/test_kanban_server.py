@@ -63,14 +63,23 @@ async def test_tools_over_both_transports(mcp_client, live_server):
         assert any(p["id"] == project["id"] for p in projects)
         made = await call(client, "create_task", title="From MCP", description="desc", project=project["name"])
         assert made["short_id"].startswith(project["key"] + "-") and made["status"] == "todo"
-        second = await call(client, "create_task", title="Child", project=str(project["id"]), parent=made["short_id"], status="needs_review")
+        second = await call(
+            client,
+            "create_task",
+            title="Child",
+            project=str(project["id"]),
+            parent=made["short_id"],
+            status="needs_review",
+        )
         assert second["parent_id"] == made["id"]
 
         listed = await call(client, "list_tasks", project=project["key"], status="todo", query="from")
         assert [t["short_id"] for t in listed] == [made["short_id"]]
         got = await call(client, "get_task", task=made["short_id"])
         assert got["title"] == "From MCP" and got["run"] is None
-        updated = await call(client, "update_task", task=str(made["id"]), title="Renamed", labels="a, b", result="It worked")
+        updated = await call(
+            client, "update_task", task=str(made["id"]), title="Renamed", labels="a, b", result="It worked"
+        )
         assert (updated["title"], updated["labels"], updated["result"]) == ("Renamed", ["a", "b"], "It worked")
         moved = await call(client, "move_task", task=made["short_id"], status="needs_review", before=second["short_id"])
         assert moved["status"] == "needs_review"
@@ -89,8 +98,12 @@ async def test_tools_over_both_transports(mcp_client, live_server):
         assert "No project 'ghost'" in await error_of(client, "create_task", title="x", project="ghost")
         assert "title" in await error_of(client, "create_task", title="", project=project["name"])
         assert "Name the project" in await error_of(client, "create_task", title="x")
-        assert "no active run" in (await error_of(client, "cancel_run", task=made["short_id"])) if "cancel_run" in names else True
-        assert (await call(client, "list_projects"))
+        assert (
+            "no active run" in (await error_of(client, "cancel_run", task=made["short_id"]))
+            if "cancel_run" in names
+            else True
+        )
+        assert await call(client, "list_projects")
 
 
 async def test_backend_unreachable_is_a_tool_error():
@@ -141,8 +154,18 @@ async def test_two_way_flow_create_run_wait_result(live_server, agent_env: FakeA
         project = await create_project(http)
     async with Client(f"{live_server.url}/mcp") as client:
         marker = "[two-way-flow]"
-        agent_env.add_script(marker, [Turn.tool_use("Write", {"file_path": "notes.md", "content": "# Notes\n"}), Turn.text("Added notes.md")])
-        made = await call(client, "create_task", title="Write notes", description=f"Please {marker}", project=project["name"], run=True)
+        agent_env.add_script(
+            marker,
+            [Turn.tool_use("Write", {"file_path": "notes.md", "content": "# Notes\n"}), Turn.text("Added notes.md")],
+        )
+        made = await call(
+            client,
+            "create_task",
+            title="Write notes",
+            description=f"Please {marker}",
+            project=project["name"],
+            run=True,
+        )
         assert made["run"]["status"] == "queued"
         waited = await call(client, "wait_for_task", task=made["short_id"], timeout=120)
         assert waited["status"] == "needs_review", waited
@@ -215,7 +238,11 @@ KANBAN = str(Path(sys.executable).with_name("kanban"))
 def kanban_mcp_client(api_url: str, log_file: Path, **env: str) -> Client:
     """`kanban mcp` as Claude Code starts it, its stderr going to `log_file`."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("KANBAN_", "FASTMCP_"))}
-    return Client(StdioTransport(command=KANBAN, args=["mcp"], env={**clean, "KANBAN_API_URL": api_url, **env}, cwd=REPO, log_file=log_file))
+    return Client(
+        StdioTransport(
+            command=KANBAN, args=["mcp"], env={**clean, "KANBAN_API_URL": api_url, **env}, cwd=REPO, log_file=log_file
+        )
+    )
 
 
 async def test_stdio_server_is_quiet_reports_its_version_and_takes_strict_booleans(live_server, tmp_path):
@@ -245,11 +272,18 @@ async def test_stdio_server_is_quiet_reports_its_version_and_takes_strict_boolea
 async def _initialized_kanban_mcp() -> asyncio.subprocess.Process:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("KANBAN_", "FASTMCP_"))}
     process = await asyncio.create_subprocess_exec(
-        KANBAN, "mcp", cwd=REPO, env={**clean, "KANBAN_API_URL": "http://127.0.0.1:9"},
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        KANBAN,
+        "mcp",
+        cwd=REPO,
+        env={**clean, "KANBAN_API_URL": "http://127.0.0.1:9"},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     initialize = {
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
     }
     process.stdin.write((json.dumps(initialize) + "\n").encode())
@@ -286,7 +320,9 @@ async def test_wait_for_task_survives_a_board_restart(tmp_path):
     from tests.conftest import LiveServer, free_port, make_settings
 
     port = free_port()
-    settings, drop = await asyncio.to_thread(make_settings, "sqlite", tmp_path, port=port, run_agents=False, sse_heartbeat_seconds=1)
+    settings, drop = await asyncio.to_thread(
+        make_settings, "sqlite", tmp_path, port=port, run_agents=False, sse_heartbeat_seconds=1
+    )
     board = LiveServer(create_app(settings), port)
     await board.__aenter__()
     try:
@@ -375,10 +411,25 @@ def test_kanban_mcp_imports_only_what_serving_the_tools_needs():
     }  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-X", "importtime", KANBAN, "mcp"],
-        input=json.dumps(initialize).encode() + b"\n", capture_output=True, cwd=REPO, env={**clean, "KANBAN_API_URL": "http://127.0.0.1:9"}, timeout=60,
+        input=json.dumps(initialize).encode() + b"\n",
+        capture_output=True,
+        cwd=REPO,
+        env={**clean, "KANBAN_API_URL": "http://127.0.0.1:9"},
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.decode().splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[1].strip() for line in done.stderr.decode().splitlines() if line.startswith("import time:")
+    }
     assert "mcp_servers.kanban_server" in imported
-    board = ("backend.config", "backend.main", "backend.db", "mcp_client", "sqlalchemy", "fastapi", "claude_agent_sdk", "alembic")
+    board = (
+        "backend.config",
+        "backend.main",
+        "backend.db",
+        "mcp_client",
+        "sqlalchemy",
+        "fastapi",
+        "claude_agent_sdk",
+        "alembic",
+    )
     assert not sorted(name for name in imported if name.startswith(board))

@@ -27,7 +27,17 @@ INITIALIZE = {
 }
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-SDK = ("mcp", "mcp_types", "fastmcp", "pydantic", "pydantic_core", "mcp_servers.kanban_server", "backend.config", "rich", "click")
+SDK = (
+    "mcp",
+    "mcp_types",
+    "fastmcp",
+    "pydantic",
+    "pydantic_core",
+    "mcp_servers.kanban_server",
+    "backend.config",
+    "rich",
+    "click",
+)
 
 
 def clean_env(**env: str) -> dict[str, str]:
@@ -42,7 +52,12 @@ def lines(*messages: dict) -> bytes:
 def kanban_mcp_client(api_url: str, log_file: Path, **env: str) -> Client:
     """`kanban mcp` as Claude Code starts it, its stderr going to `log_file`; it ends with the client."""
     transport = StdioTransport(
-        command=KANBAN, args=["mcp"], env=clean_env(KANBAN_API_URL=api_url, **env), cwd=REPO, log_file=log_file, keep_alive=False
+        command=KANBAN,
+        args=["mcp"],
+        env=clean_env(KANBAN_API_URL=api_url, **env),
+        cwd=REPO,
+        log_file=log_file,
+        keep_alive=False,
     )
     return Client(transport)
 
@@ -62,7 +77,13 @@ class Board:
         from tests.conftest import make_settings
 
         self.settings, self.drop = await asyncio.to_thread(
-            make_settings, "sqlite", self.tmp_path, port=self.port, run_agents=False, sse_heartbeat_seconds=1, **self.overrides
+            make_settings,
+            "sqlite",
+            self.tmp_path,
+            port=self.port,
+            run_agents=False,
+            sse_heartbeat_seconds=1,
+            **self.overrides,
         )
         await self.start()
         return self
@@ -114,7 +135,9 @@ async def test_the_board_answers_through_the_bridge(board: Board, tmp_path: Path
         # The board's refusals are the tool's answer, the session goes on.
         assert "No task 'NOPE-1'" in await error_of(client, "get_task", task="NOPE-1")
         assert "status must be one of" in await error_of(client, "move_task", task=made["short_id"], status="doing")
-        assert "must be true or false" in await error_of(client, "create_task", title="x", project=project["key"], run="yes")
+        assert "must be true or false" in await error_of(
+            client, "create_task", title="x", project=project["key"], run="yes"
+        )
         assert [t["title"] for t in await call(client, "list_tasks", project=project["key"])] == ["Through the bridge"]
         resource = await client.read_resource(f"kanban://projects/{project['id']}/board")
         assert "Through the bridge" in resource[0].text
@@ -179,7 +202,9 @@ async def test_a_restarted_board_gets_a_new_session(board: Board, tmp_path: Path
     assert "opened a new one" in log.read_text()
 
 
-async def test_wait_for_task_survives_a_board_restart_through_the_bridge(board: Board, in_progress: tuple[dict, dict], tmp_path: Path):
+async def test_wait_for_task_survives_a_board_restart_through_the_bridge(
+    board: Board, in_progress: tuple[dict, dict], tmp_path: Path
+):
     _, task = in_progress
     async with kanban_mcp_client(board.url, tmp_path / "stderr.txt") as client:
         waiting = asyncio.create_task(call(client, "wait_for_task", task=task["short_id"], timeout=60))
@@ -191,7 +216,9 @@ async def test_wait_for_task_survives_a_board_restart_through_the_bridge(board: 
         await asyncio.sleep(1)
         assert not waiting.done(), waiting.result()
         async with httpx.AsyncClient(base_url=board.url, timeout=30) as http:
-            assert (await http.post(f"/api/tasks/{task['id']}/move", json={"status": "needs_review"})).status_code == 200
+            assert (
+                await http.post(f"/api/tasks/{task['id']}/move", json={"status": "needs_review"})
+            ).status_code == 200
         waited = await asyncio.wait_for(waiting, 30)
     assert (waited["status"], waited["timed_out"]) == ("needs_review", False)
 
@@ -267,7 +294,9 @@ async def exchange(argv: list[str], api_url: str, payload: bytes, answers: int, 
 async def test_messages_read_with_the_first_are_served_in_process_too(tmp_path: Path):
     """The client's first lines arrive in one read; the in-process server gets them all."""
     stderr = tmp_path / "stderr.txt"
-    answers = await exchange([KANBAN, "mcp"], "http://127.0.0.1:9", lines(INITIALIZE, INITIALIZED, TOOLS_LIST), 2, stderr)
+    answers = await exchange(
+        [KANBAN, "mcp"], "http://127.0.0.1:9", lines(INITIALIZE, INITIALIZED, TOOLS_LIST), 2, stderr
+    )
     assert [a["id"] for a in answers] == [1, 2]
     assert [t["name"] for t in answers[1]["result"]["tools"]] == list(CORE_TOOLS)
     assert stderr.read_text() == ""

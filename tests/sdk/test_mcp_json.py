@@ -59,7 +59,9 @@ def claude_p(fake: FakeAnthropic, cwd: Path, prompt: str, *extra_args: str, **en
     return json.loads(completed.stdout)
 
 
-async def test_kanban_tools_are_there_on_the_first_turn_from_a_subfolder(fake_anthropic: FakeAnthropic, subfolder: Path, tmp_path: Path, capsys):
+async def test_kanban_tools_are_there_on_the_first_turn_from_a_subfolder(
+    fake_anthropic: FakeAnthropic, subfolder: Path, tmp_path: Path, capsys
+):
     """With the board running, as in use: `kanban mcp` is then a bridge to the board's /mcp
     (tests/mcp_servers/test_stdio_bridge.py covers the in-process fallback without a board)."""
     from backend.main import create_app
@@ -90,11 +92,15 @@ async def test_kanban_tools_are_there_on_the_first_turn_from_a_subfolder(fake_an
         if offered != KANBAN_TOOLS:
             missing[marker] = sorted(KANBAN_TOOLS - offered)
     with capsys.disabled():
-        print(f"\n{RUNS} × claude -p from a subfolder, one after the other: {elapsed:.1f} s (each {min(durations):.1f}–{max(durations):.1f} s)")
+        print(
+            f"\n{RUNS} × claude -p from a subfolder, one after the other: {elapsed:.1f} s (each {min(durations):.1f}–{max(durations):.1f} s)"
+        )
     assert not missing, f"{len(missing)} of {RUNS} first turns without the kanban tools: {sorted(missing)}"
 
 
-async def test_kanban_api_url_from_the_environment_reaches_the_server(fake_anthropic: FakeAnthropic, subfolder: Path, tmp_path: Path):
+async def test_kanban_api_url_from_the_environment_reaches_the_server(
+    fake_anthropic: FakeAnthropic, subfolder: Path, tmp_path: Path
+):
     """`.mcp.json` sets no KANBAN_API_URL: the one in Claude Code's environment takes effect."""
     from backend.main import create_app
     from tests.conftest import LiveServer, free_port, make_settings

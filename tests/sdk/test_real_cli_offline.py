@@ -75,7 +75,13 @@ async def run_once(options: ClaudeAgentOptions, prompt: str, timeout: float = 30
 
 
 def blocks(messages: list[Any], kind: type) -> list[Any]:
-    return [b for m in messages if isinstance(m, (AssistantMessage, UserMessage)) and isinstance(m.content, list) for b in m.content if isinstance(b, kind)]
+    return [
+        b
+        for m in messages
+        if isinstance(m, (AssistantMessage, UserMessage)) and isinstance(m.content, list)
+        for b in m.content
+        if isinstance(b, kind)
+    ]
 
 
 # --------------------------------------------------------------------------- the real CLI
@@ -193,7 +199,9 @@ async def test_interrupt_during_hang_turn(fake_anthropic: FakeAnthropic, tmp_pat
 async def test_concurrent_runs_use_their_own_scripts(fake_anthropic: FakeAnthropic, tmp_path: Path) -> None:
     keys = ["[run-a]", "[run-b]", "[run-c]"]
     for k in keys:
-        fake_anthropic.add_script(k, [Turn.tool_use("Bash", {"command": f"echo {k[1:-1]} > {k[1:-1]}.txt"}), Turn.text(f"finished {k}")])
+        fake_anthropic.add_script(
+            k, [Turn.tool_use("Bash", {"command": f"echo {k[1:-1]} > {k[1:-1]}.txt"}), Turn.text(f"finished {k}")]
+        )
 
     async def one(k: str) -> list[Any]:
         d = tmp_path / k[1:-1]
@@ -263,7 +271,9 @@ async def test_api_outage_mid_turn_is_retried(fake_anthropic: FakeAnthropic, tmp
 
 
 def _post(fake: FakeAnthropic, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
-    req = urllib.request.Request(fake.base_url + path, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        fake.base_url + path, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read()
@@ -271,7 +281,12 @@ def _post(fake: FakeAnthropic, path: str, body: dict[str, Any]) -> tuple[int, by
         return e.code, e.read()
 
 
-MAIN_BODY = {"model": "m", "max_tokens": 10, "tools": [{"name": "Bash"}], "messages": [{"role": "user", "content": "hi [k]"}]}
+MAIN_BODY = {
+    "model": "m",
+    "max_tokens": 10,
+    "tools": [{"name": "Bash"}],
+    "messages": [{"role": "user", "content": "hi [k]"}],
+}
 
 
 def test_server_starts_and_stops_repeatedly() -> None:
@@ -282,7 +297,9 @@ def test_server_starts_and_stops_repeatedly() -> None:
 
 
 def test_non_streaming_keys_callables_and_endpoints() -> None:
-    with FakeAnthropic(default=Turn.text("fallback"), scripts={"[k]": [lambda req: Turn.text(f"saw {len(req.messages)}")]}) as fake:
+    with FakeAnthropic(
+        default=Turn.text("fallback"), scripts={"[k]": [lambda req: Turn.text(f"saw {len(req.messages)}")]}
+    ) as fake:
         status, body = _post(fake, "/v1/messages?beta=true", MAIN_BODY)
         message = json.loads(body)
         assert status == 200 and message["content"][0]["text"] == "saw 1" and message["usage"]["output_tokens"] > 0
@@ -290,8 +307,18 @@ def test_non_streaming_keys_callables_and_endpoints() -> None:
         assert json.loads(body)["content"][0]["text"] == "fallback"
         status, body = _post(fake, "/v1/messages/count_tokens?beta=true", MAIN_BODY)
         assert status == 200 and json.loads(body)["input_tokens"] > 0
-        title = {"model": "m", "max_tokens": 10, "tools": [], "messages": [{"role": "user", "content": "x"}],
-                 "output_config": {"format": {"type": "json_schema", "schema": {"type": "object", "properties": {"title": {"type": "string"}}}}}}
+        title = {
+            "model": "m",
+            "max_tokens": 10,
+            "tools": [],
+            "messages": [{"role": "user", "content": "x"}],
+            "output_config": {
+                "format": {
+                    "type": "json_schema",
+                    "schema": {"type": "object", "properties": {"title": {"type": "string"}}},
+                }
+            },
+        }
         status, body = _post(fake, "/v1/messages", title)
         assert json.loads(json.loads(body)["content"][0]["text"]) == {"title": "Scripted conversation"}
         assert [r.kind for r in fake.requests] == ["main", "main", "count_tokens", "side"]

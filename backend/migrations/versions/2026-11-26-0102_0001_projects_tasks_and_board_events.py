@@ -75,7 +75,9 @@ def upgrade() -> None:
         *_timestamps(),
         sa.CheckConstraint("priority IN ('none', 'low', 'medium', 'high', 'urgent')", name=op.f("ck_tasks_priority")),
         sa.CheckConstraint("status IN ('todo', 'in_progress', 'needs_review', 'done')", name=op.f("ck_tasks_status")),
-        sa.ForeignKeyConstraint(["parent_id"], ["tasks.id"], name=op.f("fk_tasks_parent_id_tasks"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["tasks.id"], name=op.f("fk_tasks_parent_id_tasks"), ondelete="SET NULL"
+        ),
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_tasks_project_id_projects"), ondelete="CASCADE"
         ),

@@ -55,7 +55,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_agent_runs_project_id_projects"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], name=op.f("fk_agent_runs_task_id_tasks"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["task_id"], ["tasks.id"], name=op.f("fk_agent_runs_task_id_tasks"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agent_runs")),
         sa.UniqueConstraint("task_id", "attempt", name=op.f("uq_agent_runs_task_id_attempt")),
     )
@@ -99,7 +101,9 @@ def upgrade() -> None:
     )
 
     with op.batch_alter_table("projects") as batch_op:
-        batch_op.add_column(sa.Column("permission_mode", sa.String(length=20), server_default="acceptEdits", nullable=False))
+        batch_op.add_column(
+            sa.Column("permission_mode", sa.String(length=20), server_default="acceptEdits", nullable=False)
+        )
         batch_op.add_column(sa.Column("allowed_tools", JSON, server_default=sa.text("'[]'"), nullable=False))
         batch_op.add_column(sa.Column("copy_files", JSON, server_default=sa.text("'[]'"), nullable=False))
         batch_op.add_column(sa.Column("agent_model", sa.String(length=100), nullable=True))

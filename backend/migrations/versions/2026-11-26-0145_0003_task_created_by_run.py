@@ -20,7 +20,11 @@ def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.add_column(sa.Column("created_by_run_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
-            op.f("fk_tasks_created_by_run_id_agent_runs"), "agent_runs", ["created_by_run_id"], ["id"], ondelete="SET NULL"
+            op.f("fk_tasks_created_by_run_id_agent_runs"),
+            "agent_runs",
+            ["created_by_run_id"],
+            ["id"],
+            ondelete="SET NULL",
         )
 
 
