@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
+from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 # Row ids are 32-bit INTEGER columns on PostgreSQL: a bigger number is a malformed id, not a
@@ -44,19 +47,21 @@ CleanStr = Annotated[str, AfterValidator(_clean_text)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-def bounded_text(min_length: int = 0, max_length: int | None = None, strip: bool = False) -> type[str]:
-    """Text without NUL or unpaired surrogates; with `strip`, blank ends (also invisible ones) are
-    removed before the length is checked, so a title of zero-width spaces counts as empty."""
-    if not strip:
-        return Annotated[  # type: ignore[return-value]
-            str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean_text)
-        ]
-    return Annotated[  # type: ignore[return-value]
-        str,
-        StringConstraints(min_length=min_length, max_length=max_length),
-        AfterValidator(_clean_text),
-        BeforeValidator(strip_blanks),
-    ]
+@dataclass(frozen=True, slots=True)
+class TextLimits(GroupedMetadata):
+    """Rules for text, used as `Annotated[str, TextLimits(...)]`: no NUL or unpaired surrogates,
+    a length within bounds; with `strip`, blank ends (also invisible ones) are removed before the
+    length is checked, so a title of zero-width spaces counts as empty."""
+
+    min_length: int = 0
+    max_length: int | None = None
+    strip: bool = False
+
+    def __iter__(self) -> Iterator[object]:
+        yield StringConstraints(min_length=self.min_length, max_length=self.max_length)
+        yield AfterValidator(_clean_text)
+        if self.strip:
+            yield BeforeValidator(strip_blanks)
 
 
 class InputSchema(BaseModel):

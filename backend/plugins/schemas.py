@@ -7,7 +7,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from mcp_client.discovery import RegistryServer
 
-from ..kit.schemas import InputSchema, OutputSchema, bounded_text
+from ..kit.schemas import InputSchema, OutputSchema, TextLimits
 
 PluginName = Annotated[
     str,
@@ -20,12 +20,12 @@ PluginName = Annotated[
 ]
 EnvName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
-SettingName = bounded_text(1, 200)
-Value = bounded_text(0, 10_000)
-Title = bounded_text(1, 200, strip=True)
-Description = bounded_text(0, 2_000, strip=True)
-Command = bounded_text(1, 1_000, strip=True)
-Argument = bounded_text(0, 4_000)
+SettingName = Annotated[str, TextLimits(1, 200)]
+Value = Annotated[str, TextLimits(0, 10_000)]
+Title = Annotated[str, TextLimits(1, 200, strip=True)]
+Description = Annotated[str, TextLimits(0, 2_000, strip=True)]
+Command = Annotated[str, TextLimits(1, 1_000, strip=True)]
+Argument = Annotated[str, TextLimits(0, 4_000)]
 Url = Annotated[
     str,
     StringConstraints(min_length=1, max_length=4_000, strip_whitespace=True, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$"),
@@ -37,7 +37,7 @@ Source = Literal["glama", "official", "custom"]
 class ValueInput(InputSchema):
     """A value with its secrecy spelled out."""
 
-    value: Value | None = Field(  # type: ignore[valid-type]
+    value: Value | None = Field(
         default=None, description='The value; omit it to change only `secret` of a value already set; "" clears it.'
     )
     secret: bool | None = Field(
@@ -48,8 +48,8 @@ class ValueInput(InputSchema):
 
 
 # A plain string, or {value, secret}. In updates, null or "" removes the value.
-ValueIn = Annotated[Value | ValueInput, Field(union_mode="left_to_right")]  # type: ignore[valid-type]
-Values = Annotated[dict[SettingName, ValueIn | None], Field(max_length=100)]  # type: ignore[valid-type]
+ValueIn = Annotated[Value | ValueInput, Field(union_mode="left_to_right")]
+Values = Annotated[dict[SettingName, ValueIn | None], Field(max_length=100)]
 EnvValues = Annotated[dict[EnvName, ValueIn | None], Field(max_length=100)]
 HeaderValues = Annotated[dict[HeaderName, ValueIn | None], Field(max_length=100)]
 
@@ -58,7 +58,7 @@ class PluginInstall(InputSchema):
     """Install a plugin: from a search result (`source` glama or official) or custom."""
 
     source: Source = Field(default="custom", description="Where the plugin comes from.")
-    source_ref: bounded_text(1, 500, strip=True) | None = Field(  # type: ignore[valid-type]
+    source_ref: Annotated[str, TextLimits(1, 500, strip=True)] | None = Field(
         default=None,
         description="For glama and official: the search result's `source_ref`.",
         examples=["io.github.example/weather"],
@@ -66,20 +66,20 @@ class PluginInstall(InputSchema):
     option: int | None = Field(
         default=None, ge=0, le=100, description="For official: which of the result's `install_options` (default 0)."
     )
-    query: bounded_text(0, 200) | None = Field(  # type: ignore[valid-type]
+    query: Annotated[str, TextLimits(0, 200)] | None = Field(
         default=None, description="The search text that found the result (helps to find it again)."
     )
     name: PluginName | None = Field(default=None, description="Default: derived from the title or the registry's name.")
-    title: Title | None = None  # type: ignore[valid-type]
-    description: Description | None = None  # type: ignore[valid-type]
+    title: Title | None = None
+    description: Description | None = None
     transport: Transport | None = Field(
         default=None,
         description="Custom and glama: stdio with `command`, http or sse with `url` (default from which is given).",
     )
-    command: Command | None = Field(default=None, examples=["npx"])  # type: ignore[valid-type]
+    command: Command | None = Field(default=None, examples=["npx"])
     args: Annotated[list[Argument], Field(max_length=100)] | None = Field(
         default=None, examples=[["-y", "some-mcp-server"]]
-    )  # type: ignore[valid-type]
+    )
     url: Url | None = Field(default=None, examples=["http://127.0.0.1:9000/mcp"])
     env: EnvValues | None = Field(default=None, description="Environment variables of a stdio server.")
     headers: HeaderValues | None = Field(default=None, description="HTTP headers sent to an http or sse server.")
@@ -119,11 +119,11 @@ class PluginInstall(InputSchema):
 class PluginUpdate(InputSchema):
     """Change a plugin. Values not mentioned keep theirs (secrets included); null or "" clears one."""
 
-    title: Title | None = None  # type: ignore[valid-type]
-    description: Description | None = None  # type: ignore[valid-type]
+    title: Title | None = None
+    description: Description | None = None
     enabled: bool | None = None
-    command: Command | None = None  # type: ignore[valid-type]
-    args: Annotated[list[Argument], Field(max_length=100)] | None = None  # type: ignore[valid-type]
+    command: Command | None = None
+    args: Annotated[list[Argument], Field(max_length=100)] | None = None
     url: Url | None = None
     env: EnvValues | None = None
     headers: HeaderValues | None = None

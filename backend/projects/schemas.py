@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
-from ..kit.schemas import InputSchema, OutputSchema, bounded_text, strip_blanks
+from ..kit.schemas import InputSchema, OutputSchema, TextLimits, strip_blanks
 
-ProjectName = bounded_text(1, 100, strip=True)
-WorkspacePath = bounded_text(1, 4096, strip=True)
+ProjectName = Annotated[str, TextLimits(1, 100, strip=True)]
+WorkspacePath = Annotated[str, TextLimits(1, 4096, strip=True)]
 _BAD_BRANCH_CHARS = re.compile(r"[\x00-\x20~^:?*\[\\\x7f]")
 
 
@@ -64,9 +64,9 @@ class AgentSettings(InputSchema):
     copy_files: Annotated[list[RelativeFile], Field(max_length=100)] | None = Field(
         default=None, description="Untracked files copied into each task's worktree.", examples=[[".env"]]
     )
-    agent_model: bounded_text(1, 100, strip=True) | None = Field(
+    agent_model: Annotated[str, TextLimits(1, 100, strip=True)] | None = Field(
         default=None, description="Model for this project's agents."
-    )  # type: ignore[valid-type]
+    )
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
     max_budget_usd: Annotated[float, Field(gt=0, le=100_000)] | None = None
 

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from ..git import MAX_DIFF_LINES_PER_FILE, MAX_DIFF_LINES_TOTAL
-from ..kit.schemas import InputSchema, OutputSchema, bounded_text
+from ..kit.schemas import InputSchema, OutputSchema, TextLimits
 from ..models import ApprovalStatus, RunStatus
 from .event_types import RUN_EVENTS_DOC, RunEventType
 
-Instructions = bounded_text(0, 50_000)
-Feedback = bounded_text(1, 50_000, strip=True)
+Instructions = Annotated[str, TextLimits(0, 50_000)]
+Feedback = Annotated[str, TextLimits(1, 50_000, strip=True)]
 
 
 class RunCreate(InputSchema):
@@ -26,7 +26,7 @@ class ApprovalDecision(InputSchema):
     decision: Literal["allow", "deny", "always_allow"] = Field(
         description="always_allow also adds the tool to the project's always-allowed tools."
     )
-    message: bounded_text(0, 2_000) = Field(default="", description="Told to the agent when denied.")  # type: ignore[valid-type]
+    message: Annotated[str, TextLimits(0, 2_000)] = Field(default="", description="Told to the agent when denied.")
 
 
 class ApprovalRead(OutputSchema):

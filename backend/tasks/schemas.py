@@ -5,13 +5,13 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
-from ..kit.schemas import Id, InputSchema, OutputSchema, bounded_text, strip_blanks
+from ..kit.schemas import Id, InputSchema, OutputSchema, TextLimits, strip_blanks
 from ..models import TaskPriority, TaskStatus
 from ..runs.schemas import RunSummary
 
-Title = bounded_text(1, 200, strip=True)
-Description = bounded_text(0, 100_000)
-ResultText = bounded_text(0, 200_000)
+Title = Annotated[str, TextLimits(1, 200, strip=True)]
+Description = Annotated[str, TextLimits(0, 100_000)]
+ResultText = Annotated[str, TextLimits(0, 200_000)]
 Label = Annotated[
     str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f,]+$"), BeforeValidator(strip_blanks)
 ]
