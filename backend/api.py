@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from . import __version__
 from .deps import DatabaseDep
 from .events.endpoints import router as events_router
-from .kit.schemas import ErrorResponse, ValidationErrorResponse
+from .kit.schemas import ErrorResponse, Responses, ValidationErrorResponse
 from .migrations_runner import current_revision
 from .plugins.endpoints import router as plugins_router
 from .projects.endpoints import router as projects_router
@@ -35,7 +35,7 @@ async def health(database: DatabaseDep):
 
 # Answers any route can give: the request guard's (security.py) and the body check's. Each
 # router adds the ones its routes use (404, 409, …); all share ErrorResponse's shape.
-COMMON_ERRORS: dict[int | str, dict] = {
+COMMON_ERRORS: Responses = {
     400: {"model": ErrorResponse, "description": "Host header not allowed"},
     401: {"model": ErrorResponse, "description": "The server has an API token and the request did not carry it"},
     403: {"model": ErrorResponse, "description": "A browser request from a page of another origin"},

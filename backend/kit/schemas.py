@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -72,6 +72,10 @@ class InputSchema(BaseModel):
 
 class OutputSchema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+# A route's `responses=`: status code -> its OpenAPI description (model, description, content).
+Responses = dict[int | str, dict[str, Any]]
 
 
 class ErrorResponse(BaseModel):

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 
 from ..deps import DatabaseDep, DiscoveryDep, ReadSession, SecretsDep, SettingsDep, WriteSession
-from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse
+from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse, Responses
 from . import connection_test
 from . import search as plugin_search
 from . import service as plugin_service
@@ -21,8 +21,10 @@ from .schemas import (
 router = APIRouter(prefix="/plugins", tags=["plugins"])
 PluginId = Annotated[int, Path(ge=1, le=MAX_ID, description="The plugin's id.")]
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id.")]
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such plugin"}}
-CONFLICT = {409: {"model": ErrorResponse, "description": "Not possible for this plugin (built in, name taken)"}}
+NOT_FOUND: Responses = {404: {"model": ErrorResponse, "description": "No such plugin"}}
+CONFLICT: Responses = {
+    409: {"model": ErrorResponse, "description": "Not possible for this plugin (built in, name taken)"}
+}
 
 
 @router.get("", response_model=list[PluginRead], summary="Installed plugins")

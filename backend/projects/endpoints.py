@@ -8,7 +8,7 @@ from pydantic_core import to_json
 
 from ..deps import ReadSession, WriteSession
 from ..events import service as event_log
-from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse, OutputSchema
+from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse, OutputSchema, Responses
 from ..runs import service as run_service
 from ..runs.schemas import RunSummary
 from ..tasks import service as task_service
@@ -18,8 +18,8 @@ from .schemas import ProjectCreate, ProjectRead, ProjectUpdate
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id.")]
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such project"}}
-NAME_TAKEN = {409: {"model": ErrorResponse, "description": "The name or key is used by another project"}}
+NOT_FOUND: Responses = {404: {"model": ErrorResponse, "description": "No such project"}}
+NAME_TAKEN: Responses = {409: {"model": ErrorResponse, "description": "The name or key is used by another project"}}
 
 
 class BoardRead(OutputSchema):

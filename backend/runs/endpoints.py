@@ -10,7 +10,7 @@ from sse_starlette import EventSourceResponse
 from ..db import Database
 from ..deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
 from ..errors import InvalidInput
-from ..kit.schemas import MAX_ID, ErrorResponse, parse_decimal_id
+from ..kit.schemas import MAX_ID, ErrorResponse, Responses, parse_decimal_id
 from ..tasks.schemas import TaskRead
 from . import service as run_service
 from .live import RunEnded
@@ -30,8 +30,8 @@ router = APIRouter(tags=["runs"])
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ApprovalId = Annotated[int, Path(ge=1, le=MAX_ID)]
-NOT_FOUND = {404: {"model": ErrorResponse}}
-CONFLICT = {409: {"model": ErrorResponse}}
+NOT_FOUND: Responses = {404: {"model": ErrorResponse}}
+CONFLICT: Responses = {409: {"model": ErrorResponse}}
 
 
 def orchestrator_of(request: Request) -> Orchestrator | None:

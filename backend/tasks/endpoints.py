@@ -5,15 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from ..deps import ReadSession, WriteSession
-from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse
+from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse, Responses
 from ..models import TaskStatus
 from . import service as task_service
 from .schemas import TaskCreate, TaskMove, TaskPage, TaskRead, TaskUpdate
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="The task's id.")]
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such task"}}
-CONFLICT = {
+NOT_FOUND: Responses = {404: {"model": ErrorResponse, "description": "No such task"}}
+CONFLICT: Responses = {
     409: {
         "description": "The task changed since the given version. `current` holds the task as it is now.",
         "content": {
