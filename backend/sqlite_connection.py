@@ -7,6 +7,10 @@ task create was 13 of them). This connection keeps aiosqlite as it is (its threa
 transactions and shutdown) and gives SQLAlchemy a cursor that executes, fetches every row
 and closes the sqlite3 cursor in one round trip. Rows are always fetched in full, which is
 what SQLAlchemy's adapter does for every non-streaming result anyway.
+
+It uses aiosqlite internals (`Connection._conn`, `_execute`, `_thread` and the constructor's
+arguments), so pyproject.toml pins aiosqlite below the next minor version: check these (and
+tests/backend/test_sqlite_connection.py) before raising the bound.
 """
 
 from __future__ import annotations
