@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import BoardEvent
@@ -28,7 +28,8 @@ class RecordedEvent(NamedTuple):
     created_at: datetime
 
 
-_INSERT_EVENT = insert(BoardEvent.__table__).returning(BoardEvent.__table__.c.id)
+_EVENTS = cast(Table, BoardEvent.__table__)  # typed as FromClause; a mapped class's table is a Table
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 async def record(

@@ -16,9 +16,9 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import CursorResult, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -448,12 +448,13 @@ async def follow(
             else:
                 await asyncio.sleep(FOLLOW_POLL_SECONDS)
     finally:
-        if listener is not None:
+        if listeners is not None and listener is not None:
             listeners.unlisten(run_id, listener)
 
 
-_INSERT_RUN_EVENT = insert(RunEvent.__table__)
-_RUNS = AgentRun.__table__
+# Mapped classes' tables, typed as the Tables they are (SQLAlchemy types __table__ as a FromClause).
+_INSERT_RUN_EVENT = insert(cast(Table, RunEvent.__table__))
+_RUNS = cast(Table, AgentRun.__table__)
 
 
 async def append_events(
@@ -520,10 +521,14 @@ async def claim(session: AsyncSession, run_id: int) -> AgentRun | None:
     """Start a queued run; None when it is not queued (any more). A conditional UPDATE: of
     several processes trying, exactly one gets the run."""
     now = utcnow()
-    claimed = await session.execute(
-        update(AgentRun)
-        .where(AgentRun.id == run_id, AgentRun.status == RunStatus.queued.value)
-        .values(status=RunStatus.running.value, starts=AgentRun.starts + 1, started_at=now, updated_at=now)
+    # An UPDATE's result is a CursorResult (Session.execute is typed as returning a Result).
+    claimed = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(AgentRun)
+            .where(AgentRun.id == run_id, AgentRun.status == RunStatus.queued.value)
+            .values(status=RunStatus.running.value, starts=AgentRun.starts + 1, started_at=now, updated_at=now)
+        ),
     )
     if claimed.rowcount != 1:
         return None

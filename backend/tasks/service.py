@@ -7,12 +7,14 @@ never race.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fractional_indexing import generate_key_between
 from pydantic_core import to_json
-from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, insert, literal_column, select, update
+from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, cast, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import Conflict, InvalidInput, NotFound
@@ -74,8 +76,9 @@ async def _end_of_column(session: AsyncSession, project_id: int, status: str, ex
     return generate_key_between(last, None)
 
 
-_tasks = Task.__table__
-_projects = Project.__table__
+# Mapped classes' tables, typed as the Tables they are (SQLAlchemy types __table__ as a FromClause).
+_tasks = typing.cast(Table, Task.__table__)
+_projects = typing.cast(Table, Project.__table__)
 # The hot path's statements are built once; each create only binds values.
 # One statement takes the next number and reads the project's key and the last order key
 # of the target column.
@@ -255,10 +258,11 @@ async def delete(session: AsyncSession, task_id: int) -> None:
     task = await get(session, task_id, for_update=True)
     await lock_project(session, task.project_id)
     await _refuse_if_agent_active(session, AgentRun.task_id == task.id, f"Task {task.short_id}")
-    payload = {"id": task.id, "short_id": task.short_id, "project_id": task.project_id}
+    project_id = task.project_id
+    payload = {"id": task.id, "short_id": task.short_id, "project_id": project_id}
     await session.delete(task)
     await session.flush()
-    await event_log.record(session, BoardEventType.task_deleted, payload["project_id"], payload)
+    await event_log.record(session, BoardEventType.task_deleted, project_id, payload)
 
 
 async def _refuse_if_agent_active(session: AsyncSession, condition, what: str) -> None:
@@ -327,6 +331,7 @@ def _card_json(dialect: str) -> ColumnElement[str]:
     pairs: list[ColumnElement] = []
     for name in BOARD_COLUMNS:
         column = _tasks.c[name]
+        value: ColumnElement[Any]
         if name in _TIMESTAMPS:
             value = (
                 func.replace(column, " ", "T").op("||")("Z")  # stored as "YYYY-MM-DD HH:MM:SS.ffffff", UTC
