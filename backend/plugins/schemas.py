@@ -148,10 +148,14 @@ class ValueRead(OutputSchema):
     value: str | None = Field(default=None, description="Only for values that are not secret.")
 
 
+# Where a setting's value goes.
+SettingTarget = Literal["env", "header", "arg"]
+
+
 class SettingRead(ValueRead):
     required: bool
     description: str | None = None
-    target: Literal["env", "header", "arg"] = Field(
+    target: SettingTarget = Field(
         description="Where the value goes: an environment variable, an HTTP header, or a {placeholder} in args/url."
     )
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from mcp_client.discovery import InstallOption
 
 from ..errors import InvalidInput
 from ..models import Plugin
-from .schemas import SettingRead, ValueInput, ValueRead
+from .schemas import SettingRead, SettingTarget, ValueInput, ValueRead
 from .secrets import SecretBox
 
 # Names that make a value secret whatever the user says (and HTTP headers that carry credentials).
 SECRET_NAME = re.compile(r"token|key|secret|password|^authorization$|^proxy-authorization$|^cookie$", re.IGNORECASE)
-TARGETS = ("env", "header", "arg")
+TARGETS: tuple[SettingTarget, ...] = get_args(SettingTarget)
 
 
 # --------------------------------------------------------------------------- the schema
@@ -89,7 +89,7 @@ def required_names(schema: Mapping[str, Any]) -> list[str]:
     return [r for r in names if isinstance(r, str)] if isinstance(names, list) else []
 
 
-def value_target(plugin: Plugin, prop: Mapping[str, Any]) -> str:
+def value_target(plugin: Plugin, prop: Mapping[str, Any]) -> SettingTarget:
     """Where a setting's value goes: the property's ``x-target``, else env (stdio) or a header."""
     value = prop.get("x-target")
     if value in TARGETS:

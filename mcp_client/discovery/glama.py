@@ -10,13 +10,17 @@ import logging
 from typing import Any
 
 from .fetch import RegistryHTTP
-from .models import GlamaPage, GlamaServer, RegistryServer, Source, SourcePage, ToolInfo, empty_schema
+from .models import GlamaPage, GlamaServer, Hosting, RegistryServer, Source, SourcePage, ToolInfo, empty_schema
 
 DEFAULT_GLAMA_URL = "https://glama.ai/api/mcp"
 
 log = logging.getLogger(__name__)
 
-HOSTING = {"hosting:local-only": "local", "hosting:remote-capable": "remote", "hosting:hybrid": "hybrid"}
+HOSTING: dict[str, Hosting] = {
+    "hosting:local-only": "local",
+    "hosting:remote-capable": "remote",
+    "hosting:hybrid": "hybrid",
+}
 
 
 class GlamaClient(RegistryHTTP):
@@ -59,5 +63,5 @@ def registry_server(raw: GlamaServer | None) -> RegistryServer | None:
         license=raw.spdx_license.name if raw.spdx_license else None,
         tools=None if raw.tools is None else [ToolInfo(name=t.name, description=t.description) for t in raw.tools if t],
         settings_schema=schema.normalised() if schema else empty_schema(),
-        hosting=next((HOSTING[a] for a in raw.attributes or [] if a in HOSTING), None),  # type: ignore[arg-type]
+        hosting=next((HOSTING[a] for a in raw.attributes or [] if a in HOSTING), None),
     )

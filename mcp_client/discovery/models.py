@@ -12,7 +12,7 @@ in either registry, the same shape whichever registry it came from.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 Source = Literal["glama", "official"]
-OFFICIAL_META = "io.modelcontextprotocol.registry/official"
+OFFICIAL_META: Final = "io.modelcontextprotocol.registry/official"
 
 T = TypeVar("T")
 
@@ -245,6 +245,10 @@ class InstallOption(BaseModel):
     registry_type: str | None = None  # npm | pypi | oci for packages, None for remotes
 
 
+# How a registry says a server runs: on the user's machine, remotely, or either.
+Hosting = Literal["local", "remote", "hybrid"]
+
+
 class RegistryServer(BaseModel):
     """A server found in a registry, the same shape whichever registry it came from."""
 
@@ -260,7 +264,7 @@ class RegistryServer(BaseModel):
     tools: list[ToolInfo] | None = None  # None when the registry does not say
     settings_schema: dict[str, Any] = Field(default_factory=empty_schema)
     install_options: list[InstallOption] = Field(default_factory=list)
-    hosting: Literal["local", "remote", "hybrid"] | None = None
+    hosting: Hosting | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from .fetch import RegistryHTTP
 from .models import (
+    Hosting,
     InstallOption,
     OfficialEntry,
     OfficialInput,
@@ -28,7 +29,12 @@ from .models import (
 DEFAULT_OFFICIAL_URL = "https://registry.modelcontextprotocol.io"
 
 PLACEHOLDER_NAME = re.compile(r"[^A-Za-z0-9_]+")
-REMOTE_TRANSPORTS = {"streamable-http": "http", "streamable_http": "http", "http": "http", "sse": "sse"}
+REMOTE_TRANSPORTS: dict[str, Literal["http", "sse"]] = {
+    "streamable-http": "http",
+    "streamable_http": "http",
+    "http": "http",
+    "sse": "sse",
+}
 JSON_TYPES = {"number": "number", "boolean": "boolean", "string": "string", "filepath": "string"}
 
 
@@ -69,7 +75,9 @@ def registry_server(entry: OfficialEntry | None) -> RegistryServer | None:
     remotes = [option for option in map(remote_option, server.remotes or []) if option is not None]
     options += remotes
     has_packages = bool(server.packages)  # even ones no runner here can start
-    hosting = "hybrid" if has_packages and remotes else "remote" if remotes else "local" if has_packages else None
+    hosting: Hosting | None = (
+        "hybrid" if has_packages and remotes else "remote" if remotes else "local" if has_packages else None
+    )
     return RegistryServer(
         source="official",
         source_ref=server.name,
@@ -81,7 +89,7 @@ def registry_server(entry: OfficialEntry | None) -> RegistryServer | None:
         website_url=server.website_url,
         settings_schema=merge_schemas([o.settings_schema for o in options]),
         install_options=options,
-        hosting=hosting,  # type: ignore[arg-type]
+        hosting=hosting,
     )
 
 
@@ -136,7 +144,7 @@ def remote_option(remote: OfficialRemote | None) -> InstallOption | None:
     header_inputs = named(remote.headers)
     variables = {name: input_spec(spec) for name, spec in (remote.variables or {}).items() if spec is not None}
     return InstallOption(
-        transport=transport,  # type: ignore[arg-type]
+        transport=transport,
         label=f"remote ({'streamable HTTP' if transport == 'http' else 'SSE'}): {remote.url}",
         url=remote.url,
         headers=[h.name for h in header_inputs if h.name],
