@@ -38,7 +38,9 @@ def create_engine(settings: Settings, *, sqlite_writer: bool = False, **kwargs: 
     if settings.database_kind == "sqlite":
         make_private_dir(settings.data_dir)
         path = make_url(url).database
-        if path and Path(path).parent.is_dir():
+        if not path:  # normalise_database_url refuses these: SQLite needs a file here
+            raise ValueError(f"SQLite needs a file: {url!r}")
+        if Path(path).parent.is_dir():
             create_private_file(Path(path))  # 0600 before SQLite makes it (and its -wal, -shm) 0644
         engine = create_async_engine(
             url, async_creator=partial(sqlite_connection.connect, path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000), **kwargs

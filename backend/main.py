@@ -198,7 +198,7 @@ def _add_well_known(app: FastAPI) -> None:
 class SinglePageApp(StaticFiles):
     """The built board: real files as they are, every other path gets index.html."""
 
-    async def get_response(self, path: str, scope: Scope):  # type: ignore[override]
+    async def get_response(self, path: str, scope: Scope):
         try:
             return await super().get_response(path, scope)
         except HTTPException as exc:

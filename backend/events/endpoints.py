@@ -51,13 +51,13 @@ async def board_event_stream(
                 if len(backlog) < REPLAY_BATCH:
                     break
             while True:  # live
-                event = await subscription.queue.get()
-                if event is CATCH_UP:
+                live = await subscription.queue.get()
+                if live is CATCH_UP:
                     subscription.overflowed = False
                     break
-                if event.id > cursor:
-                    yield _sse(event)
-                    cursor = event.id
+                if live.id > cursor:
+                    yield _sse(live)
+                    cursor = live.id
     finally:
         hub.unsubscribe(subscription)
 

@@ -125,6 +125,8 @@ class EventHub:
         try:
             raw = await self.database.engine.raw_connection()
             driver_connection = raw.driver_connection
+            if driver_connection is None:
+                raise RuntimeError("the pool gave a connection without its driver connection")
             await driver_connection.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
             self._listen_connection = raw
         except Exception:  # the poll still finds the events, only later

@@ -80,7 +80,7 @@ def _envelope(type: BoardEventType) -> type[BaseModel]:
         __doc__=EVENT_DESCRIPTIONS[type],
         __module__=__name__,
         id=(int, Field(description="The event's id in the board event log; ids only grow.")),
-        type=(Literal[type.value], ...),
+        type=(Literal[type.value], ...),  # type: ignore[arg-type]  # a Literal of a value known at run time
         project_id=(int | None, Field(description="The project it belongs to; null for plugin events.")),
         created_at=(datetime, ...),
         payload=(EVENT_PAYLOADS[type], ...),
@@ -90,5 +90,6 @@ def _envelope(type: BoardEventType) -> type[BaseModel]:
 ENVELOPES = tuple(_envelope(type) for type in BoardEventType)
 
 
-class BoardEvent(RootModel[Annotated[Union[ENVELOPES], Field(discriminator="type")]]):  # noqa: UP007
+# The union of models made at run time: a type checker cannot see its members.
+class BoardEvent(RootModel[Annotated[Union[ENVELOPES], Field(discriminator="type")]]):  # type: ignore[valid-type]  # noqa: UP007
     """One message of `GET /api/events` (its `data:`), told apart by `type`."""

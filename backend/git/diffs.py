@@ -61,8 +61,8 @@ def _raw_entries(repo: str, base: str, head: str) -> list[_Entry]:
         if not record:
             index += 1
             continue
-        added, deleted, path = record.split(b"\t", 2)
-        counts.append((added.decode(), deleted.decode()))
+        raw_added, raw_deleted, path = record.split(b"\t", 2)
+        counts.append((raw_added.decode(), raw_deleted.decode()))
         index += 3 if path == b"" else 1  # a rename: "a\td\t\0old\0new\0"
     if len(counts) == len(entries):
         for entry, (added, deleted) in zip(entries, counts, strict=True):

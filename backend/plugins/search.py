@@ -43,7 +43,7 @@ async def search(
         raise InvalidInput(f"cursor: {exc}; start the search again without it") from None
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    installed: dict[tuple[str, str], list[str]] = {}
+    installed: dict[tuple[str, str | None], list[str]] = {}
     refs = {(item.source, item.source_ref) for item in results.items}
     if refs:
         rows = await session.execute(
