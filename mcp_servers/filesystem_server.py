@@ -420,7 +420,7 @@ class ConfinedFS:
                     if truncated:
                         break
             finally:
-                walker.close()
+                walker.close()  # type: ignore[attr-defined]  # os.fwalk gives a generator; typeshed says Iterator
         return {"path": t.display, "results": results, "truncated": truncated}
 
     def _kind_at(self, name: str, dir_fd: int) -> str:
@@ -563,6 +563,7 @@ class ConfinedFS:
     def file_info(self, path: str) -> dict[str, Any]:
         t = self.target_entry(path)
         with self._guard("inspect", t.display), self._open_dir(t.parents) as dir_fd:
+            st: os.stat_result | None
             if t.name is None:
                 st = os.fstat(dir_fd)
                 link = None

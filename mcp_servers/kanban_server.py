@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -142,7 +141,8 @@ class KanbanAPI:
 
     @staticmethod
     async def _parse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str, str]]:
-        event_id, event, data = None, "message", []
+        event_id, event = None, "message"
+        data: list[str] = []
         async for line in response.aiter_lines():
             if not line:
                 if data:
@@ -483,4 +483,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

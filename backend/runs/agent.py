@@ -191,7 +191,7 @@ def events_for(message: Any) -> list[tuple[str, dict[str, Any]]]:
             ]
         return [("system", {"subtype": message.subtype})]
     if isinstance(message, AssistantMessage):
-        events = []
+        events: list[tuple[str, dict[str, Any]]] = []
         for block in message.content:
             if isinstance(block, TextBlock):
                 events.append(("text", {"text": _clip(block.text)}))

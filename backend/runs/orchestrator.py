@@ -318,12 +318,15 @@ class Orchestrator:
 
     async def _prepare_worktree(self, execution: Execution) -> None:
         run, project = execution.run, execution.project
-        default_path = self.settings.worktrees_dir / str(project.id) / run.branch.replace("/", "-")
+        branch = run.branch
+        if branch is None:  # every queued run is given one (service._queue)
+            raise RuntimeError(f"Run {run.id} has no branch")
+        default_path = self.settings.worktrees_dir / str(project.id) / branch.replace("/", "-")
         tree = await asyncio.to_thread(
             git.ensure_worktree,
             project.workspace_path,
             run.worktree_path or str(default_path),
-            run.branch,
+            branch,
             project.base_branch,
             list(project.copy_files),
         )
