@@ -4,15 +4,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FRONTEND := frontend
+PYTHON_SOURCES := backend mcp_client mcp_servers tests bench
 FRONTEND_SOURCES := $(shell find $(FRONTEND)/src $(FRONTEND)/static -type f 2>/dev/null) \
 	$(wildcard $(FRONTEND)/*.json $(FRONTEND)/*.js $(FRONTEND)/*.ts)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run dev test test-python test-frontend bench frontend chromium clean help
+.PHONY: run dev test test-python test-frontend lint bench frontend chromium clean help
 
 help:
 	@echo "make run    install what is missing, migrate, serve on http://127.0.0.1:8000"
-	@echo "make test   install test tools, run the whole suite (Python, frontend, browser)"
+	@echo "make test   install test tools, lint, run the whole suite (Python, frontend, browser)"
+	@echo "make lint   ruff check, ruff format --check and mypy on the Python code"
 	@echo "make bench  run the benchmarks and print a table"
 	@echo "make dev    backend with reload + Vite dev server with /api proxy"
 
@@ -62,7 +64,13 @@ dev: $(VENV)/.installed $(FRONTEND)/node_modules/.installed
 
 test: test-frontend test-python
 
-test-python: $(VENV)/.installed-test frontend chromium
+# Any finding fails the build: lint errors, unformatted files, type errors (packages in pyproject's [tool.mypy]).
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check $(PYTHON_SOURCES)
+	$(BIN)/ruff format --check $(PYTHON_SOURCES)
+	$(BIN)/mypy
+
+test-python: lint $(VENV)/.installed-test frontend chromium
 	KANBAN_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-frontend: $(FRONTEND)/node_modules/.installed $(VENV)/.installed
