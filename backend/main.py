@@ -239,7 +239,7 @@ def _document_streams(app: FastAPI) -> None:
                     content["text/event-stream"] = content.pop("application/json")
         return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to amend the schema
 
 
 def _add_api_docs(app: FastAPI, assets: Path) -> None:

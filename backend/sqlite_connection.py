@@ -104,7 +104,7 @@ class _CursorContext:
 
 
 class Connection(aiosqlite.Connection):
-    def cursor(self) -> _CursorContext:  # type: ignore[override]
+    def cursor(self) -> _CursorContext:  # type: ignore[override]  # the same use (await / async with), another class
         # No round trip: the sqlite3 cursor is made on the thread when a statement runs.
         return _CursorContext(self)
 

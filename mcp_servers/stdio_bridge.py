@@ -40,7 +40,7 @@ from mcp_servers.environment import DEFAULT_API_URL, RunContext, exit_at_once, l
 # httpx imports its command-line client (click, rich) when they are installed, as they are here
 # for FastMCP: a fifth of the bridge's start-up for something it never uses. A None entry in
 # sys.modules makes that import fail, which httpx expects (then `httpx.main` says to install it).
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None blocks an import, as Python documents
 import httpx  # noqa: E402
 
 if "httpx._main" in sys.modules and sys.modules["httpx._main"] is None:

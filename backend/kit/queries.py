@@ -14,7 +14,7 @@ M = TypeVar("M")
 
 async def get_or_404(session: AsyncSession, model: type[M], id: int, label: str, *, for_update: bool = False) -> M:
     """The row with this id (locked until commit with `for_update`), or NotFound("<label> <id> not found")."""
-    query: Any = select(model).where(model.id == id)  # type: ignore[attr-defined]
+    query: Any = select(model).where(model.id == id)  # type: ignore[attr-defined]  # every mapped model has an id column
     if for_update:
         query = query.with_for_update()
     row = await session.scalar(query)

@@ -147,9 +147,9 @@ def to_read(plugin: Plugin, projects: Iterable[PluginProject]) -> PluginRead:
         name=plugin.name,
         title=plugin.title,
         description=plugin.description,
-        source=plugin.source,  # type: ignore[arg-type]
+        source=plugin.source,  # type: ignore[arg-type]  # a str column, CHECK-constrained to these values
         source_ref=plugin.source_ref,
-        transport=plugin.transport,  # type: ignore[arg-type]
+        transport=plugin.transport,  # type: ignore[arg-type]  # a str column, CHECK-constrained to these values
         command=plugin.command,
         args=list(plugin.args or []),
         url=plugin.url,

@@ -50,6 +50,7 @@ from claude_agent_sdk import (
     ToolUseBlock,
     UserMessage,
 )
+from claude_agent_sdk.types import SystemPromptPreset
 
 from .processes import RunControl, kill_process_group, mcp_config_file, remove_mcp_config, write_mcp_config
 
@@ -315,16 +316,16 @@ def _options(
         "KANBAN_AGENT_NICE": str(request.nice),
         "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1",
     }
-    system_prompt: dict[str, str] = {"type": "preset", "preset": "claude_code"}
+    system_prompt: SystemPromptPreset = {"type": "preset", "preset": "claude_code"}
     if request.system_prompt_append:
         system_prompt["append"] = request.system_prompt_append
     extra_args: dict[str, str | None] = {"mcp-config": mcp_config_file(config_dir)} if config_dir else {}
     return ClaudeAgentOptions(
         cwd=request.cwd,
         cli_path=request.launcher_path,
-        permission_mode=request.permission_mode,  # type: ignore[arg-type]
+        permission_mode=request.permission_mode,  # type: ignore[arg-type]  # a project setting (str), checked by its schema
         can_use_tool=can_use_tool,
-        mcp_servers=in_process,  # type: ignore[arg-type]
+        mcp_servers=in_process,  # type: ignore[arg-type]  # the registry's configs of type "sdk" (plain dicts)
         extra_args=extra_args,
         allowed_tools=request.allowed_tools,
         resume=request.resume_session_id,
@@ -333,7 +334,7 @@ def _options(
         max_budget_usd=request.max_budget_usd,
         env=env,
         stderr=stderr_tail.append,
-        system_prompt=system_prompt,  # type: ignore[arg-type]
+        system_prompt=system_prompt,
         setting_sources=["project"],
     )
 

@@ -56,8 +56,10 @@ class RunEventWriter:
     async def flush(self) -> None:
         while self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
-        if self._flusher is not None and self._flusher.done() and self._flusher.exception():
-            raise self._flusher.exception()  # type: ignore[misc]
+        if self._flusher is not None and self._flusher.done():
+            error = self._flusher.exception()
+            if error is not None:
+                raise error
         if self._pending:
             self._flusher = asyncio.create_task(self._flush_loop())
             await asyncio.shield(self._flusher)

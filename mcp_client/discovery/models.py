@@ -266,7 +266,7 @@ class RegistryServer(BaseModel):
     install_options: list[InstallOption] = Field(default_factory=list)
     hosting: Hosting | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy does not allow decorators on a property
     @property
     def key(self) -> str:
         return f"{self.source}:{self.source_ref}"
