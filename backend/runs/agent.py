@@ -52,7 +52,14 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import SystemPromptPreset
 
-from .processes import RunControl, kill_process_group, mcp_config_file, remove_mcp_config, write_mcp_config
+from .processes import (
+    PID_FILE_VARIABLE,
+    RunControl,
+    kill_process_group,
+    mcp_config_file,
+    remove_mcp_config,
+    write_mcp_config,
+)
 
 # allowed_tools skips can_use_tool on purpose (the board's own tools, "always allow").
 warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
@@ -312,7 +319,7 @@ def _options(
     env = {
         **request.env,
         "KANBAN_AGENT_CLI": request.cli_path,
-        "KANBAN_AGENT_PID_FILE": request.pid_file,
+        PID_FILE_VARIABLE: request.pid_file,
         "KANBAN_AGENT_NICE": str(request.nice),
         "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1",
     }

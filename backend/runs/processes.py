@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 LAUNCHER_SOURCE = Path(__file__).with_name("launcher.py")
+#: Set by the orchestrator for the CLI; every process the agent starts inherits it.
+PID_FILE_VARIABLE = "KANBAN_AGENT_PID_FILE"
 
 
 class RunControl:
@@ -92,9 +94,39 @@ def kill_process_group(
         return False
     try:
         os.killpg(pgid, sig)
+        killed = True
     except (ProcessLookupError, PermissionError):
-        return False
-    return True
+        killed = False
+    return _kill_strays(pid_file, sig) or killed
+
+
+def _kill_strays(pid_file: str, sig: int) -> bool:
+    """Signal what the agent started in a group or session of its own (a tool that detaches
+    its commands, `setsid`): every process of ours that inherited the run's pid-file variable.
+    True when there was one. Linux only (reads /proc); elsewhere the group kill is all."""
+    marker = f"{PID_FILE_VARIABLE}={pid_file}".encode()
+    me = os.getpid()
+    found = False
+    for entry in _proc_entries():
+        pid = int(entry.name)
+        if pid == me:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, or another user's
+        if marker in environ.split(b"\0"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+                found = True
+    return found
+
+
+def _proc_entries() -> list[Path]:
+    try:
+        return [entry for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    except OSError:
+        return []
 
 
 def write_launcher(path: Path) -> str:

@@ -114,3 +114,47 @@ def test_sdk_errors_become_messages_by_their_class():
     assert "not valid JSON" in _describe_failure(CLIJSONDecodeError("{oops", ValueError("bad")), tail)
     assert _describe_failure(ClaudeSDKError("odd"), tail).startswith("The agent failed (ClaudeSDKError): odd")
     assert _describe_failure(ProcessError("exited", exit_code=2), tail).endswith("Last output of the Claude CLI:\nboom")
+
+
+def test_what_the_agent_started_in_a_session_of_its_own_is_killed_too(tmp_path):
+    """A tool that detaches its commands (`setsid`) takes them out of the group, not out of the run."""
+    pid_file = tmp_path / "run-1.pgid"
+    marker = f"sleep 5{os.getpid() % 1000:03d}"
+    env = {**os.environ, "KANBAN_AGENT_PID_FILE": str(pid_file)}
+    leader = subprocess.Popen(["sh", "-c", f"setsid {marker} & wait"], start_new_session=True, env=env)
+    _wait_for_exec(leader.pid, b"sh")
+    pid_file.write_text(str(leader.pid))
+    deadline = time.monotonic() + 5
+    strays: list[int] = []
+    while not strays and time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-x", "-f", marker], capture_output=True, text=True).stdout.split()
+        strays = [int(pid) for pid in found]
+        time.sleep(0.02)
+    (stray,) = strays
+    assert os.getpgid(stray) != leader.pid, "setsid should have left the group"
+    try:
+        assert kill_process_group(str(pid_file), cli_path="/bin/sh", forget=True)
+        time.sleep(0.2)
+        assert subprocess.run(["pgrep", "-x", "-f", marker], capture_output=True).returncode == 1, (
+            "the detached one survived"
+        )
+    finally:
+        leader.kill()
+        leader.wait()
+        subprocess.run(["pkill", "-f", marker])
+
+
+def test_a_process_of_another_run_is_left_alone(tmp_path):
+    other = subprocess.Popen(
+        ["sleep", "30"],
+        start_new_session=True,
+        env={**os.environ, "KANBAN_AGENT_PID_FILE": str(tmp_path / "run-2.pgid")},
+    )
+    _wait_for_exec(other.pid, b"sleep")
+    (tmp_path / "run-1.pgid").write_text("999999999")  # this run's group is long gone
+    try:
+        assert not kill_process_group(str(tmp_path / "run-1.pgid"))
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
