@@ -152,6 +152,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "db" and args.db_command == "upgrade":
         from .migrations_runner import upgrade
 
+        if settings.database_kind == "sqlite":
+            try:  # a running server would find its tables changed under it
+                data_dir.lock(settings.data_dir)
+            except data_dir.DataDirInUse as exc:
+                raise SystemExit(f"kanban: {exc}: stop it before upgrading its database.") from None
         upgrade(settings)
         print(f"Database at head ({settings.database_kind}).")
 

@@ -40,6 +40,32 @@ def test_db_upgrade_uses_data_dir_from_flag_and_env(tmp_path: Path):
     assert (tmp_path / "env" / "kanban.db").exists()
 
 
+def test_db_upgrade_refuses_a_data_dir_a_server_uses(tmp_path: Path):
+    """The embedded database's tables must not change under a running server."""
+    folder = tmp_path / "data"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from backend import data_dir; from pathlib import Path; "
+            "data_dir.lock(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = run_cli("db", "upgrade", "--data-dir", str(folder))
+        assert result.returncode != 0
+        assert f"pid {holder.pid}" in result.stderr and "stop it before upgrading" in result.stderr, result.stderr
+        assert not (folder / "kanban.db").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_cli("db", "upgrade", "--data-dir", str(folder)).returncode == 0  # free again
+
+
 def test_bad_database_url_is_a_clear_error(tmp_path: Path):
     result = run_cli("db", "upgrade", "--database-url", "mysql://x/y")
     assert result.returncode != 0
