@@ -25,6 +25,13 @@ describe('TaskCard', () => {
 		expect(screen.getByTestId('run-badge')).toHaveTextContent('Needs approval');
 	});
 
+	it("shows what the task's runs cost together, not only the newest run", () => {
+		const run = { id: 3, task_id: 1, project_id: 1, status: 'succeeded', attempt: 3, error: null, cost_usd: 0.006, task_cost_usd: 0.036 };
+		render(TaskCard, { task: { ...makeTask(1, 'needs_review', 'a0'), run } as never });
+		expect(screen.getByTestId('run-cost')).toHaveTextContent('$0.0360');
+		expect(screen.getByTestId('run-cost')).toHaveAttribute('title', "The task's runs together (3 runs)");
+	});
+
 	it('shows no priority icon for "none"', () => {
 		render(TaskCard, { task: makeTask(1, 'todo', 'a0') });
 		expect(screen.queryByRole('img')).toBeNull();
