@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
-from ..deps import DatabaseDep, DiscoveryDep, ReadSession, SecretsDep, SettingsDep, WriteSession
+from ..deps import DatabaseDep, DiscoveryDep, ReadSession, SettingsDep, WriteSession
 from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse, Responses
 from . import connection_test
 from . import search as plugin_search
@@ -17,7 +17,14 @@ from .schemas import (
     PluginUpdate,
     ProjectEnablement,
 )
+from .secrets import SecretBox
 
+
+async def get_secrets(request: Request) -> SecretBox:
+    return request.app.state.secrets
+
+
+SecretsDep = Annotated[SecretBox, Depends(get_secrets)]
 router = APIRouter(prefix="/plugins", tags=["plugins"])
 PluginId = Annotated[int, Path(ge=1, le=MAX_ID, description="The plugin's id.")]
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id.")]
