@@ -83,8 +83,8 @@ async def request_changes(task_id: TaskId, body: ChangesRequest, session: WriteS
         409: {"model": ErrorResponse, "description": "Not in review, or the merge conflicts (`files`)"},
     },
 )
-async def approve(task_id: TaskId, database: DatabaseDep):
-    return await run_service.approve(database, task_id)
+async def approve(task_id: TaskId, session: WriteSession):
+    return await run_service.approve(session, task_id)
 
 
 @router.get(
@@ -105,9 +105,9 @@ async def get_run(run_id: RunId, session: ReadSession):
 @router.post(
     "/runs/{run_id}/cancel", response_model=RunRead, summary="Cancel a run", responses={**NOT_FOUND, **CONFLICT}
 )
-async def cancel_run(run_id: RunId, database: DatabaseDep, request: Request):
+async def cancel_run(run_id: RunId, session: WriteSession, request: Request):
     orchestrator = orchestrator_of(request)
-    return await run_service.cancel(database, run_id, orchestrator.until_stopped if orchestrator else None)
+    return await run_service.cancel(session, run_id, orchestrator.until_stopped if orchestrator else None)
 
 
 @router.post(
