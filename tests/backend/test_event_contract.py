@@ -98,6 +98,11 @@ async def test_the_openapi_document_describes_the_stream_and_the_run_event_types
     responses = document["paths"]["/api/events"]["get"]["responses"]
     assert responses["200"]["content"] == {"text/event-stream": {"schema": {"$ref": "#/components/schemas/BoardEvent"}}}
     assert list(responses["422"]["content"]) == ["application/json"]  # errors stay JSON
+    run_stream = document["paths"]["/api/runs/{run_id}/stream"]["get"]["responses"]
+    assert run_stream["200"]["content"] == {
+        "text/event-stream": {"schema": {"$ref": "#/components/schemas/RunEventRead"}}
+    }
+    assert list(run_stream["404"]["content"]) == ["application/json"]
     schemas = document["components"]["schemas"]
     assert set(schemas["BoardEvent"]["discriminator"]["mapping"]) == {t.value for t in BoardEventType}
     assert schemas["TaskDeletedEvent"]["properties"]["payload"] == {"$ref": "#/components/schemas/TaskDeletedPayload"}

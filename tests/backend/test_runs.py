@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend.runs.schemas import RunEventRead
 from tests.backend.factories import create_project, create_task
 from tests.backend.sse import SSEReader
 from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
@@ -213,6 +214,9 @@ async def test_run_stream_replays_from_last_event_id(live_server, agent_env: Fak
                 if event.event == "end":
                     break
                 seen.append(int(event.id))
+                # Each message's data is what the OpenAPI document says: a RunEventRead.
+                item = RunEventRead.model_validate_json(event.data)
+                assert (item.seq, item.type.value) == (int(event.id), event.event)
         assert seen == list(range(1, len(seen) + 1))
         async with http.stream("GET", f"/api/runs/{run['id']}/stream", headers={"Last-Event-ID": "2"}) as response:
             reader = SSEReader(response)
