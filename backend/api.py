@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from . import __version__
+from .board.endpoints import router as board_router
+from .board.stream import router as events_router
 from .deps import DatabaseDep
-from .events.endpoints import router as events_router
 from .kit.schemas import ErrorResponse, Responses, ValidationErrorResponse
 from .migrations_runner import current_revision
 from .plugins.endpoints import router as plugins_router
@@ -47,7 +48,7 @@ COMMON_ERRORS: Responses = {
 }
 
 api_router = APIRouter(prefix="/api", responses=COMMON_ERRORS)
-for router in (health_router, projects_router, tasks_router, runs_router, events_router, plugins_router):
+for router in (health_router, projects_router, board_router, tasks_router, runs_router, events_router, plugins_router):
     api_router.include_router(router)
 
 __all__ = ["api_router"]

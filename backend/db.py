@@ -1,7 +1,8 @@
 """Engine, sessions and the unit of work.
 
 One owner commits: HTTP routes get a session from `read_session`/`write_session`, everything
-else (orchestrator, CLI) uses `Database.session()`. Services only `flush()`.
+else (orchestrator, CLI) uses `Database.session()`. Services only `flush()`; a service that
+waits on slow outside work (git, a subprocess, the network) wraps it in `outside_transaction`.
 
 SQLite: WAL, foreign keys, a busy timeout. Reads run in `BEGIN` (deferred) transactions.
 Writes use their own engine whose connections begin with `BEGIN IMMEDIATE` (issued by the
@@ -31,6 +32,25 @@ from .config import Settings
 from .data_dir import create_private_file, make_private_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITER_TURN = "kanban_writer_turn"  # session.info key: the write session's place in the writers' queue
+
+
+class _WriterTurn:
+    """A write session's hold on this process's SQLite writer lock, which it can give back
+    while it waits on outside work (`outside_transaction`) and take again afterwards."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self.lock = lock
+        self.held = False
+
+    async def take(self) -> None:
+        await self.lock.acquire()
+        self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.lock.release()
 
 
 def create_engine(settings: Settings, *, sqlite_writer: bool = False, **kwargs: Any) -> AsyncEngine:
@@ -118,9 +138,14 @@ class Database:
     async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block ends, rolls back on an exception."""
         if write and self._sqlite_write_lock is not None:
-            async with self._sqlite_write_lock:
+            turn = _WriterTurn(self._sqlite_write_lock)
+            await turn.take()
+            try:
                 async with self._unit_of_work(write=True) as session:
+                    session.info[WRITER_TURN] = turn
                     yield session
+            finally:
+                turn.give_back()
         else:
             async with self._unit_of_work(write=write) as session:
                 yield session
@@ -151,3 +176,26 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+@asynccontextmanager
+async def outside_transaction(session: AsyncSession) -> AsyncIterator[None]:
+    """Slow work outside the database (a git merge, waiting for an agent, the network) in the
+    middle of a unit of work, holding nothing the database's other users wait for.
+
+    What the session did so far commits first (its `on_commit` callbacks run); during the
+    block it holds no connection and, if it is a SQLite write session, not this process's
+    writer lock, so other writers go on. After it the session starts afresh: it takes its turn
+    as a writer again, and objects read before are detached (still readable, not refreshed):
+    read again what is to be changed. The unit of work commits at its end as always.
+    """
+    await session.commit()
+    turn: _WriterTurn | None = session.info.get(WRITER_TURN)
+    if turn is not None:
+        turn.give_back()
+    try:
+        yield
+    finally:
+        if turn is not None:
+            await turn.take()
+        session.expunge_all()

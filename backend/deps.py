@@ -1,5 +1,8 @@
 """FastAPI dependencies: sessions (the one place HTTP requests commit) and app services.
 
+Only what belongs to no domain: a domain's own app objects (the event hub, the secret box)
+have their dependency in its endpoints, so this module imports no domain package.
+
 All of them are `async def`: FastAPI runs plain `def` dependencies on a thread pool.
 """
 
@@ -15,8 +18,6 @@ from mcp_client.discovery import DiscoveryClient
 
 from .config import Settings
 from .db import Database
-from .events.hub import EventHub
-from .plugins.secrets import SecretBox
 
 
 async def get_database(request: Request) -> Database:
@@ -27,16 +28,8 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_hub(request: Request) -> EventHub:
-    return request.app.state.hub
-
-
 async def get_discovery(request: Request) -> DiscoveryClient:
     return request.app.state.discovery
-
-
-async def get_secrets(request: Request) -> SecretBox:
-    return request.app.state.secrets
 
 
 async def _read_session(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
@@ -55,6 +48,4 @@ ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-HubDep = Annotated[EventHub, Depends(get_hub)]
 DiscoveryDep = Annotated[DiscoveryClient, Depends(get_discovery)]
-SecretsDep = Annotated[SecretBox, Depends(get_secrets)]

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .api import api_router
+from .board import event_payloads
 from .body_limit import BodyLimit
 from .config import Settings
 from .db import Database
@@ -62,6 +63,7 @@ async def _register_builtin_plugins(database: Database) -> None:
 def create_app(settings: Settings | None = None, executor: Executor | None = None) -> FastAPI:
     """The application. `executor` replaces the Claude executor (tests inject faults with it)."""
     settings = settings or Settings()
+    event_payloads.install()  # every board event's payload is checked against its model
 
     mcp_app = _kanban_mcp_app(settings)
 

@@ -19,11 +19,14 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from backend.board import event_payloads
 from backend.config import Settings
 from backend.main import create_app
 from backend.migrations_runner import upgrade
 
 pytest_plugins = ["tests.fixtures.fake_anthropic"]
+# As in the app: tests that call services without one get every event payload checked too.
+event_payloads.install()
 
 POSTGRES_URL = os.environ.get("KANBAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 POSTGRES_REQUIRED = os.environ.get("KANBAN_TEST_POSTGRES", "").lower() == "required"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -10,12 +11,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import BoardEvent
 from ..models.base import utcnow
-from .schemas import check_payload
 from .types import BoardEventType
 
 # pg_advisory_xact_lock key that orders event writes (ASCII "kanb").
 EVENT_LOG_LOCK = 0x6B616E62
 NOTIFY_CHANNEL = "kanban_events"
+
+
+class EventPayloadError(TypeError):
+    """A payload that does not match its event type's model: a bug in the code recording it."""
+
+
+PayloadCheck = Callable[[BoardEventType, Mapping[str, Any]], None]
+# The payload models are the domains' schemas, which this package cannot import (every domain
+# records events): the app installs the check (`backend.board.event_payloads.install`).
+_payload_check: list[PayloadCheck] = []
+
+
+def check_payloads_with(check: PayloadCheck) -> None:
+    """Have `record` run `check(type, payload)` on every payload (raising `EventPayloadError`)."""
+    _payload_check[:] = [check]
 
 
 class RecordedEvent(NamedTuple):
@@ -40,9 +55,11 @@ async def record(
     On PostgreSQL the insert first takes a transaction-scoped lock, so event ids become
     visible in id order: a reader that has seen id N never later finds a smaller one. On
     SQLite write transactions are serialised already. The payload must be what the type's
-    model in `schemas.EVENT_PAYLOADS` describes (`EventPayloadError` otherwise).
+    model in `board.event_payloads.EVENT_PAYLOADS` describes (`EventPayloadError` otherwise,
+    once the app installed the check).
     """
-    check_payload(type, payload)
+    for check in _payload_check:
+        check(type, payload)
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
         await session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))

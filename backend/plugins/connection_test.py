@@ -1,8 +1,8 @@
 """Testing a plugin's connection: start (or reach) its server, list its tools, keep the outcome.
 
-The test waits on the outside world (up to its timeout), so it takes the `Database` and opens
-its own short transactions before and after, holding no database lock while it waits. What the
-server wrote is stored and shown only through :func:`storable`: secrets hidden, NUL replaced.
+The test waits on the outside world (up to its timeout), so it does that outside the
+transaction (`outside_transaction`), holding no database lock while it waits. What the server
+wrote is stored and shown only through :func:`storable`: secrets hidden, NUL replaced.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from mcp_client import probe
-from mcp_client.registry import RunTarget, plugin_server
+from mcp_client.registry import PluginConfig, RunTarget, plugin_server
 
 from ..config import Settings
-from ..db import Database
+from ..db import outside_transaction
 from ..errors import KanbanError
 from ..events.types import BoardEventType
 from ..models import Plugin
@@ -51,35 +53,22 @@ def secret_values(plugin: Plugin, box: SecretBox) -> list[str]:
 
 
 async def check_connection(
-    database: Database, box: SecretBox, settings: Settings, plugin_id: int, timeout: float = probe.DEFAULT_TIMEOUT
+    session: AsyncSession,
+    box: SecretBox,
+    settings: Settings,
+    plugin_id: int,
+    timeout: float = probe.DEFAULT_TIMEOUT,
 ) -> PluginTestRead:
     """Start (or connect to) the plugin's server, list its tools, store and return the outcome."""
-    async with database.session() as session:
-        plugin = await get(session, plugin_id)
-        secrets = secret_values(plugin, box)
-        try:
-            config = resolve(plugin, box)
-            error = None
-        except KanbanError as exc:
-            config, error = None, exc.message
-    scratch = None
+    plugin = await get(session, plugin_id)
+    secrets = secret_values(plugin, box)
     try:
-        if config is None:
-            result = probe.ProbeResult(ok=False, error=error)
-        else:
-            target = None
-            if config.builtin:
-                scratch = await asyncio.to_thread(tempfile.mkdtemp, prefix="kanban-plugin-test-")
-                token = settings.api_token.get_secret_value() if settings.api_token else None
-                if token:
-                    secrets.append(token)
-                target = RunTarget(settings.resolved_api_url, token, 0, 0, 0, worktree=scratch)
-            server = plugin_server(config, target, in_process=False)
-            assert server is not None
-            result = await probe.check_server(server, timeout=timeout)
-    finally:
-        if scratch is not None:
-            await asyncio.to_thread(shutil.rmtree, scratch, True)
+        config = resolve(plugin, box)
+        error = None
+    except KanbanError as exc:
+        config, error = None, exc.message
+    async with outside_transaction(session):
+        result = await _probe(config, error, settings, secrets, timeout)
     redact = Redactor(secrets)
     tools = [
         {
@@ -89,12 +78,34 @@ async def check_connection(
         for t in result.tools
     ]
     error = storable(result.error, redact) if result.error else None
-    async with database.session(write=True) as session:
-        plugin = await get(session, plugin_id, for_update=True)
-        plugin.tested_at = utcnow()
-        plugin.test_ok = result.ok
-        plugin.test_tools = tools
-        plugin.test_error = error
-        await session.flush()
-        await publish(session, BoardEventType.plugin_updated, plugin)
-        return PluginTestRead(tested_at=plugin.tested_at, ok=result.ok, tools=tools, error=error)
+    plugin = await get(session, plugin_id, for_update=True)
+    plugin.tested_at = utcnow()
+    plugin.test_ok = result.ok
+    plugin.test_tools = tools
+    plugin.test_error = error
+    await session.flush()
+    await publish(session, BoardEventType.plugin_updated, plugin)
+    return PluginTestRead(tested_at=plugin.tested_at, ok=result.ok, tools=tools, error=error)
+
+
+async def _probe(
+    config: PluginConfig | None, error: str | None, settings: Settings, secrets: list[str], timeout: float
+) -> probe.ProbeResult:
+    """The test itself (no database): `error` when the plugin could not be configured."""
+    if config is None:
+        return probe.ProbeResult(ok=False, error=error)
+    scratch = None
+    try:
+        target = None
+        if config.builtin:
+            scratch = await asyncio.to_thread(tempfile.mkdtemp, prefix="kanban-plugin-test-")
+            token = settings.api_token.get_secret_value() if settings.api_token else None
+            if token:
+                secrets.append(token)
+            target = RunTarget(settings.resolved_api_url, token, 0, 0, 0, worktree=scratch)
+        server = plugin_server(config, target, in_process=False)
+        assert server is not None
+        return await probe.check_server(server, timeout=timeout)
+    finally:
+        if scratch is not None:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)

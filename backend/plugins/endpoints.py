@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
-from ..deps import DatabaseDep, DiscoveryDep, ReadSession, SecretsDep, SettingsDep, WriteSession
+from ..deps import DiscoveryDep, ReadSession, SettingsDep, WriteSession
 from ..kit.schemas import MAX_ID, CleanStr, ErrorResponse, Responses
 from . import connection_test
 from . import search as plugin_search
@@ -17,7 +17,14 @@ from .schemas import (
     PluginUpdate,
     ProjectEnablement,
 )
+from .secrets import SecretBox
 
+
+async def get_secrets(request: Request) -> SecretBox:
+    return request.app.state.secrets
+
+
+SecretsDep = Annotated[SecretBox, Depends(get_secrets)]
 router = APIRouter(prefix="/plugins", tags=["plugins"])
 PluginId = Annotated[int, Path(ge=1, le=MAX_ID, description="The plugin's id.")]
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id.")]
@@ -64,8 +71,8 @@ async def search_plugins(
     "are stored encrypted and never returned.",
     responses={**CONFLICT, 502: {"model": ErrorResponse, "description": "The registry could not be read"}},
 )
-async def install_plugin(body: PluginInstall, database: DatabaseDep, discovery: DiscoveryDep, secrets: SecretsDep):
-    return await plugin_service.install(database, discovery, secrets, body)
+async def install_plugin(body: PluginInstall, session: WriteSession, discovery: DiscoveryDep, secrets: SecretsDep):
+    return await plugin_service.install(session, discovery, secrets, body)
 
 
 @router.get("/{plugin_id}", response_model=PluginRead, summary="Get a plugin", responses=NOT_FOUND)
@@ -107,12 +114,12 @@ async def set_plugin_project(
 )
 async def test_plugin(
     plugin_id: PluginId,
-    database: DatabaseDep,
+    session: WriteSession,
     secrets: SecretsDep,
     settings: SettingsDep,
     timeout: Annotated[float, Query(ge=1, le=120, description="Seconds to wait for the server.")] = 10,
 ):
-    return await connection_test.check_connection(database, secrets, settings, plugin_id, timeout)
+    return await connection_test.check_connection(session, secrets, settings, plugin_id, timeout)
 
 
 @router.delete(

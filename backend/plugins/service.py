@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mcp_client.discovery import DiscoveryClient, RegistryServer
 from mcp_client.registry import FILESYSTEM, KANBAN
 
-from ..db import Database
+from ..db import outside_transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
@@ -175,15 +175,16 @@ async def publish(session: AsyncSession, type: BoardEventType, plugin: Plugin) -
 # --------------------------------------------------------------------------- install
 
 
-async def install(database: Database, discovery: DiscoveryClient, box: SecretBox, data: PluginInstall) -> PluginRead:
-    """Look the entry up in its registry (if it comes from one), then create the plugin."""
+async def install(session: AsyncSession, discovery: DiscoveryClient, box: SecretBox, data: PluginInstall) -> PluginRead:
+    """Look the entry up in its registry (if it comes from one, outside the transaction: no
+    writer waits for the registry), then create the plugin."""
     entry = None
     if data.source != "custom":
         assert data.source_ref is not None
-        entry = await lookup(discovery, data.source, data.source_ref, data.query)
-    async with database.session(write=True) as session:
-        plugin = await create(session, box, data, entry)
-        return await _read(session, plugin)
+        async with outside_transaction(session):
+            entry = await lookup(discovery, data.source, data.source_ref, data.query)
+    plugin = await create(session, box, data, entry)
+    return await _read(session, plugin)
 
 
 async def create(

@@ -22,6 +22,7 @@ from .schemas import (
     DiffRead,
     RunCreate,
     RunEventPage,
+    RunEventRead,
     RunRead,
     RunSummary,
 )
@@ -83,8 +84,8 @@ async def request_changes(task_id: TaskId, body: ChangesRequest, session: WriteS
         409: {"model": ErrorResponse, "description": "Not in review, or the merge conflicts (`files`)"},
     },
 )
-async def approve(task_id: TaskId, database: DatabaseDep):
-    return await run_service.approve(database, task_id)
+async def approve(task_id: TaskId, session: WriteSession):
+    return await run_service.approve(session, task_id)
 
 
 @router.get(
@@ -105,9 +106,9 @@ async def get_run(run_id: RunId, session: ReadSession):
 @router.post(
     "/runs/{run_id}/cancel", response_model=RunRead, summary="Cancel a run", responses={**NOT_FOUND, **CONFLICT}
 )
-async def cancel_run(run_id: RunId, database: DatabaseDep, request: Request):
+async def cancel_run(run_id: RunId, session: WriteSession, request: Request):
     orchestrator = orchestrator_of(request)
-    return await run_service.cancel(database, run_id, orchestrator.until_stopped if orchestrator else None)
+    return await run_service.cancel(session, run_id, orchestrator.until_stopped if orchestrator else None)
 
 
 @router.post(
@@ -167,10 +168,19 @@ async def run_event_stream(
 @router.get(
     "/runs/{run_id}/stream",
     summary="The run's events live (Server-Sent Events)",
-    description="`id:` is the event's `seq`. Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get what you "
-    "missed. Ends with an `end` event once the run has finished and everything was sent.",
+    description="A `text/event-stream`. Each event has `id:` (its `seq`), `event:` (its type) and `data:` (JSON "
+    "`{seq, type, payload, created_at}`, a `RunEventRead`). Reconnect with `Last-Event-ID` (or "
+    "`?last_event_id=`) to get what you missed. Ends with an `end` event (`data:` `{status}`, no `id:`) once "
+    "the run has finished and everything was sent. A comment line is sent every 15 s as a heartbeat.",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **NOT_FOUND},
+    responses={
+        200: {
+            "model": RunEventRead,  # each message's `data:` (but the last, `end`)
+            "content": {"text/event-stream": {}},
+            "description": "The run's event stream; each message's `data:` is a `RunEventRead`.",
+        },
+        **NOT_FOUND,
+    },
 )
 async def stream_run(
     run_id: RunId,

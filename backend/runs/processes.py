@@ -132,7 +132,9 @@ def _proc_entries() -> list[Path]:
 def write_launcher(path: Path) -> str:
     """`launcher.py` as an executable file run by this interpreter; returns its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"#!{sys.executable}\n" + LAUNCHER_SOURCE.read_text())
+    # -IS: isolated, no `site`: the launcher needs only os and sys, and reading site-packages'
+    # .pth files would make every agent run wait for it (~50 ms of start-up on a busy machine).
+    path.write_text(f"#!{sys.executable} -IS\n" + LAUNCHER_SOURCE.read_text())
     path.chmod(0o755)
     return str(path)
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from .. import git
-from ..db import Database
+from ..db import Database, outside_transaction
 from ..errors import Conflict, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
@@ -267,17 +267,16 @@ async def request_cancel(session: AsyncSession, run_id: int) -> AgentRun:
 
 
 async def cancel(
-    database: Database, run_id: int, until_stopped: Callable[[int], Awaitable[None]] | None
+    session: AsyncSession, run_id: int, until_stopped: Callable[[int], Awaitable[None]] | None
 ) -> dict[str, Any]:
     """Cancel a run and answer with its state once its agent stopped: the request commits
     first (which tells the agent-running process), then `until_stopped(run_id)` waits for
-    this process's agent, if it runs the run."""
-    async with database.session(write=True) as session:
-        await request_cancel(session, run_id)
+    this process's agent, if it runs the run, outside the transaction."""
+    await request_cancel(session, run_id)
     if until_stopped is not None:
-        await until_stopped(run_id)
-    async with database.session() as session:
-        return await detail(session, await get(session, run_id))
+        async with outside_transaction(session):
+            await until_stopped(run_id)
+    return await detail(session, await get(session, run_id))
 
 
 NUL = "\x00"
@@ -356,33 +355,34 @@ async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit
     ).all()
 
 
-async def approve(database: Database, task_id: int) -> Task:
+async def approve(session: AsyncSession, task_id: int) -> Task:
     """Merge the task's branch into the base branch; the task is then done.
 
-    Git first, in its own step: a conflict leaves everything as it was, and if the database
-    write after it failed, approving again finds the branch merged already.
+    Git first, outside the transaction (`outside_transaction`: no writer waits for the merge):
+    a conflict leaves everything as it was, and if the database write after it failed,
+    approving again finds the branch merged already.
     """
-    async with database.session() as session:
-        task = await task_service.get(session, task_id)
-        project = await session.get(Project, task.project_id)
-        run = await latest_for_task(session, task_id)
+    task = await task_service.get(session, task_id)
+    project = await session.get(Project, task.project_id)
+    run = await latest_for_task(session, task_id)
     if task.status != TaskStatus.needs_review.value:
         raise Conflict(f"Task {task.short_id} is not in review (it is {task.status})")
     if run is None or not run.branch or not run.worktree_path:
         raise Conflict(f"Task {task.short_id} has no agent work to merge")
     assert project is not None
-    await asyncio.to_thread(
-        git.merge_into_base,
-        project.workspace_path,
-        run.branch,
-        project.base_branch,
-        f"Merge {run.branch}: {task.title}",
-    )
-    async with database.session(write=True) as session:
-        task = await task_service.get(session, task_id, for_update=True)
-        task = await task_service.transition(session, task, TaskStatus.done)
-    with contextlib.suppress(Conflict):  # a worktree with work that is not merged stays
-        await asyncio.to_thread(git.remove_worktree, project.workspace_path, run.worktree_path, run.branch)
+    async with outside_transaction(session):
+        await asyncio.to_thread(
+            git.merge_into_base,
+            project.workspace_path,
+            run.branch,
+            project.base_branch,
+            f"Merge {run.branch}: {task.title}",
+        )
+    task = await task_service.get(session, task_id, for_update=True)
+    task = await task_service.transition(session, task, TaskStatus.done)
+    async with outside_transaction(session):  # the task is done (committed) before its worktree goes
+        with contextlib.suppress(Conflict):  # a worktree with work that is not merged stays
+            await asyncio.to_thread(git.remove_worktree, project.workspace_path, run.worktree_path, run.branch)
     return task
 
 

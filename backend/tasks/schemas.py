@@ -7,7 +7,6 @@ from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from ..kit.schemas import Id, InputSchema, OutputSchema, TextLimits, strip_blanks
 from ..models import TaskPriority, TaskStatus
-from ..runs.schemas import RunSummary
 
 Title = Annotated[str, TextLimits(1, 200, strip=True)]
 Description = Annotated[str, TextLimits(0, 100_000)]
@@ -105,14 +104,3 @@ class TaskRead(BoardTask):
 class TaskPage(OutputSchema):
     items: list[TaskRead]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
-
-
-class BoardCard(BoardTask):
-    run: RunSummary | None = Field(default=None, description="The task's newest agent run, if any.")
-
-
-class BoardColumn(OutputSchema):
-    status: TaskStatus
-    title: str = Field(examples=["To Do"])
-    count: int
-    tasks: list[BoardCard]

@@ -8,10 +8,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from backend.board.event_payloads import EVENT_PAYLOADS, BoardEvent, check_payload
+from backend.config import Settings
 from backend.events import service as event_log
 from backend.events.hub import to_live
-from backend.events.schemas import EVENT_PAYLOADS, BoardEvent, EventPayloadError, check_payload
+from backend.events.service import EventPayloadError
 from backend.events.types import EVENT_DESCRIPTIONS, BoardEventType
+from backend.main import create_app
 from backend.models import BoardEvent as BoardEventRow
 from backend.runs.event_types import RUN_EVENT_DESCRIPTIONS, RunEventType
 from tests.backend.factories import create_project, create_task
@@ -95,8 +98,20 @@ async def test_the_openapi_document_describes_the_stream_and_the_run_event_types
     responses = document["paths"]["/api/events"]["get"]["responses"]
     assert responses["200"]["content"] == {"text/event-stream": {"schema": {"$ref": "#/components/schemas/BoardEvent"}}}
     assert list(responses["422"]["content"]) == ["application/json"]  # errors stay JSON
+    run_stream = document["paths"]["/api/runs/{run_id}/stream"]["get"]["responses"]
+    assert run_stream["200"]["content"] == {
+        "text/event-stream": {"schema": {"$ref": "#/components/schemas/RunEventRead"}}
+    }
+    assert list(run_stream["404"]["content"]) == ["application/json"]
     schemas = document["components"]["schemas"]
     assert set(schemas["BoardEvent"]["discriminator"]["mapping"]) == {t.value for t in BoardEventType}
     assert schemas["TaskDeletedEvent"]["properties"]["payload"] == {"$ref": "#/components/schemas/TaskDeletedPayload"}
     assert schemas["RunEventRead"]["properties"]["type"]["$ref"] == "#/components/schemas/RunEventType"
     assert schemas["RunEventType"]["enum"] == [t.value for t in RunEventType]
+
+
+def test_the_app_installs_the_payload_check(monkeypatch, tmp_path):
+    # The event log imports no domain: the check comes from the app (backend.board.event_payloads).
+    monkeypatch.setattr(event_log, "_payload_check", [])
+    create_app(Settings(data_dir=tmp_path))
+    assert event_log._payload_check == [check_payload]

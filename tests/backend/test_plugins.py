@@ -608,6 +608,29 @@ async def test_connection_test_failures_are_clear(client, tmp_path):
     assert result["ok"] is False and "could not be reached" in result["error"]
 
 
+async def test_a_slow_connection_test_holds_up_no_other_writer(client, tmp_path):
+    """The route uses the WriteSession, but waits for the server outside the transaction."""
+    started = tmp_path / "started"
+    code = "import sys, time; open(sys.argv[1], 'w').close(); time.sleep(300)"
+    plugin = await install(client, name=unique("slow"), command=sys.executable, args=["-c", code, str(started)])
+    loop = asyncio.get_running_loop()
+    testing = asyncio.create_task(client.post(f"/api/plugins/{plugin['id']}/test", params={"timeout": 5}))
+    async with asyncio.timeout(10):
+        while not started.exists():
+            await asyncio.sleep(0.05)
+    began = loop.time()
+    project = await create_project(client)  # writes (and records an event) meanwhile
+    renamed = await client.patch(f"/api/plugins/{plugin['id']}", json={"title": "Slow one"})
+    assert renamed.status_code == 200, renamed.text
+    assert loop.time() - began < 3 and not testing.done()
+    response = await testing
+    assert response.status_code == 200 and "did not answer within 5 s" in response.json()["error"]
+    stored = (await client.get(f"/api/plugins/{plugin['id']}")).json()
+    # The test's write came after the rename and kept it (it read the plugin again).
+    assert stored["title"] == "Slow one" and stored["last_test"]["ok"] is False
+    assert (await client.get(f"/api/projects/{project['id']}")).status_code == 200
+
+
 class RequireBearer:
     """ASGI middleware: HTTP requests without the right bearer token get 401."""
 

@@ -18,7 +18,7 @@ from backend.runs.processes import AgentFiles, kill_process_group, write_launche
 
 def test_the_launcher_starts_the_cli_in_a_group_of_its_own_at_a_lower_priority(tmp_path):
     launcher = write_launcher(tmp_path / "bin" / "claude-launcher")
-    assert os.access(launcher, os.X_OK) and Path(launcher).read_text().startswith(f"#!{sys.executable}\n")
+    assert os.access(launcher, os.X_OK) and Path(launcher).read_text().startswith(f"#!{sys.executable} -IS\n")
     cli = tmp_path / "claude"
     # The CLI stand-in reports its process id, group, session and nice value, and its arguments.
     cli.write_text('#!/bin/sh\necho "$$ $(ps -o pgid= -p $$) $(ps -o sid= -p $$) $(ps -o ni= -p $$) $*"\n')

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
 
+from backend.runs.schemas import RunEventRead
 from tests.backend.factories import create_project, create_task
 from tests.backend.sse import SSEReader
 from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
@@ -111,8 +113,22 @@ async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnt
     assert resumed and "Write a greeting" in resumed[0].all_text()  # the earlier conversation came along
     assert git(repo, "show", f"{run['branch']}:hello.txt") == "hello world"
 
-    # Approve: merged into the base branch, task done, worktree gone, branch kept.
-    response = await client.post(f"/api/tasks/{task['id']}/approve")
+    # Approve: merged into the base branch, task done, worktree gone, branch kept. A slow
+    # merge (a git hook that takes its time on the base branch's update) holds up no writer.
+    merging = Path(repo) / ".git" / "merging"
+    hook = Path(git(repo, "rev-parse", "--git-common-dir"))
+    hook = (hook if hook.is_absolute() else Path(repo) / hook) / "hooks" / "reference-transaction"
+    hook.write_text(f'#!/bin/sh\nif [ "$1" = prepared ]; then touch "{merging}"; sleep 3; fi\n')
+    hook.chmod(0o755)
+    approving = asyncio.create_task(client.post(f"/api/tasks/{task['id']}/approve"))
+    async with asyncio.timeout(30):
+        while not merging.exists():
+            await asyncio.sleep(0.05)
+    began = asyncio.get_running_loop().time()
+    await create_task(client, project["id"], title="Written while the merge runs")
+    assert asyncio.get_running_loop().time() - began < 2.5 and not approving.done()
+    response = await approving
+    hook.unlink()
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "done"
     assert git(repo, "show", f"{project['base_branch']}:hello.txt") == "hello world"
@@ -198,6 +214,9 @@ async def test_run_stream_replays_from_last_event_id(live_server, agent_env: Fak
                 if event.event == "end":
                     break
                 seen.append(int(event.id))
+                # Each message's data is what the OpenAPI document says: a RunEventRead.
+                item = RunEventRead.model_validate_json(event.data)
+                assert (item.seq, item.type.value) == (int(event.id), event.event)
         assert seen == list(range(1, len(seen) + 1))
         async with http.stream("GET", f"/api/runs/{run['id']}/stream", headers={"Last-Event-ID": "2"}) as response:
             reader = SSEReader(response)

@@ -211,7 +211,7 @@ async def test_board_cards_match_the_task_api(client):
     """The board's cards are written by the database as JSON: they must say what the task API says."""
     from datetime import datetime
 
-    from backend.projects.endpoints import BoardRead
+    from backend.board.schemas import BoardRead
     from backend.tasks.schemas import BoardTask
 
     project = await create_project(client)

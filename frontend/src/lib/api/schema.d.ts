@@ -310,7 +310,7 @@ export interface paths {
         };
         /**
          * The run's events live (Server-Sent Events)
-         * @description `id:` is the event's `seq`. Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get what you missed. Ends with an `end` event once the run has finished and everything was sent.
+         * @description A `text/event-stream`. Each event has `id:` (its `seq`), `event:` (its type) and `data:` (JSON `{seq, type, payload, created_at}`, a `RunEventRead`). Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get what you missed. Ends with an `end` event (`data:` `{status}`, no `id:`) once the run has finished and everything was sent. A comment line is sent every 15 s as a heartbeat.
          */
         get: operations["runs-stream_run"];
         put?: never;
@@ -3788,13 +3788,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The run's event stream; each message's `data:` is a `RunEventRead`. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": unknown;
+                    "text/event-stream": components["schemas"]["RunEventRead"];
                 };
             };
             /** @description Host header not allowed */

@@ -97,6 +97,8 @@ type StreamOf<Op> = Op extends { responses: { 200: { content: { 'text/event-stre
 
 /** One message of the live stream `GET /api/events` (its `data:`), told apart by `type`. */
 export type BoardEvent = StreamOf<paths['/api/events']['get']>;
+/** One message of a run's live stream `GET /api/runs/{id}/stream` (its `data:`; the final `end` aside). */
+export type RunStreamEvent = StreamOf<paths['/api/runs/{run_id}/stream']['get']>;
 export type EventType = BoardEvent['type'];
 /** The board event with type `T`. */
 export type EventOf<T extends EventType> = Extract<BoardEvent, { type: T }>;

@@ -1,5 +1,5 @@
 import { runStreamUrl } from '$lib/api/client';
-import { RUN_EVENT_TYPES, type Approval, type RunEvent } from '$lib/api/types';
+import { RUN_EVENT_TYPES, type Approval, type RunEvent, type RunStreamEvent } from '$lib/api/types';
 import { ReconnectingSource, type EventSourceFactory } from '$lib/events/source.svelte';
 
 export { RUN_EVENT_TYPES };
@@ -266,14 +266,14 @@ export class RunLog {
 
 	#receive(type: string, message: MessageEvent) {
 		if (!(message instanceof MessageEvent) || typeof message.data !== 'string' || !message.data) return;
-		let event: RunEvent;
+		let event: RunStreamEvent;
 		try {
-			event = JSON.parse(message.data) as RunEvent;
+			event = JSON.parse(message.data) as RunStreamEvent;
 		} catch {
 			return;
 		}
 		if (typeof event.seq !== 'number') event.seq = Number(message.lastEventId);
-		if (!event.type) event.type = type as RunEvent['type'];
+		if (!event.type) event.type = type as RunStreamEvent['type'];
 		this.ingest(event);
 	}
 

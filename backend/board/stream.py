@@ -6,21 +6,28 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse
 
 from ..db import Database
-from ..deps import DatabaseDep, HubDep, SettingsDep
+from ..deps import DatabaseDep, SettingsDep
 from ..errors import InvalidInput, NotFound
+from ..events import service
+from ..events.hub import CATCH_UP, EventHub, LiveEvent, to_live
+from ..events.types import EVENT_DESCRIPTIONS
 from ..kit.schemas import MAX_EVENT_ID, MAX_ID, parse_decimal_id
 from ..models import Project
-from . import service
-from .hub import CATCH_UP, EventHub, LiveEvent, to_live
-from .schemas import BoardEvent
-from .types import EVENT_DESCRIPTIONS
+from .event_payloads import BoardEvent
 
 router = APIRouter(tags=["events"])
 REPLAY_BATCH = 500
+
+
+async def get_hub(request: Request) -> EventHub:
+    return request.app.state.hub
+
+
+HubDep = Annotated[EventHub, Depends(get_hub)]
 
 
 def _sse(event: LiveEvent) -> dict[str, Any]:

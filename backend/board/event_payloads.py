@@ -1,8 +1,11 @@
 """The payload of every board event type, and the envelope `GET /api/events` sends.
 
-`record` checks each payload against its type's model, so an event never carries a shape the
-OpenAPI document does not describe. The envelopes form the `BoardEvent` schema: a union
-discriminated by `type`, which the stream route documents as its `text/event-stream` body.
+The payloads are the domains' read schemas, while every domain records events, so this map
+lives above the domains (the event log in `backend.events` imports none of them). The app
+hands `check_payload` to the log (`install`, called by `create_app`), and `record` then checks
+each payload against its type's model, so an event never carries a shape the OpenAPI document
+does not describe. The envelopes form the `BoardEvent` schema: a union discriminated by
+`type`, which the stream route documents as its `text/event-stream` body.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, RootModel, ValidationError, create_model
 
+from ..events import service as event_log
+from ..events.service import EventPayloadError
+from ..events.types import EVENT_DESCRIPTIONS, BoardEventType
 from ..kit.schemas import OutputSchema
 from ..plugins.schemas import PluginRead
 from ..projects.schemas import ProjectRead
 from ..runs.schemas import ApprovalRead, RunSummary
 from ..tasks.schemas import TaskRead
-from .types import EVENT_DESCRIPTIONS, BoardEventType
 
 
 class ProjectDeletedPayload(OutputSchema):
@@ -56,10 +61,6 @@ EVENT_PAYLOADS: dict[BoardEventType, type[BaseModel]] = {
 }
 
 
-class EventPayloadError(TypeError):
-    """A payload that does not match its event type's model: a bug in the code recording it."""
-
-
 def check_payload(type: BoardEventType, payload: Mapping[str, Any]) -> None:
     """Raise `EventPayloadError` unless `payload` (JSON-ready) is exactly what `type`'s model describes."""
     model = EVENT_PAYLOADS[type]
@@ -70,6 +71,11 @@ def check_payload(type: BoardEventType, payload: Mapping[str, Any]) -> None:
         model.model_validate(payload)
     except ValidationError as exc:
         raise EventPayloadError(f"{type.value}: the payload is not a {model.__name__}: {exc}") from None
+
+
+def install() -> None:
+    """Make `events.service.record` check every payload with `check_payload`."""
+    event_log.check_payloads_with(check_payload)
 
 
 def _envelope(type: BoardEventType) -> type[BaseModel]:
