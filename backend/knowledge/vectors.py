@@ -10,8 +10,8 @@ The vectors are L2-normalised, so the product is the cosine.
   checked before each search (`refresh`): the database's count and largest id of this model's
   chunks against the cache's. Equal means in sync (one indexed aggregate); otherwise the cache
   reads the ids (an index scan), drops the ones gone and loads the new ones: another process's
-  writes, or a transaction that rolled back after an `upsert`. A new database (another engine)
-  is loaded in full.
+  writes, or a transaction that rolled back after an `upsert`. Another database (URL and
+  schema) is loaded in full.
 - One cache per model and process (`cache_for`). Thread-safe: searches may run in threads.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,7 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
-_VERSION = text("SELECT count(*), coalesce(max(id), 0) FROM knowledge_chunks WHERE model = :model")
+_VERSION = text("SELECT count(*), coalesce(max(id), 0), '' FROM knowledge_chunks WHERE model = :model")
+_VERSION_POSTGRESQL = text(
+    "SELECT count(*), coalesce(max(id), 0), current_schema() FROM knowledge_chunks WHERE model = :model"
+)
 _IDS = text("SELECT id FROM knowledge_chunks WHERE model = :model")
 _ROWS = """SELECT c.id, d.collection_id, c.embedding FROM knowledge_chunks AS c
     JOIN knowledge_documents AS d ON d.id = c.document_id
@@ -49,7 +51,7 @@ class VectorCache:
         self._size = 0
         self._rows: dict[int, int] = {}  # chunk id -> row
         self._max_id = 0
-        self._engine: weakref.ref[Any] | None = None
+        self._database: tuple[str, str] | None = None  # (URL, schema) the cache was loaded from
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -57,7 +59,7 @@ class VectorCache:
 
     @property
     def loaded(self) -> bool:
-        return self._engine is not None
+        return self._database is not None
 
     @property
     def nbytes(self) -> int:
@@ -159,12 +161,15 @@ class VectorCache:
 
     async def refresh(self, session: AsyncSession) -> None:
         """Bring the cache in line with the database (see the module's docstring)."""
-        engine = session.get_bind()
-        if self._engine is None or self._engine() is not engine:
+        bind = session.get_bind()
+        version = _VERSION_POSTGRESQL if bind.dialect.name == "postgresql" else _VERSION
+        count, max_id, schema = (await session.execute(version, {"model": self.model})).one()
+        # SQLite's reader and writer engines share the file; PostgreSQL tests share a URL, not a schema.
+        database = (bind.engine.url.render_as_string(hide_password=True), schema)
+        if database != self._database:
             await self._load_all(session)
-            self._engine = weakref.ref(engine)
+            self._database = database
             return
-        count, max_id = (await session.execute(_VERSION, {"model": self.model})).one()
         if (int(count), int(max_id)) == (self._size, self._max_id):
             return
         ids = {row[0] for row in await session.execute(_IDS, {"model": self.model})}
