@@ -2,8 +2,9 @@
 cache, hybrid as their reciprocal rank fusion. No FastAPI here.
 
 User text never reaches the full-text syntax as it is: it is cut into words (letters and
-digits), and each word is quoted (FTS5) or joined with `or` (websearch_to_tsquery), so no input
-makes a syntax error. Snippets mark matched words with « and ».
+digits), each word quoted and joined with OR (FTS5); on PostgreSQL the text goes through
+`to_tsvector` as the documents did (so `VE-107` is parsed alike on both sides) and its lexemes
+are joined with `|` as quoted tsquery operands. No input makes a syntax error. Snippets mark matched words with « and ».
 """
 
 from __future__ import annotations
@@ -33,14 +34,30 @@ SNIPPET_CHARS = 240
 CANDIDATES = 50
 
 
+# English stop words (PostgreSQL's english configuration drops the same ones): on SQLite they
+# are left out of a query that has other words, so "the" does not match every chunk.
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves""".split()
+)
+
+
 def query_terms(query: str) -> list[str]:
-    """The words of a query, without duplicates, at most MAX_TERMS (the rest is ignored)."""
+    """The words of a query, without duplicates and stop words (unless it has nothing else), at
+    most MAX_TERMS (the rest is ignored)."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(query.lower()):
         word = word.strip("_")
         if word:
             seen.setdefault(word, None)
-    return list(seen)[:MAX_TERMS]
+    words = list(seen)
+    content = [word for word in words if word not in STOP_WORDS]
+    return (content or words)[:MAX_TERMS]
 
 
 def fts5_query(terms: Sequence[str]) -> str:
@@ -48,8 +65,17 @@ def fts5_query(terms: Sequence[str]) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-def websearch_query(terms: Sequence[str]) -> str:
-    return " or ".join(terms)
+# The query's lexemes, parsed as the documents were, OR-ed as quoted operands (never re-parsed):
+# inside an operand a quote is doubled and a backslash escaped. PostgreSQL's parser reads the
+# 107 of "VE-107" as the signed number -107: a number is looked up with and without its sign.
+_POSTGRES_QUERY = """(SELECT coalesce(string_agg(
+        chr(39) || replace(replace(lexeme, chr(92), chr(92) || chr(92)), chr(39), chr(39) || chr(39)) || chr(39),
+        ' | '), '')::tsquery
+    FROM (
+        SELECT lexeme FROM unnest(to_tsvector('english', :q))
+        UNION SELECT '-' || lexeme FROM unnest(to_tsvector('english', :q)) WHERE lexeme ~ '^[0-9]+$'
+        UNION SELECT substr(lexeme, 2) FROM unnest(to_tsvector('english', :q)) WHERE lexeme ~ '^-[0-9]+$'
+    ) AS lexemes)"""
 
 
 @dataclass(slots=True)
@@ -60,7 +86,12 @@ class Candidate:
 
 
 async def keyword_ranking(
-    session: AsyncSession, terms: Sequence[str], collection_ids: Sequence[int] | None, kind: str | None, limit: int
+    session: AsyncSession,
+    query: str,
+    terms: Sequence[str],
+    collection_ids: Sequence[int] | None,
+    kind: str | None,
+    limit: int,
 ) -> list[Candidate]:
     if not terms:
         return []
@@ -83,9 +114,9 @@ async def keyword_ranking(
             ORDER BY rank LIMIT :limit"""
         rows = (await session.execute(text(sql), params)).all()
         return [Candidate(row[0], -float(row[1]), row[2]) for row in rows]
-    params["q"] = websearch_query(terms)
+    params["q"] = query
     sql = f"""
-        WITH query AS (SELECT websearch_to_tsquery('english', :q) AS q),
+        WITH query AS (SELECT {_POSTGRES_QUERY} AS q),
         top AS (
             SELECT c.id, c.text, ts_rank(c.search_vector, query.q) AS rank
             FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id, query
@@ -181,7 +212,7 @@ async def search(
     if mode in ("hybrid", "semantic"):
         semantic, status = await semantic_ranking(session, settings, query, collection_ids, kind, CANDIDATES)
     if mode in ("hybrid", "keyword") or (mode == "semantic" and status.state != "ready"):
-        keyword = await keyword_ranking(session, terms, collection_ids, kind, CANDIDATES)
+        keyword = await keyword_ranking(session, query, terms, collection_ids, kind, CANDIDATES)
     if status.state == "ready" and mode in ("hybrid", "semantic"):
         mode_used = mode
     else:

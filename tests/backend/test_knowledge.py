@@ -185,7 +185,22 @@ async def test_bad_input_answers_4xx_and_writes_nothing(kn, kn_app):
 
 
 @pytest.mark.parametrize(
-    "query", ['"unbalanced', "AND OR NOT", "col:umn", "a*", "(", "NEAR(a b)", "^start", "-minus", "ünïcødé 数据库"]
+    "query",
+    [
+        '"unbalanced',
+        "AND OR NOT",
+        "col:umn",
+        "a*",
+        "(",
+        "NEAR(a b)",
+        "^start",
+        "-minus",
+        "ünïcødé 数据库",
+        "it's",
+        "back\\slash 'quoted'",
+        "a & b | !c <-> d",
+        "the of and",
+    ],
 )
 async def test_search_syntax_in_user_text_is_never_an_error(kn, query):
     for mode in ("keyword", "hybrid"):
@@ -425,3 +440,18 @@ async def test_without_a_model_keyword_search_still_answers_and_says_why(kn, kn_
     assert [h["document_id"] for h in result["hits"]] == [note["id"]]
     status = (await kn.get("/api/knowledge/status")).json()
     assert status["embedding"]["state"] == "unavailable"
+
+
+async def test_identifiers_are_found_alike_on_both_databases(kn):
+    collection = await new_collection(kn)
+    response = await kn.post(
+        f"/api/knowledge/collections/{collection['id']}/notes",
+        json={
+            "title": "Kettle sheet",
+            "content": "The VE-107 kettle boils a litre in three minutes. See O'Brien's note.",
+        },
+    )
+    note = await wait_for_document(kn, response.json()["id"])
+    for query in ("VE-107", "107", "ve 107", "O'Brien", "kettles boiling"):
+        hits = (await search(kn, query, collection_id=collection["id"], mode="keyword"))["hits"]
+        assert [h["document_id"] for h in hits] == [note["id"]], query
