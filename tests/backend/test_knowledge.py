@@ -455,3 +455,32 @@ async def test_identifiers_are_found_alike_on_both_databases(kn):
     for query in ("VE-107", "107", "ve 107", "O'Brien", "kettles boiling"):
         hits = (await search(kn, query, collection_id=collection["id"], mode="keyword"))["hits"]
         assert [h["document_id"] for h in hits] == [note["id"]], query
+
+
+async def test_every_status_change_is_a_board_event_after_its_row(kn, kn_app):
+    from backend.models import BoardEvent
+
+    collection = await new_collection(kn)
+    async with kn_app.state.database.session() as session:
+        start = await session.scalar(select(func.max(BoardEvent.id))) or 0
+    response = await kn.post(
+        f"/api/knowledge/collections/{collection['id']}/notes", json={"title": "Evented", "content": "Watch me move."}
+    )
+    note = await wait_for_document(kn, response.json()["id"])
+    assert (await kn.delete(f"/api/knowledge/documents/{note['id']}")).status_code == 204
+    assert (await kn.delete(f"/api/knowledge/collections/{collection['id']}")).status_code == 204
+    async with kn_app.state.database.session() as session:
+        events = (await session.scalars(select(BoardEvent).where(BoardEvent.id > start).order_by(BoardEvent.id))).all()
+    mine = [
+        (e.type, e.payload.get("status"))
+        for e in events
+        if e.type.startswith("knowledge.") and (e.payload.get("id") in (note["id"], collection["id"]))
+    ]
+    assert mine == [
+        ("knowledge.document_updated", "pending"),
+        ("knowledge.document_updated", "chunking"),
+        ("knowledge.document_updated", "embedding"),
+        ("knowledge.document_updated", "ready"),
+        ("knowledge.document_deleted", None),
+        ("knowledge.collection_deleted", None),
+    ]
