@@ -261,6 +261,8 @@ async def _hits(
         chunk, document, collection_name = row
         found_by_keyword = chunk_id in keyword
         snippet = keyword[chunk_id].snippet if found_by_keyword else None
+        if snippet and MARK_START not in snippet:  # the words matched the heading, not the text
+            snippet = None
         hits.append(
             SearchHit(
                 document_id=document.id,

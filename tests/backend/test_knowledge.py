@@ -484,3 +484,36 @@ async def test_every_status_change_is_a_board_event_after_its_row(kn, kn_app):
         ("knowledge.document_deleted", None),
         ("knowledge.collection_deleted", None),
     ]
+
+
+@pytest.mark.parametrize("status", ["pending", "chunking", "embedding"])
+async def test_the_worker_takes_up_a_document_left_at_any_step(kn, kn_app, status):
+    """What a server that stopped mid-way leaves behind: rows at each status, nobody woken."""
+    from backend.knowledge import service
+    from backend.knowledge.chunking import chunk_markdown
+    from backend.models import DocumentStatus
+
+    collection = await new_collection(kn)
+    content = f"# Left at {status}\n\nThe ingestion stopped here and must go on by itself."
+    async with kn_app.state.database.session(write=True) as session:
+        document = KnowledgeDocument(
+            collection_id=collection["id"],
+            title=f"Left at {status}",
+            kind="note",
+            content=content,
+            content_hash=service.sha256(content),
+            status=status,
+        )
+        session.add(document)
+        await session.flush()
+        if status == DocumentStatus.embedding.value:
+            changes = await service.replace_chunks(session, document, chunk_markdown(content))
+            document.chunk_count = changes.added
+        document_id = document.id
+    done = await wait_for_document(kn, document_id, timeout=30)  # the worker's poll finds it
+    assert done["status"] == "ready" and done["chunk_count"] >= 1 and done["error"] is None, done
+    async with kn_app.state.database.session() as session:
+        embedded = (
+            await session.scalars(select(KnowledgeChunk.model).where(KnowledgeChunk.document_id == document_id))
+        ).all()
+    assert embedded and all(model == "local:all-MiniLM-L6-v2" for model in embedded)
