@@ -98,22 +98,12 @@ async def keyword_ranking(
     filters = ""
     params: dict[str, Any] = {"limit": limit}
     if collection_ids is not None:
-        filters += f" AND d.collection_id IN ({', '.join(str(int(i)) for i in collection_ids) or 'NULL'})"
+        filters += f" AND d.collection_id IN ({_in_list(collection_ids) or 'NULL'})"
     if kind is not None:
         filters += " AND d.kind = :kind"
         params["kind"] = kind
     if session.get_bind().dialect.name == "sqlite":
-        params["q"] = fts5_query(terms)
-        sql = f"""
-            SELECT c.id, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank,
-                   snippet(knowledge_chunks_fts, 1, '{MARK_START}', '{MARK_END}', '…', 40) AS snip
-            FROM knowledge_chunks_fts
-            JOIN knowledge_chunks AS c ON c.id = knowledge_chunks_fts.rowid
-            JOIN knowledge_documents AS d ON d.id = c.document_id
-            WHERE knowledge_chunks_fts MATCH :q{filters}
-            ORDER BY rank LIMIT :limit"""
-        rows = (await session.execute(text(sql), params)).all()
-        return [Candidate(row[0], -float(row[1]), row[2]) for row in rows]
+        return await _fts5_ranking(session, fts5_query(terms), filters, params, limit)
     params["q"] = query
     sql = f"""
         WITH query AS (SELECT {_POSTGRES_QUERY} AS q),
@@ -128,6 +118,50 @@ async def keyword_ranking(
         FROM top, query ORDER BY top.rank DESC"""
     rows = (await session.execute(text(sql), params)).all()
     return [Candidate(row[0], float(row[1]), row[2]) for row in rows]
+
+
+# SQLite: the best chunks by bm25 from the FTS5 table alone (no join per match), then the filters
+# on those, then snippets for the ones kept. When the filters keep fewer than `limit` of the
+# first `limit * OVERFETCH`, the filtered query over every match decides (exact either way: the
+# filtered rows of a global ranking keep their order).
+OVERFETCH = 10
+_FTS5_TOP = """SELECT rowid, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank FROM knowledge_chunks_fts
+    WHERE knowledge_chunks_fts MATCH :q ORDER BY rank LIMIT :limit"""
+_FTS5_FILTERED = """SELECT c.id, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank FROM knowledge_chunks_fts
+    JOIN knowledge_chunks AS c ON c.id = knowledge_chunks_fts.rowid
+    JOIN knowledge_documents AS d ON d.id = c.document_id
+    WHERE knowledge_chunks_fts MATCH :q{filters} ORDER BY rank LIMIT :limit"""
+_FTS5_KEEP = """SELECT c.id FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id
+    WHERE c.id IN ({ids}){filters}"""
+_FTS5_SNIPPETS = f"""SELECT rowid, snippet(knowledge_chunks_fts, 1, '{MARK_START}', '{MARK_END}', '…', 40)
+    FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH :q AND rowid IN ({{ids}})"""
+
+
+def _in_list(ids: Sequence[int]) -> str:
+    return ", ".join(str(int(i)) for i in ids)
+
+
+async def _fts5_ranking(
+    session: AsyncSession, match: str, filters: str, params: dict[str, Any], limit: int
+) -> list[Candidate]:
+    params = {**params, "q": match}
+    fetch = limit * OVERFETCH if filters else limit
+    top = (await session.execute(text(_FTS5_TOP), {**params, "limit": fetch})).all()
+    ranked = [(int(row[0]), -float(row[1])) for row in top]
+    if filters and ranked:
+        keep_sql = _FTS5_KEEP.format(ids=_in_list([chunk_id for chunk_id, _ in ranked]), filters=filters)
+        kept = {row[0] for row in await session.execute(text(keep_sql), params)}
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if chunk_id in kept]
+        if len(ranked) < limit and len(top) == fetch:
+            rows = await session.execute(text(_FTS5_FILTERED.format(filters=filters)), {**params, "limit": limit})
+            ranked = [(int(row[0]), -float(row[1])) for row in rows]
+    ranked = ranked[:limit]
+    if not ranked:
+        return []
+    snippets: dict[int, str] = dict(
+        (await session.execute(text(_FTS5_SNIPPETS.format(ids=_in_list([i for i, _ in ranked]))), {"q": match})).all()
+    )
+    return [Candidate(chunk_id, score, snippets.get(chunk_id)) for chunk_id, score in ranked]
 
 
 # -- the semantic side (embeddings.py, vectors.py) -----------------------------------------
