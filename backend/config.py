@@ -120,6 +120,35 @@ class Settings(BaseSettings):
         default=None, description="Optional API key for Glama (sent as a Bearer token with searches)."
     )
 
+    # Knowledge collections
+    knowledge_max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="The largest file accepted into a knowledge collection, and the largest page or PDF fetched from a URL.",
+    )
+    knowledge_allow_private_urls: bool = Field(
+        default=False,
+        description="Let knowledge URLs reach loopback, private, link-local and reserved addresses (off: such "
+        "URLs, and redirects to them, are refused after the name is resolved).",
+    )
+    knowledge_fetch_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="The longest a knowledge URL's fetch may take in total."
+    )
+
+    # Knowledge search
+    knowledge_embedding_model: str = Field(
+        default="BAAI/bge-small-en-v1.5",
+        min_length=1,
+        description="Embedding model for semantic knowledge search: a fastembed model name (downloaded once "
+        "into <data dir>/models on first use), or `off` for keyword search only.",
+    )
+    knowledge_model_path: Path | None = Field(
+        default=None,
+        description="A local folder with an ONNX embedding model and its tokenizer files (model.onnx, "
+        "tokenizer.json, tokenizer_config.json), for machines that cannot download one; it replaces "
+        "KANBAN_KNOWLEDGE_EMBEDDING_MODEL.",
+    )
+
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -174,6 +203,10 @@ class Settings(BaseSettings):
     @property
     def worktrees_dir(self) -> Path:
         return self.data_dir / "worktrees"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def resolved_database_url(self) -> str:

@@ -24,7 +24,7 @@ from backend.config import Settings
 from backend.main import create_app
 from backend.migrations_runner import upgrade
 
-pytest_plugins = ["tests.fixtures.fake_anthropic"]
+pytest_plugins = ["tests.fixtures.fake_anthropic", "tests.fixtures.embedding_model"]
 # As in the app: tests that call services without one get every event payload checked too.
 event_payloads.install()
 

@@ -20,6 +20,7 @@ from ..events import service as event_log
 from ..events.service import EventPayloadError
 from ..events.types import EVENT_DESCRIPTIONS, BoardEventType
 from ..kit.schemas import OutputSchema
+from ..knowledge.schemas import CollectionDeletedPayload, CollectionRead, DocumentDeletedPayload, DocumentSummary
 from ..plugins.schemas import PluginRead
 from ..projects.schemas import ProjectRead
 from ..runs.schemas import ApprovalRead, RunSummary
@@ -58,6 +59,11 @@ EVENT_PAYLOADS: dict[BoardEventType, type[BaseModel]] = {
     BoardEventType.plugin_installed: PluginRead,
     BoardEventType.plugin_updated: PluginRead,
     BoardEventType.plugin_removed: PluginRemovedPayload,
+    BoardEventType.knowledge_collection_created: CollectionRead,
+    BoardEventType.knowledge_collection_updated: CollectionRead,
+    BoardEventType.knowledge_collection_deleted: CollectionDeletedPayload,
+    BoardEventType.knowledge_document_updated: DocumentSummary,
+    BoardEventType.knowledge_document_deleted: DocumentDeletedPayload,
 }
 
 

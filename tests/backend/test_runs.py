@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
@@ -162,7 +163,8 @@ async def test_cancel_stops_the_agent_within_five_seconds(client, agent_env: Fak
     task = await create_task(client, project["id"], title="Long job")
     marker = f"[{task['short_id']}]"
     hang = Turn.hang(120)
-    agent_env.add_script(marker, [Turn.tool_use("Bash", {"command": "sleep 300 & echo started"}), hang])
+    sleeper = f"sleep 300.{uuid.uuid4().int % 10**6:06d}"  # this test's own: other programs sleep too
+    agent_env.add_script(marker, [Turn.tool_use("Bash", {"command": f"{sleeper} & echo started"}), hang])
     run = (await client.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
     await asyncio.to_thread(hang.wait_started, 60)
     started = asyncio.get_running_loop().time()
@@ -174,7 +176,7 @@ async def test_cancel_stops_the_agent_within_five_seconds(client, agent_env: Fak
     assert (await client.get(f"/api/tasks/{task['id']}")).json()["status"] == "todo"
     # Nothing the agent started survives: not the CLI, not its `sleep 300`.
     await asyncio.sleep(0.5)
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
+    leftovers = subprocess.run(["pgrep", "-x", "-f", sleeper], capture_output=True, text=True).stdout.split()
     assert leftovers == [], leftovers
 
 
