@@ -366,7 +366,7 @@ class Orchestrator:
             max_budget_usd=project.max_budget_usd or self.settings.agent_max_budget_usd,
             mcp_servers=mcp_servers,
             # The board's own tools need no approval; nor do the ones the user always allows.
-            allowed_tools=["mcp__kanban", *project.allowed_tools],
+            allowed_tools=["mcp__kanban", "mcp__knowledge", *project.allowed_tools],
             env=self._agent_env(),
             nice=self.settings.agent_nice,
         )
