@@ -9,6 +9,9 @@ from . import __version__
 from .deps import DatabaseDep
 from .events.endpoints import router as events_router
 from .kit.schemas import ErrorResponse, Responses, ValidationErrorResponse
+from .knowledge.endpoints import project_router as knowledge_project_router
+from .knowledge.endpoints import router as knowledge_router
+from .knowledge.endpoints import run_router as knowledge_run_router
 from .migrations_runner import current_revision
 from .plugins.endpoints import router as plugins_router
 from .projects.endpoints import router as projects_router
@@ -47,7 +50,17 @@ COMMON_ERRORS: Responses = {
 }
 
 api_router = APIRouter(prefix="/api", responses=COMMON_ERRORS)
-for router in (health_router, projects_router, tasks_router, runs_router, events_router, plugins_router):
+for router in (
+    health_router,
+    projects_router,
+    tasks_router,
+    runs_router,
+    events_router,
+    plugins_router,
+    knowledge_router,
+    knowledge_project_router,
+    knowledge_run_router,
+):
     api_router.include_router(router)
 
 __all__ = ["api_router"]

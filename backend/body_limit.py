@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,22 +43,33 @@ async def _send_413(send: Send, limit: int) -> None:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`max_bytes` for every request; `larger` gives paths (full-match regular expressions) a
+    limit of their own (file uploads)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Sequence[tuple[str, int]] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(re.compile(pattern), limit) for pattern, limit in larger]
+
+    def _limit(self, path: str) -> int:
+        for pattern, limit in self.larger:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope["path"])
         length = _content_length(scope)
         if length is not None:
-            if length > self.max_bytes:
-                await _send_413(send, self.max_bytes)
+            if length > limit:
+                await _send_413(send, limit)
                 return
             await self.app(scope, receive, send)
             return
-        await _CountedRequest(self.app, self.max_bytes, receive, send).run(scope)
+        await _CountedRequest(self.app, limit, receive, send).run(scope)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -120,6 +120,21 @@ class Settings(BaseSettings):
         default=None, description="Optional API key for Glama (sent as a Bearer token with searches)."
     )
 
+    # Knowledge collections
+    knowledge_max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="The largest file accepted into a knowledge collection, and the largest page or PDF fetched from a URL.",
+    )
+    knowledge_allow_private_urls: bool = Field(
+        default=False,
+        description="Let knowledge URLs reach loopback, private, link-local and reserved addresses (off: such "
+        "URLs, and redirects to them, are refused after the name is resolved).",
+    )
+    knowledge_fetch_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="The longest a knowledge URL's fetch may take in total."
+    )
+
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

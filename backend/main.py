@@ -113,7 +113,9 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     _document_streams(app)
     _mount_frontend(app, frontend_dir)
     # Outermost last: the guard answers before a body is read, the limit before it is read whole.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # A knowledge upload may be larger (its multipart framing adds a little).
+    upload = (r"/api/knowledge/collections/[^/]+/files", settings.knowledge_max_upload_bytes + 64 * 1024)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=[upload])
     app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(McpPathAlias)
     redact_access_log()

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, Field, RootModel, ValidationError, create_model
 
 from ..kit.schemas import OutputSchema
+from ..knowledge.schemas import CollectionDeletedPayload, CollectionRead, DocumentDeletedPayload, DocumentSummary
 from ..plugins.schemas import PluginRead
 from ..projects.schemas import ProjectRead
 from ..runs.schemas import ApprovalRead, RunSummary
@@ -53,6 +54,11 @@ EVENT_PAYLOADS: dict[BoardEventType, type[BaseModel]] = {
     BoardEventType.plugin_installed: PluginRead,
     BoardEventType.plugin_updated: PluginRead,
     BoardEventType.plugin_removed: PluginRemovedPayload,
+    BoardEventType.knowledge_collection_created: CollectionRead,
+    BoardEventType.knowledge_collection_updated: CollectionRead,
+    BoardEventType.knowledge_collection_deleted: CollectionDeletedPayload,
+    BoardEventType.knowledge_document_updated: DocumentSummary,
+    BoardEventType.knowledge_document_deleted: DocumentDeletedPayload,
 }
 
 

@@ -22,6 +22,11 @@ class BoardEventType(enum.StrEnum):
     plugin_installed = "plugin.installed"
     plugin_updated = "plugin.updated"
     plugin_removed = "plugin.removed"
+    knowledge_collection_created = "knowledge.collection_created"
+    knowledge_collection_updated = "knowledge.collection_updated"
+    knowledge_collection_deleted = "knowledge.collection_deleted"
+    knowledge_document_updated = "knowledge.document_updated"
+    knowledge_document_deleted = "knowledge.document_deleted"
 
 
 EVENT_DESCRIPTIONS: dict[BoardEventType, str] = {
@@ -43,4 +48,12 @@ EVENT_DESCRIPTIONS: dict[BoardEventType, str] = {
     BoardEventType.plugin_updated: "A plugin's settings, switches, project enablement or last connection test "
     "changed. Payload: the plugin (secret values never included).",
     BoardEventType.plugin_removed: "A plugin was uninstalled. Payload: `{id, name}`.",
+    BoardEventType.knowledge_collection_created: "A knowledge collection was created. Payload: the collection.",
+    BoardEventType.knowledge_collection_updated: "A knowledge collection's name, description or project "
+    "bindings changed. Payload: the collection.",
+    BoardEventType.knowledge_collection_deleted: "A knowledge collection and its documents were deleted. "
+    "Payload: `{id, name}`.",
+    BoardEventType.knowledge_document_updated: "A knowledge document was added or its ingestion moved on "
+    "(pending, fetching, chunking, embedding, ready, failed). Payload: the document summary (no content).",
+    BoardEventType.knowledge_document_deleted: "A knowledge document was deleted. Payload: `{id, collection_id}`.",
 }

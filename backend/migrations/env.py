@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from backend.config import Settings
 from backend.db import create_engine
 from backend.models import Base
+from backend.models.knowledge import is_keyword_index
 
 config = context.config
 target_metadata = Base.metadata
@@ -25,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=is_keyword_index,
     )
     with context.begin_transaction():
         context.run_migrations()

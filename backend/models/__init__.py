@@ -3,6 +3,15 @@
 from .agent_run import ACTIVE_RUN_STATUSES, AgentRun, Approval, ApprovalStatus, RunEvent, RunStatus
 from .base import Base
 from .event import BoardEvent
+from .knowledge import (
+    CollectionScope,
+    DocumentKind,
+    DocumentStatus,
+    KnowledgeChunk,
+    KnowledgeCollection,
+    KnowledgeDocument,
+    ProjectKnowledgeBinding,
+)
 from .plugin import Plugin, PluginProject, PluginSource, PluginTransport
 from .project import Project
 from .task import Task, TaskPriority, TaskStatus
@@ -14,11 +23,18 @@ __all__ = [
     "ApprovalStatus",
     "Base",
     "BoardEvent",
+    "CollectionScope",
+    "DocumentKind",
+    "DocumentStatus",
+    "KnowledgeChunk",
+    "KnowledgeCollection",
+    "KnowledgeDocument",
     "Plugin",
     "PluginProject",
     "PluginSource",
     "PluginTransport",
     "Project",
+    "ProjectKnowledgeBinding",
     "RunEvent",
     "RunStatus",
     "Task",

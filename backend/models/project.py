@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Float, Integer, String, Text, text
+from sqlalchemy import Float, Integer, String, Text, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, JSONType, TimestampMixin
@@ -29,3 +29,5 @@ class Project(TimestampMixin, Base):
     agent_model: Mapped[str | None] = mapped_column(String(100))
     max_turns: Mapped[int | None] = mapped_column(Integer)
     max_budget_usd: Mapped[float | None] = mapped_column(Float)
+    # Approved tasks' results go to the project's write collection (when one is bound).
+    save_task_results: Mapped[bool] = mapped_column(default=True, server_default=true())

@@ -69,6 +69,10 @@ class AgentSettings(InputSchema):
     )
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
     max_budget_usd: Annotated[float, Field(gt=0, le=100_000)] | None = None
+    save_task_results: bool | None = Field(
+        default=None,
+        description="Save an approved task's result to the project's write collection (knowledge); default on.",
+    )
 
 
 class ProjectCreate(AgentSettings):
@@ -112,5 +116,6 @@ class ProjectRead(OutputSchema):
     agent_model: str | None
     max_turns: int | None
     max_budget_usd: float | None
+    save_task_results: bool
     created_at: datetime
     updated_at: datetime

@@ -166,7 +166,15 @@ async def _init_repository(path: str, branch: str) -> None:
 
 def _agent_settings(data: ProjectCreate | ProjectUpdate) -> dict:
     return data.model_dump(
-        include={"permission_mode", "allowed_tools", "copy_files", "agent_model", "max_turns", "max_budget_usd"},
+        include={
+            "permission_mode",
+            "allowed_tools",
+            "copy_files",
+            "agent_model",
+            "max_turns",
+            "max_budget_usd",
+            "save_task_results",
+        },
         exclude_unset=True,
         exclude_none=True,
     )

@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 from backend.db import create_engine
 from backend.migrations_runner import downgrade, head_revision, upgrade
 from backend.models import Base
+from backend.models.knowledge import FTS_TABLE, is_keyword_index
 from tests.conftest import DATABASE_KINDS, make_settings
 
 
@@ -22,7 +23,9 @@ def inspect_database(settings):
             async with engine.connect() as connection:
 
                 def check(sync_connection):
-                    context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+                    context = MigrationContext.configure(
+                        sync_connection, opts={"compare_type": True, "include_object": is_keyword_index}
+                    )
                     tables = set(inspect(sync_connection).get_table_names())
                     return context.get_current_revision(), tables, compare_metadata(context, Base.metadata)
 
@@ -48,7 +51,13 @@ def test_upgrade_downgrade_upgrade_and_models_match(kind, tmp_path):
             "approvals",
             "plugins",
             "plugin_projects",
+            "knowledge_collections",
+            "knowledge_documents",
+            "knowledge_chunks",
+            "project_knowledge",
         } <= tables
+        if kind == "sqlite":
+            assert FTS_TABLE in tables
         assert diff == [], f"models and migrations disagree: {diff}"
 
         downgrade(settings, "base")

@@ -1,0 +1,1 @@
+"""Knowledge collections: documents agents search and fill (keyword and semantic search)."""
