@@ -51,7 +51,7 @@ export type StoredSetting = Plugin['settings'][number];
 export type Collection = Ok<paths['/api/knowledge/collections/{collection_id}']['get']>;
 export type CollectionCreate = Body<paths['/api/knowledge/collections']['post']>;
 export type CollectionUpdate = Body<paths['/api/knowledge/collections/{collection_id}']['patch']>;
-export type BoundProject = Collection['projects'][number];
+export type BoundProject = NonNullable<Collection['projects']>[number];
 export type DocumentSummary = Ok<paths['/api/knowledge/collections/{collection_id}/documents']['get']>[number];
 export type KnowledgeDocument = Ok<paths['/api/knowledge/documents/{document_id}']['get']>;
 export type DocumentKind = DocumentSummary['kind'];
@@ -65,15 +65,6 @@ export type KnowledgeBinding = Ok<paths['/api/projects/{project_id}/knowledge/{c
 export type KnowledgeStatus = Ok<paths['/api/knowledge/status']['get']>;
 export type RunKnowledgeSave = Body<paths['/api/runs/{run_id}/knowledge']['post']>;
 
-export const DOCUMENT_KINDS = everyMember<DocumentKind>()(['note', 'file', 'url', 'task_result']);
-export const DOCUMENT_STATUSES = everyMember<DocumentStatus>()([
-	'pending',
-	'fetching',
-	'chunking',
-	'embedding',
-	'ready',
-	'failed'
-]);
 
 /** Runs that are not over yet. */
 export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting_approval'];
@@ -97,6 +88,17 @@ export const everyMember =
 		values: T & ([Exclude<U, T[number]>] extends [never] ? unknown : { missing: Exclude<U, T[number]> })
 	): T =>
 		values;
+
+export const DOCUMENT_KINDS = everyMember<DocumentKind>()(['note', 'file', 'url', 'task_result']);
+
+export const DOCUMENT_STATUSES = everyMember<DocumentStatus>()([
+	'pending',
+	'fetching',
+	'chunking',
+	'embedding',
+	'ready',
+	'failed'
+]);
 
 export type TaskStatus = Task['status'];
 /** The board's columns, in order. */

@@ -72,7 +72,7 @@ export function snippetParts(snippet: string): { text: string; mark: boolean }[]
 
 /** A project's binding to a collection, as the switches show it. */
 export function bindingOf(collection: Collection, projectId: number): { read: boolean; write: boolean } {
-	const bound = collection.projects.find((p) => p.project_id === projectId);
+	const bound = (collection.projects ?? []).find((p) => p.project_id === projectId);
 	return { read: !!bound, write: !!bound?.can_write };
 }
 
@@ -335,7 +335,7 @@ export class KnowledgeState {
 
 	#count(collectionId: number, delta: number) {
 		this.collections = this.collections.map((c) =>
-			c.id === collectionId ? { ...c, document_count: Math.max(0, c.document_count + delta) } : c
+			c.id === collectionId ? { ...c, document_count: Math.max(0, (c.document_count ?? 0) + delta) } : c
 		);
 	}
 }
