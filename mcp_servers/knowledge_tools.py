@@ -78,7 +78,7 @@ def knowledge_tools(api: KanbanAPI, context: RunContext) -> dict[str, Callable[.
             )
         for binding in await bindings():
             if binding.get("can_write"):
-                return {"id": binding["collection_id"], "name": binding.get("collection_name") or ""}
+                return {"id": binding["collection_id"], "name": binding["collection_name"]}
         raise ToolError(f"This project has no knowledge collection to write to. {HOW_TO_BIND}")
 
     async def search_knowledge(query: str, collection: str = "", limit: int = 5) -> str:
@@ -95,6 +95,8 @@ def knowledge_tools(api: KanbanAPI, context: RunContext) -> dict[str, Callable[.
             params["collection_id"] = chosen["id"]
             scope = f"collection {chosen['name']}"
         elif context.project_id is not None:
+            if not await bindings():
+                raise ToolError(f"No knowledge collection is bound to this project. {HOW_TO_BIND}")
             params["project_id"] = context.project_id
             scope = "this project's collections"
         found = await api.request("GET", "/api/knowledge/search", params=params)
@@ -104,8 +106,6 @@ def knowledge_tools(api: KanbanAPI, context: RunContext) -> dict[str, Callable[.
             lines.append(f"(keyword search only: {semantic['message']})")
         hits = found.get("hits") or []
         if not hits:
-            if "project_id" in params and not await bindings():
-                raise ToolError(f"No knowledge collection is bound to this project. {HOW_TO_BIND}")
             lines.append(f"No matches for {query!r} in {scope}.")
             return "\n".join(lines)
         lines.append(f"{len(hits)} matches for {query!r} in {scope} (read_document(document_id) for the full text):")
@@ -122,10 +122,11 @@ def knowledge_tools(api: KanbanAPI, context: RunContext) -> dict[str, Callable[.
         """Read a knowledge document's text (Markdown) by id, as found by search_knowledge. Long
         documents come in parts: offset is the character to start from."""
         doc = await api.request("GET", f"/api/knowledge/documents/{document_id}")
+        names = {c["id"]: c["name"] for c in await collections()}
         about = [
             f"document {doc['id']}",
             doc["kind"],
-            f"collection {doc.get('collection_name') or doc['collection_id']}",
+            f"collection {names.get(doc['collection_id'], doc['collection_id'])}",
         ]
         if doc.get("source_uri"):
             about.append(f"source: {doc['source_uri']}")
@@ -162,9 +163,7 @@ def knowledge_tools(api: KanbanAPI, context: RunContext) -> dict[str, Callable[.
             raise ToolError(f"source_urls: only http(s) URLs, space-separated (not {leftover[:80]!r}).")
         body: dict[str, Any] = {"title": title, "content": text}
         if urls:
-            body["source_uri"] = urls[0]
-        if len(urls) > 1:
-            body["content"] = text.rstrip() + "\n\nSources:\n" + "\n".join(f"- {url}" for url in urls)
+            body["source_uri"] = " ".join(urls)
         if supersedes.strip():
             ref = supersedes.strip().lstrip("#")
             if not ref.isdigit():
@@ -175,7 +174,7 @@ def knowledge_tools(api: KanbanAPI, context: RunContext) -> dict[str, Callable[.
         if context.run_id is not None:
             body["run_id"] = context.run_id
         doc = await api.request("POST", f"/api/knowledge/collections/{target['id']}/notes", json=body)
-        name = doc.get("collection_name") or target["name"] or f"#{target['id']}"
+        name = target["name"] or f"#{target['id']}"
         if doc.get("unchanged"):
             return f"Unchanged: document {doc['id']} in {name} already holds this text."
         return f"Saved as document {doc['id']} in collection {name}; search finds it once it is indexed."
