@@ -135,6 +135,20 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=600, description="The longest a knowledge URL's fetch may take in total."
     )
 
+    # Knowledge search
+    knowledge_embedding_model: str = Field(
+        default="BAAI/bge-small-en-v1.5",
+        min_length=1,
+        description="Embedding model for semantic knowledge search: a fastembed model name (downloaded once "
+        "into <data dir>/models on first use), or `off` for keyword search only.",
+    )
+    knowledge_model_path: Path | None = Field(
+        default=None,
+        description="A local folder with an ONNX embedding model and its tokenizer files (model.onnx, "
+        "tokenizer.json, tokenizer_config.json), for machines that cannot download one; it replaces "
+        "KANBAN_KNOWLEDGE_EMBEDDING_MODEL.",
+    )
+
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -189,6 +203,10 @@ class Settings(BaseSettings):
     @property
     def worktrees_dir(self) -> Path:
         return self.data_dir / "worktrees"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def resolved_database_url(self) -> str:

@@ -25,6 +25,7 @@ from .config import Settings
 from .db import Database
 from .errors import KanbanError
 from .events.hub import EventHub
+from .knowledge.ingestion import IngestionWorker
 from .migrations_runner import current_revision, head_revision
 from .plugins import service as plugin_service
 from .plugins.secrets import SecretBox
@@ -78,14 +79,21 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             app.state.discovery = plugin_service.discovery_for(settings)
             await _register_builtin_plugins(database)
             orchestrator = None
+            ingestion = None
             if settings.run_agents:
                 orchestrator = Orchestrator(database, settings, executor)
                 await orchestrator.start()
+                # Knowledge documents are ingested by the same one process per database.
+                ingestion = IngestionWorker(database, settings)
+                await ingestion.start()
             app.state.orchestrator = orchestrator
+            app.state.knowledge_ingestion = ingestion
             try:
                 async with mcp_app.router.lifespan_context(mcp_app):
                     yield
             finally:
+                if ingestion is not None:
+                    await ingestion.stop()
                 if orchestrator is not None:
                     await orchestrator.stop()
                 await app.state.discovery.aclose()
@@ -114,7 +122,8 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     _mount_frontend(app, frontend_dir)
     # Outermost last: the guard answers before a body is read, the limit before it is read whole.
     # A knowledge upload may be larger (its multipart framing adds a little).
-    upload = (r"/api/knowledge/collections/[^/]+/files", settings.knowledge_max_upload_bytes + 64 * 1024)
+    upload_limit = max(settings.max_body_bytes, settings.knowledge_max_upload_bytes + 64 * 1024)
+    upload = (r"/api/knowledge/collections/[^/]+/files", upload_limit)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=[upload])
     app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(McpPathAlias)

@@ -23,7 +23,7 @@ from backend.config import Settings
 from backend.main import create_app
 from backend.migrations_runner import upgrade
 
-pytest_plugins = ["tests.fixtures.fake_anthropic"]
+pytest_plugins = ["tests.fixtures.fake_anthropic", "tests.fixtures.embedding_model"]
 
 POSTGRES_URL = os.environ.get("KANBAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 POSTGRES_REQUIRED = os.environ.get("KANBAN_TEST_POSTGRES", "").lower() == "required"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import Conflict, InvalidInput, KanbanError, NotFound
@@ -33,6 +33,7 @@ from ..models import (
 from ..models.base import utcnow
 from ..models.knowledge import UNFINISHED_STATUSES
 from . import extract
+from .chunking import Chunk, embedding_input
 from .schemas import (
     BindingRead,
     BoundProject,
@@ -563,3 +564,74 @@ async def fail(session: AsyncSession, document_id: int, reason: str) -> None:
     if document is None:  # deleted meanwhile
         return
     await set_status(session, document, DocumentStatus.failed, error=reason[:2000], raw=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkChanges:
+    kept: int
+    added: int
+    removed: int
+
+
+async def replace_chunks(session: AsyncSession, document: KnowledgeDocument, chunks: Sequence[Chunk]) -> ChunkChanges:
+    """Make the document's chunks `chunks`: a chunk whose text hash is there already keeps its
+    row (and embedding), only its place changes; new texts get new rows; the rest go."""
+    existing: dict[str, list[tuple[int, int]]] = {}
+    rows = await session.execute(
+        select(KnowledgeChunk.id, KnowledgeChunk.text_hash, KnowledgeChunk.ordinal)
+        .where(KnowledgeChunk.document_id == document.id)
+        .order_by(KnowledgeChunk.ordinal)
+    )
+    for chunk_id, text_hash, ordinal in rows:
+        existing.setdefault(text_hash, []).append((chunk_id, ordinal))
+    kept = 0
+    new_rows = []
+    for ordinal, chunk in enumerate(chunks):
+        text_hash = sha256(embedding_input(chunk))
+        matches = existing.get(text_hash)
+        if matches:
+            chunk_id, old_ordinal = matches.pop(0)
+            kept += 1
+            if old_ordinal != ordinal:
+                await session.execute(
+                    update(KnowledgeChunk).where(KnowledgeChunk.id == chunk_id).values(ordinal=ordinal)
+                )
+            continue
+        new_rows.append(
+            {
+                "document_id": document.id,
+                "ordinal": ordinal,
+                "heading": chunk.heading,
+                "text": chunk.text,
+                "text_hash": text_hash,
+            }
+        )
+    stale = [chunk_id for matches in existing.values() for chunk_id, _ in matches]
+    if stale:
+        await session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.id.in_(stale)))
+    if new_rows:
+        await session.execute(insert(KnowledgeChunk), new_rows)
+    return ChunkChanges(kept=kept, added=len(new_rows), removed=len(stale))
+
+
+async def chunks_to_embed(
+    session: AsyncSession, document_id: int, model: str, limit: int
+) -> list[tuple[int, str, str]]:
+    """(id, heading, text) of the document's chunks without an embedding of `model`."""
+    rows = await session.execute(
+        select(KnowledgeChunk.id, KnowledgeChunk.heading, KnowledgeChunk.text)
+        .where(
+            KnowledgeChunk.document_id == document_id,
+            (KnowledgeChunk.embedding.is_(None)) | (KnowledgeChunk.model != model) | KnowledgeChunk.model.is_(None),
+        )
+        .order_by(KnowledgeChunk.ordinal)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def store_embeddings(session: AsyncSession, model: str, embedded: Sequence[tuple[int, bytes]]) -> None:
+    for chunk_id, blob in embedded:
+        await session.execute(
+            update(KnowledgeChunk).where(KnowledgeChunk.id == chunk_id).values(embedding=blob, model=model)
+        )
