@@ -1484,6 +1484,11 @@ export interface components {
              */
             content: string;
             /**
+             * Run Id
+             * @description The agent run that wrote it (the agents' tools set it).
+             */
+            run_id?: number | null;
+            /**
              * Source Uri
              * @description Where it comes from (URLs, separated by spaces).
              */
@@ -1493,6 +1498,11 @@ export interface components {
              * @description A document this one replaces (kept, marked as older).
              */
             supersedes_id?: number | null;
+            /**
+             * Task Id
+             * @description The task it came from (the agents' tools set it).
+             */
+            task_id?: number | null;
             /** Title */
             title: string;
         };
