@@ -38,7 +38,7 @@ HOW_TO_BIND = (
     "A user binds collections to a project on the board's Knowledge page (Bound projects: read, or "
     "read and write); or name a collection with collection=<name or id> (list_collections shows them)."
 )
-_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+_URL = re.compile(r"https?://[^\s,]+", re.IGNORECASE)
 
 
 def _one_line(text: str | None, limit: int) -> str:

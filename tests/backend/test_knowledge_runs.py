@@ -132,7 +132,8 @@ async def test_a_run_searches_and_adds_notes_and_finds_an_approved_tasks_result(
         results_docs = (
             await http.get(f"/api/knowledge/collections/{kb['id']}/documents", params={"kind": "task_result"})
         ).json()
-        saved = next(d for d in results_docs if d["task_id"] == feature_task["id"])
+        saved = next((d for d in results_docs if d["task_id"] == feature_task["id"]), None)
+        assert saved is not None, f"approving {feature_task['short_id']} saved no task_result: {results_docs}"
         await wait_ready(http, saved["id"])
 
         # 3. A later run finds it.
