@@ -1,0 +1,137 @@
+"""The Knowledge page in a real browser: create a collection, add a note and a web page (served
+by a local HTTP server), watch both become ready, bind a project, search, open a document."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.fixtures.embedding_model import build_model_dir
+
+from .conftest import SCREENSHOTS, Server, _start_server
+
+WORD = f"heliotrope{uuid.uuid4().hex[:6]}"
+ARTICLE = f"""<!doctype html>
+<html><head><title>Caching at the edge</title></head>
+<body>
+<nav>Home · Blog · About</nav>
+<article>
+<h1>Caching at the edge</h1>
+<p>Our CDN keeps rendered pages for five minutes. The {WORD} header tells it to skip the cache
+for signed-in users, so nobody sees another person's page.</p>
+<h2>Purging</h2>
+<p>A deploy purges every cached page of the site within thirty seconds; single pages can be purged
+from the dashboard, which takes effect at once.</p>
+</article>
+<footer>© Example</footer>
+</body></html>
+"""
+
+
+class _Page(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = ARTICLE.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/blog/caching"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def knowledge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("kanban-e2e-knowledge")
+    env = {
+        "KANBAN_KNOWLEDGE_ALLOW_PRIVATE_URLS": "true",  # the page is served on this machine
+        "KANBAN_KNOWLEDGE_MODEL_PATH": str(build_model_dir(tmp / "model")),  # hybrid search, offline
+    }
+    yield from _start_server(tmp, extra_env=env)
+
+
+def test_collect_search_and_read_knowledge(knowledge_server: Server, site: str, new_page, tmp_path: Path):
+    server = knowledge_server
+    project = server.create_project("Storefront", tmp_path / "storefront")
+    name = f"Web ops {uuid.uuid4().hex[:4]}"
+
+    page = new_page(f"{server.url}/?project={project['id']}")
+    page.get_by_test_id("nav-knowledge").click()
+    expect(page).to_have_url(re.compile(r"/knowledge\?project="))
+
+    # A collection.
+    page.get_by_test_id("new-collection").click()
+    dialog = page.get_by_test_id("collection-dialog")
+    dialog.get_by_test_id("collection-name").fill(name)
+    dialog.get_by_test_id("collection-description").fill("How the site is served: CDN, caching, deploys.")
+    dialog.get_by_test_id("collection-submit").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id("collection-title")).to_have_text(name)
+
+    # A note and a web page; both go through ingestion to ready, live.
+    page.get_by_test_id("note-title").fill("Deploy checklist")
+    page.get_by_test_id("note-content").fill(
+        "# Deploy checklist\n\n1. Run the migrations.\n2. Purge the CDN.\n\n```sh\nmake deploy\n```\n"
+    )
+    page.get_by_test_id("add-note").click()
+    page.get_by_test_id("add-tab-url").click()
+    page.get_by_test_id("url-input").fill(site)
+    page.get_by_test_id("add-url").click()
+
+    rows = page.get_by_test_id("document-row")
+    expect(rows).to_have_count(2)
+    note_row = rows.filter(has_text="Deploy checklist")
+    url_row = rows.filter(has_text="Caching at the edge")
+    expect(note_row).to_have_attribute("data-status", "ready", timeout=60_000)
+    expect(url_row).to_have_attribute("data-status", "ready", timeout=60_000)
+    expect(page.get_by_test_id("collection").filter(has_text=name)).to_contain_text("2")
+
+    # Bind the project: reads and writes here.
+    binding = page.get_by_test_id("binding").filter(has_text="Storefront")
+    binding.get_by_test_id("binding-write").click()
+    expect(binding.get_by_test_id("binding-write")).to_have_attribute("data-state", "checked")
+    expect(binding.get_by_test_id("binding-read")).to_have_attribute("data-state", "checked")
+    bindings = server.api("GET", f"/api/projects/{project['id']}/knowledge")
+    assert [(b["collection_name"], b["can_write"]) for b in bindings] == [(name, True)]
+
+    # Search: the hit's snippet marks the matched word.
+    page.get_by_test_id("knowledge-search").fill(f"{WORD} header")
+    page.get_by_test_id("knowledge-search-submit").click()
+    hit = page.get_by_test_id("search-hit").first
+    expect(hit.get_by_test_id("hit-title")).to_have_text("Caching at the edge")
+    expect(hit.locator("mark").first).to_have_text(re.compile(WORD, re.IGNORECASE))
+    assert "«" not in hit.get_by_test_id("hit-snippet").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "knowledge.png"))
+
+    # The document: rendered text, where it came from.
+    hit.click()
+    view = page.get_by_test_id("document-dialog")
+    expect(view.get_by_test_id("document-title")).to_have_text("Caching at the edge")
+    expect(view.get_by_test_id("document-content")).to_contain_text("skip the cache")
+    expect(view.get_by_test_id("document-sources").locator("a")).to_have_attribute("href", site)
+    page.keyboard.press("Escape")
+
+    # The note renders its Markdown (the code block stays a code block).
+    note_row.get_by_test_id("open-document").click()
+    content = view.get_by_test_id("document-content")
+    expect(content.locator("pre code")).to_contain_text("make deploy")
+    expect(content.locator("li")).to_have_count(2)
+    assert page.errors == []
