@@ -550,11 +550,11 @@ async def set_status(session: AsyncSession, document: KnowledgeDocument, status:
     """Move a document to its next step (with the values that step produced) and tell the board."""
     for name, value in values.items():
         setattr(document, name, value)
+    if status is not DocumentStatus.failed and "error" not in values:
+        document.error = None
     document.status = status.value
     document.status_at = utcnow()
     document.updated_at = utcnow()
-    if status is not DocumentStatus.failed:
-        document.error = None
     await session.flush()
     await _document_event(session, document)
 
