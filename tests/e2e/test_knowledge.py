@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.fixtures.embedding_model import build_model_dir
+from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
 
 from .conftest import SCREENSHOTS, Server, _start_server
 
@@ -134,4 +136,80 @@ def test_collect_search_and_read_knowledge(knowledge_server: Server, site: str, 
     content = view.get_by_test_id("document-content")
     expect(content.locator("pre code")).to_contain_text("make deploy")
     expect(content.locator("li")).to_have_count(2)
+    assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def fake_api() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def agent_server(tmp_path_factory: pytest.TempPathFactory, fake_api: FakeAnthropic) -> Iterator[Server]:
+    env = {**fake_api.env(max_retries=0), "KANBAN_KNOWLEDGE_EMBEDDING_MODEL": "off"}
+    yield from _start_server(tmp_path_factory.mktemp("kanban-e2e-knowledge-runs"), extra_env=env)
+
+
+def wait_for(check, what: str, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_the_task_panel_searches_the_projects_knowledge_and_saves_a_result(
+    agent_server: Server, fake_api: FakeAnthropic, new_page, tmp_path: Path
+):
+    server = agent_server
+    project = server.create_project("Billing", tmp_path / "billing")
+    kb = server.api("POST", "/api/knowledge/collections", {"name": "Billing notes"})
+    server.api("PUT", f"/api/projects/{project['id']}/knowledge/{kb['id']}", {"can_write": True})
+    note = server.api(
+        "POST",
+        f"/api/knowledge/collections/{kb['id']}/notes",
+        {
+            "title": "Invoice numbering",
+            "content": f"Invoices are numbered per year; the {WORD} prefix marks credit notes.",
+        },
+    )
+    wait_for(lambda: server.api("GET", f"/api/knowledge/documents/{note['id']}")["status"] == "ready", "the note")
+
+    task = server.create_task(project["id"], "Fix the invoice PDF")
+    fake_api.add_script(
+        f"{task['short_id']}: Fix the invoice PDF", [Turn.text("Fixed the invoice PDF: totals round per line.")]
+    )
+    run = server.api("POST", f"/api/tasks/{task['id']}/runs", {})
+    wait_for(lambda: server.api("GET", f"/api/runs/{run['id']}")["status"] == "succeeded", "the run")
+
+    page = new_page(f"{server.url}/?project={project['id']}&task={task['id']}")
+    sidebar = page.get_by_test_id("task-sidebar")
+    sidebar.get_by_test_id("tab-knowledge").click()
+    panel = sidebar.get_by_test_id("task-knowledge")
+    expect(panel.get_by_test_id("task-knowledge-scope")).to_contain_text(
+        "Reads Billing notes; agents write to Billing notes"
+    )
+    panel.get_by_test_id("task-knowledge-search").fill(f"{WORD} credit")
+    panel.get_by_test_id("task-knowledge-search").press("Enter")
+    hit = panel.get_by_test_id("search-hit")
+    expect(hit).to_have_count(1)
+    expect(hit.locator("mark").first).to_have_text(re.compile(WORD, re.IGNORECASE))
+    hit.click()
+    dialog = page.get_by_test_id("document-dialog")
+    expect(dialog.get_by_test_id("document-title")).to_have_text("Invoice numbering")
+    page.keyboard.press("Escape")
+
+    # Save to knowledge: the run's result becomes a task_result document of the write collection.
+    sidebar.get_by_test_id("tab-details").click()
+    sidebar.get_by_test_id("save-to-knowledge").click()
+    expect(page.get_by_text("Saved “")).to_be_visible()
+    saved = server.api("GET", f"/api/knowledge/collections/{kb['id']}/documents?kind=task_result")
+    assert [(d["task_id"], d["run_id"]) for d in saved] == [(task["id"], run["id"])]
+    sidebar.get_by_test_id("save-to-knowledge").click()
+    expect(page.get_by_text("already in the knowledge base")).to_be_visible()
     assert page.errors == []
