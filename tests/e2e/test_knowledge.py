@@ -98,13 +98,20 @@ def test_collect_search_and_read_knowledge(knowledge_server: Server, site: str, 
     page.get_by_test_id("url-input").fill(site)
     page.get_by_test_id("add-url").click()
 
+    upload = tmp_path / "runbook.md"
+    upload.write_text("# On-call runbook\n\nPage the CDN vendor when purges take over a minute.\n")
+    page.get_by_test_id("add-tab-file").click()
+    page.get_by_test_id("file-input").set_input_files(str(upload))
+    page.get_by_test_id("upload-file").click()
+
     rows = page.get_by_test_id("document-row")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(3)
+    expect(rows.filter(has_text="runbook")).to_have_attribute("data-status", "ready", timeout=60_000)
     note_row = rows.filter(has_text="Deploy checklist")
     url_row = rows.filter(has_text="Caching at the edge")
     expect(note_row).to_have_attribute("data-status", "ready", timeout=60_000)
     expect(url_row).to_have_attribute("data-status", "ready", timeout=60_000)
-    expect(page.get_by_test_id("collection").filter(has_text=name)).to_contain_text("2")
+    expect(page.get_by_test_id("collection").filter(has_text=name)).to_contain_text("3")
 
     # Bind the project: reads and writes here.
     binding = page.get_by_test_id("binding").filter(has_text="Storefront")
