@@ -83,9 +83,11 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             if settings.run_agents:
                 orchestrator = Orchestrator(database, settings, executor)
                 await orchestrator.start()
-                # Knowledge documents are ingested by the same one process per database.
-                ingestion = IngestionWorker(database, settings)
-                await ingestion.start()
+                if orchestrator.enabled:
+                    # Knowledge documents are ingested by the same one process per database (on
+                    # PostgreSQL the one holding the agents lock).
+                    ingestion = IngestionWorker(database, settings)
+                    await ingestion.start()
             app.state.orchestrator = orchestrator
             app.state.knowledge_ingestion = ingestion
             try:

@@ -2,8 +2,9 @@
 cache, hybrid as their reciprocal rank fusion. No FastAPI here.
 
 User text never reaches the full-text syntax as it is: it is cut into words (letters and
-digits), and each word is quoted (FTS5) or joined with `or` (websearch_to_tsquery), so no input
-makes a syntax error. Snippets mark matched words with « and ».
+digits), each word quoted and joined with OR (FTS5); on PostgreSQL the text goes through
+`to_tsvector` as the documents did (so `VE-107` is parsed alike on both sides) and its lexemes
+are joined with `|` as quoted tsquery operands. No input makes a syntax error. Snippets mark matched words with « and ».
 """
 
 from __future__ import annotations
@@ -33,14 +34,30 @@ SNIPPET_CHARS = 240
 CANDIDATES = 50
 
 
+# English stop words (PostgreSQL's english configuration drops the same ones): on SQLite they
+# are left out of a query that has other words, so "the" does not match every chunk.
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves""".split()
+)
+
+
 def query_terms(query: str) -> list[str]:
-    """The words of a query, without duplicates, at most MAX_TERMS (the rest is ignored)."""
+    """The words of a query, without duplicates and stop words (unless it has nothing else), at
+    most MAX_TERMS (the rest is ignored)."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(query.lower()):
         word = word.strip("_")
         if word:
             seen.setdefault(word, None)
-    return list(seen)[:MAX_TERMS]
+    words = list(seen)
+    content = [word for word in words if word not in STOP_WORDS]
+    return (content or words)[:MAX_TERMS]
 
 
 def fts5_query(terms: Sequence[str]) -> str:
@@ -48,8 +65,17 @@ def fts5_query(terms: Sequence[str]) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-def websearch_query(terms: Sequence[str]) -> str:
-    return " or ".join(terms)
+# The query's lexemes, parsed as the documents were, OR-ed as quoted operands (never re-parsed):
+# inside an operand a quote is doubled and a backslash escaped. PostgreSQL's parser reads the
+# 107 of "VE-107" as the signed number -107: a number is looked up with and without its sign.
+_POSTGRES_QUERY = """(SELECT coalesce(string_agg(
+        chr(39) || replace(replace(lexeme, chr(92), chr(92) || chr(92)), chr(39), chr(39) || chr(39)) || chr(39),
+        ' | '), '')::tsquery
+    FROM (
+        SELECT lexeme FROM unnest(to_tsvector('english', :q))
+        UNION SELECT '-' || lexeme FROM unnest(to_tsvector('english', :q)) WHERE lexeme ~ '^[0-9]+$'
+        UNION SELECT substr(lexeme, 2) FROM unnest(to_tsvector('english', :q)) WHERE lexeme ~ '^-[0-9]+$'
+    ) AS lexemes)"""
 
 
 @dataclass(slots=True)
@@ -60,32 +86,27 @@ class Candidate:
 
 
 async def keyword_ranking(
-    session: AsyncSession, terms: Sequence[str], collection_ids: Sequence[int] | None, kind: str | None, limit: int
+    session: AsyncSession,
+    query: str,
+    terms: Sequence[str],
+    collection_ids: Sequence[int] | None,
+    kind: str | None,
+    limit: int,
 ) -> list[Candidate]:
     if not terms:
         return []
     filters = ""
     params: dict[str, Any] = {"limit": limit}
     if collection_ids is not None:
-        filters += f" AND d.collection_id IN ({', '.join(str(int(i)) for i in collection_ids) or 'NULL'})"
+        filters += f" AND d.collection_id IN ({_in_list(collection_ids) or 'NULL'})"
     if kind is not None:
         filters += " AND d.kind = :kind"
         params["kind"] = kind
     if session.get_bind().dialect.name == "sqlite":
-        params["q"] = fts5_query(terms)
-        sql = f"""
-            SELECT c.id, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank,
-                   snippet(knowledge_chunks_fts, 1, '{MARK_START}', '{MARK_END}', '…', 40) AS snip
-            FROM knowledge_chunks_fts
-            JOIN knowledge_chunks AS c ON c.id = knowledge_chunks_fts.rowid
-            JOIN knowledge_documents AS d ON d.id = c.document_id
-            WHERE knowledge_chunks_fts MATCH :q{filters}
-            ORDER BY rank LIMIT :limit"""
-        rows = (await session.execute(text(sql), params)).all()
-        return [Candidate(row[0], -float(row[1]), row[2]) for row in rows]
-    params["q"] = websearch_query(terms)
+        return await _fts5_ranking(session, fts5_query(terms), filters, params, limit)
+    params["q"] = query
     sql = f"""
-        WITH query AS (SELECT websearch_to_tsquery('english', :q) AS q),
+        WITH query AS (SELECT {_POSTGRES_QUERY} AS q),
         top AS (
             SELECT c.id, c.text, ts_rank(c.search_vector, query.q) AS rank
             FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id, query
@@ -97,6 +118,50 @@ async def keyword_ranking(
         FROM top, query ORDER BY top.rank DESC"""
     rows = (await session.execute(text(sql), params)).all()
     return [Candidate(row[0], float(row[1]), row[2]) for row in rows]
+
+
+# SQLite: the best chunks by bm25 from the FTS5 table alone (no join per match), then the filters
+# on those, then snippets for the ones kept. When the filters keep fewer than `limit` of the
+# first `limit * OVERFETCH`, the filtered query over every match decides (exact either way: the
+# filtered rows of a global ranking keep their order).
+OVERFETCH = 10
+_FTS5_TOP = """SELECT rowid, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank FROM knowledge_chunks_fts
+    WHERE knowledge_chunks_fts MATCH :q ORDER BY rank LIMIT :limit"""
+_FTS5_FILTERED = """SELECT c.id, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank FROM knowledge_chunks_fts
+    JOIN knowledge_chunks AS c ON c.id = knowledge_chunks_fts.rowid
+    JOIN knowledge_documents AS d ON d.id = c.document_id
+    WHERE knowledge_chunks_fts MATCH :q{filters} ORDER BY rank LIMIT :limit"""
+_FTS5_KEEP = """SELECT c.id FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id
+    WHERE c.id IN ({ids}){filters}"""
+_FTS5_SNIPPETS = f"""SELECT rowid, snippet(knowledge_chunks_fts, 1, '{MARK_START}', '{MARK_END}', '…', 40)
+    FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH :q AND rowid IN ({{ids}})"""
+
+
+def _in_list(ids: Sequence[int]) -> str:
+    return ", ".join(str(int(i)) for i in ids)
+
+
+async def _fts5_ranking(
+    session: AsyncSession, match: str, filters: str, params: dict[str, Any], limit: int
+) -> list[Candidate]:
+    params = {**params, "q": match}
+    fetch = limit * OVERFETCH if filters else limit
+    top = (await session.execute(text(_FTS5_TOP), {**params, "limit": fetch})).all()
+    ranked = [(int(row[0]), -float(row[1])) for row in top]
+    if filters and ranked:
+        keep_sql = _FTS5_KEEP.format(ids=_in_list([chunk_id for chunk_id, _ in ranked]), filters=filters)
+        kept = {row[0] for row in await session.execute(text(keep_sql), params)}
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if chunk_id in kept]
+        if len(ranked) < limit and len(top) == fetch:
+            rows = await session.execute(text(_FTS5_FILTERED.format(filters=filters)), {**params, "limit": limit})
+            ranked = [(int(row[0]), -float(row[1])) for row in rows]
+    ranked = ranked[:limit]
+    if not ranked:
+        return []
+    snippets: dict[int, str] = dict(
+        (await session.execute(text(_FTS5_SNIPPETS.format(ids=_in_list([i for i, _ in ranked]))), {"q": match})).all()
+    )
+    return [Candidate(chunk_id, score, snippets.get(chunk_id)) for chunk_id, score in ranked]
 
 
 # -- the semantic side (embeddings.py, vectors.py) -----------------------------------------
@@ -181,7 +246,7 @@ async def search(
     if mode in ("hybrid", "semantic"):
         semantic, status = await semantic_ranking(session, settings, query, collection_ids, kind, CANDIDATES)
     if mode in ("hybrid", "keyword") or (mode == "semantic" and status.state != "ready"):
-        keyword = await keyword_ranking(session, terms, collection_ids, kind, CANDIDATES)
+        keyword = await keyword_ranking(session, query, terms, collection_ids, kind, CANDIDATES)
     if status.state == "ready" and mode in ("hybrid", "semantic"):
         mode_used = mode
     else:
@@ -230,6 +295,8 @@ async def _hits(
         chunk, document, collection_name = row
         found_by_keyword = chunk_id in keyword
         snippet = keyword[chunk_id].snippet if found_by_keyword else None
+        if snippet and MARK_START not in snippet:  # the words matched the heading, not the text
+            snippet = None
         hits.append(
             SearchHit(
                 document_id=document.id,

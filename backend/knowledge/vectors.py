@@ -172,6 +172,11 @@ class VectorCache:
             return
         if (int(count), int(max_id)) == (self._size, self._max_id):
             return
+        if int(max_id) > self._max_id and int(count) > self._size:  # new chunks only, the common case
+            sql = text(_ROWS + " AND c.id > :after ORDER BY c.id")
+            self._add_rows((await session.execute(sql, {"model": self.model, "after": self._max_id})).all())
+            if (int(count), int(max_id)) == (self._size, self._max_id):
+                return
         ids = {row[0] for row in await session.execute(_IDS, {"model": self.model})}
         with self._lock:
             gone = [chunk_id for chunk_id in self._rows if chunk_id not in ids]

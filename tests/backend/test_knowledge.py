@@ -185,7 +185,22 @@ async def test_bad_input_answers_4xx_and_writes_nothing(kn, kn_app):
 
 
 @pytest.mark.parametrize(
-    "query", ['"unbalanced', "AND OR NOT", "col:umn", "a*", "(", "NEAR(a b)", "^start", "-minus", "ünïcødé 数据库"]
+    "query",
+    [
+        '"unbalanced',
+        "AND OR NOT",
+        "col:umn",
+        "a*",
+        "(",
+        "NEAR(a b)",
+        "^start",
+        "-minus",
+        "ünïcødé 数据库",
+        "it's",
+        "back\\slash 'quoted'",
+        "a & b | !c <-> d",
+        "the of and",
+    ],
 )
 async def test_search_syntax_in_user_text_is_never_an_error(kn, query):
     for mode in ("keyword", "hybrid"):
@@ -425,3 +440,80 @@ async def test_without_a_model_keyword_search_still_answers_and_says_why(kn, kn_
     assert [h["document_id"] for h in result["hits"]] == [note["id"]]
     status = (await kn.get("/api/knowledge/status")).json()
     assert status["embedding"]["state"] == "unavailable"
+
+
+async def test_identifiers_are_found_alike_on_both_databases(kn):
+    collection = await new_collection(kn)
+    response = await kn.post(
+        f"/api/knowledge/collections/{collection['id']}/notes",
+        json={
+            "title": "Kettle sheet",
+            "content": "The VE-107 kettle boils a litre in three minutes. See O'Brien's note.",
+        },
+    )
+    note = await wait_for_document(kn, response.json()["id"])
+    for query in ("VE-107", "107", "ve 107", "O'Brien", "kettles boiling"):
+        hits = (await search(kn, query, collection_id=collection["id"], mode="keyword"))["hits"]
+        assert [h["document_id"] for h in hits] == [note["id"]], query
+
+
+async def test_every_status_change_is_a_board_event_after_its_row(kn, kn_app):
+    from backend.models import BoardEvent
+
+    collection = await new_collection(kn)
+    async with kn_app.state.database.session() as session:
+        start = await session.scalar(select(func.max(BoardEvent.id))) or 0
+    response = await kn.post(
+        f"/api/knowledge/collections/{collection['id']}/notes", json={"title": "Evented", "content": "Watch me move."}
+    )
+    note = await wait_for_document(kn, response.json()["id"])
+    assert (await kn.delete(f"/api/knowledge/documents/{note['id']}")).status_code == 204
+    assert (await kn.delete(f"/api/knowledge/collections/{collection['id']}")).status_code == 204
+    async with kn_app.state.database.session() as session:
+        events = (await session.scalars(select(BoardEvent).where(BoardEvent.id > start).order_by(BoardEvent.id))).all()
+    mine = [
+        (e.type, e.payload.get("status"))
+        for e in events
+        if e.type.startswith("knowledge.") and (e.payload.get("id") in (note["id"], collection["id"]))
+    ]
+    assert mine == [
+        ("knowledge.document_updated", "pending"),
+        ("knowledge.document_updated", "chunking"),
+        ("knowledge.document_updated", "embedding"),
+        ("knowledge.document_updated", "ready"),
+        ("knowledge.document_deleted", None),
+        ("knowledge.collection_deleted", None),
+    ]
+
+
+@pytest.mark.parametrize("status", ["pending", "chunking", "embedding"])
+async def test_the_worker_takes_up_a_document_left_at_any_step(kn, kn_app, status):
+    """What a server that stopped mid-way leaves behind: rows at each status, nobody woken."""
+    from backend.knowledge import service
+    from backend.knowledge.chunking import chunk_markdown
+    from backend.models import DocumentStatus
+
+    collection = await new_collection(kn)
+    content = f"# Left at {status}\n\nThe ingestion stopped here and must go on by itself."
+    async with kn_app.state.database.session(write=True) as session:
+        document = KnowledgeDocument(
+            collection_id=collection["id"],
+            title=f"Left at {status}",
+            kind="note",
+            content=content,
+            content_hash=service.sha256(content),
+            status=status,
+        )
+        session.add(document)
+        await session.flush()
+        if status == DocumentStatus.embedding.value:
+            changes = await service.replace_chunks(session, document, chunk_markdown(content))
+            document.chunk_count = changes.added
+        document_id = document.id
+    done = await wait_for_document(kn, document_id, timeout=30)  # the worker's poll finds it
+    assert done["status"] == "ready" and done["chunk_count"] >= 1 and done["error"] is None, done
+    async with kn_app.state.database.session() as session:
+        embedded = (
+            await session.scalars(select(KnowledgeChunk.model).where(KnowledgeChunk.document_id == document_id))
+        ).all()
+    assert embedded and all(model == "local:all-MiniLM-L6-v2" for model in embedded)
