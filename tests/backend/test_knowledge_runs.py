@@ -14,6 +14,8 @@ import uuid
 import httpx
 import pytest
 
+from backend.knowledge.schemas import BindingRead
+from backend.runs.orchestrator import knowledge_note
 from tests.backend.factories import create_project, create_task
 from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
 
@@ -95,6 +97,9 @@ async def test_a_run_searches_and_adds_notes_and_finds_an_approved_tasks_result(
             ],
         )
         events = await run_events(http, run["id"])
+        tools = next(e for e in events if e["type"] == "init")["payload"]["tools"]
+        assert {"mcp__knowledge__search_knowledge", "mcp__knowledge__add_note"} <= set(tools)
+        assert "mcp__kanban__search_knowledge" not in tools  # once, from the knowledge plugin
         uses = [e["payload"]["name"] for e in events if e["type"] == "tool_use"]
         assert uses == ["mcp__knowledge__search_knowledge", "mcp__knowledge__add_note"]
         results = [e["payload"] for e in events if e["type"] == "tool_result"]
@@ -149,3 +154,14 @@ async def test_a_run_searches_and_adds_notes_and_finds_an_approved_tasks_result(
         )
         found = [e["payload"]["content"] for e in await run_events(http, run["id"]) if e["type"] == "tool_result"]
         assert f"document {saved['id']}:" in found[0] and "task_result" in found[0], found
+
+
+def test_the_prompt_note_names_what_a_run_reads_and_writes():
+    assert knowledge_note([]) is None
+    read_only = [BindingRead(project_id=1, collection_id=2, collection_name="Python", can_write=False)]
+    note = knowledge_note(read_only)
+    assert note is not None and '"Python"' in note and "add_note" not in note
+    both = [*read_only, BindingRead(project_id=1, collection_id=3, collection_name="Ours", can_write=True)]
+    note = knowledge_note(both)
+    assert note is not None and 'collections "Python", "Ours"' in note and 'to "Ours"' in note
+    assert len(note) < 300  # a line, not a manual
