@@ -213,10 +213,13 @@ def test_the_task_panel_searches_the_projects_knowledge_and_saves_a_result(
 
     # Save to knowledge: the run's result becomes a task_result document of the write collection.
     sidebar.get_by_test_id("tab-details").click()
-    sidebar.get_by_test_id("save-to-knowledge").click()
+    sidebar.get_by_test_id("result-section").get_by_test_id("save-to-knowledge").click()
     expect(page.get_by_text("Saved “")).to_be_visible()
     saved = server.api("GET", f"/api/knowledge/collections/{kb['id']}/documents?kind=task_result")
     assert [(d["task_id"], d["run_id"]) for d in saved] == [(task["id"], run["id"])]
-    sidebar.get_by_test_id("save-to-knowledge").click()
+    # The same from the run's row in the Runs tab: already there, nothing added.
+    sidebar.get_by_test_id("tab-runs").click()
+    sidebar.get_by_test_id("runs-tab").get_by_test_id("save-to-knowledge").click()
     expect(page.get_by_text("already in the knowledge base")).to_be_visible()
+    assert len(server.api("GET", f"/api/knowledge/collections/{kb['id']}/documents?kind=task_result")) == 1
     assert page.errors == []
