@@ -16,6 +16,7 @@ HTML = "text/html"
 PDF = "application/pdf"
 SUPPORTED = (MARKDOWN, PLAIN, HTML, PDF)
 _MARKDOWN_NAMES = re.compile(r"\.(md|markdown|mdown|mkd)$", re.IGNORECASE)
+_HTML_NAMES = re.compile(r"\.(html?|xhtml)$", re.IGNORECASE)
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE | re.DOTALL)
 # Control characters other than tab, line feed, form feed and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -41,7 +42,10 @@ def sniff(data: bytes, filename: str | None = None, declared: str | None = None)
     if _HTML_START.match(head):
         return HTML
     text = decode_text(data, filename)
-    if (declared or "").split(";")[0].strip().lower() == HTML and "<" in text[:4096]:
+    says_html = (declared or "").split(";")[0].strip().lower() == HTML or bool(
+        filename and _HTML_NAMES.search(filename)
+    )
+    if says_html and "<" in text[:4096]:  # a fragment without <html>: the name or type tells
         return HTML
     if filename and _MARKDOWN_NAMES.search(filename):
         return MARKDOWN

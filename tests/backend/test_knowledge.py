@@ -517,3 +517,23 @@ async def test_the_worker_takes_up_a_document_left_at_any_step(kn, kn_app, statu
             await session.scalars(select(KnowledgeChunk.model).where(KnowledgeChunk.document_id == document_id))
         ).all()
     assert embedded and all(model == "local:all-MiniLM-L6-v2" for model in embedded)
+
+
+async def test_a_filtered_search_finds_what_ranks_below_other_collections_hits(kn, monkeypatch):
+    from backend.knowledge import search as knowledge_search
+
+    monkeypatch.setattr(knowledge_search, "CANDIDATES", 2)
+    monkeypatch.setattr(knowledge_search, "OVERFETCH", 1)
+    crowded, small = await new_collection(kn), await new_collection(kn)
+    for n in range(3):
+        body = {"title": f"Quokka {n}", "content": f"Quokka quokka quokka facts, part {n}."}
+        response = await kn.post(f"/api/knowledge/collections/{crowded['id']}/notes", json=body)
+        await wait_for_document(kn, response.json()["id"])
+    body = {
+        "title": "Island fauna",
+        "content": "Rottnest Island has many animals; the quokka is one of them, as are gulls.",
+    }
+    response = await kn.post(f"/api/knowledge/collections/{small['id']}/notes", json=body)
+    lone = await wait_for_document(kn, response.json()["id"])
+    hits = (await search(kn, "quokka", collection_id=small["id"], mode="keyword"))["hits"]
+    assert [h["document_id"] for h in hits] == [lone["id"]] and "«quokka»" in hits[0]["snippet"].lower()

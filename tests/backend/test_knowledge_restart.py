@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.backend.knowledge_helpers import ARTICLE, serving, wait_for_document
+from tests.backend.test_run_faults import _wait_healthy
 from tests.conftest import DATABASE_KINDS, free_port, make_settings
 
 
@@ -25,19 +26,6 @@ def _serve(env: dict, port: int, log: Path) -> subprocess.Popen:
         stderr=log.open("ab"),
         start_new_session=True,
     )
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
 
 
 async def _wait_status(http: httpx.AsyncClient, document_id: int, status: str, timeout: float = 30) -> None:
