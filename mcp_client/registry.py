@@ -1,7 +1,7 @@
 """The MCP servers an agent run gets, in the Claude Agent SDK's `mcp_servers` format.
 
-Every run gets the board's own server (`kanban`), which knows the run's project, task and run,
-and the plugins enabled for the run's project (the orchestrator loads them, decrypted, with
+Every run gets the board's own servers (`kanban`, and `knowledge` for the knowledge collections),
+which know the run's project, task and run, and the plugins enabled for the run's project (the orchestrator loads them, decrypted, with
 `backend.plugins.run_servers.plugins_for_run`). Secrets only ever go into a server's environment
 or headers in this structure, which is handed to the SDK and never logged.
 """
@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KANBAN = "kanban"
+KNOWLEDGE = "knowledge"
 FILESYSTEM = "filesystem"
+#: Built-in plugins every run gets, served in-process; they cannot be switched off.
+ALWAYS_ON = (KANBAN, KNOWLEDGE)
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,20 @@ def kanban_server(target: RunTarget) -> dict[str, Any]:
         KanbanAPI(target.api_url, target.api_token),
         RunContext(target.project_id, target.task_id, target.run_id),
         "core",
+        knowledge=False,  # served by the knowledge server, as mcp__knowledge__*
     )
     return {"type": "sdk", "name": KANBAN, "instance": server._mcp_server}
+
+
+def knowledge_server(target: RunTarget) -> dict[str, Any]:
+    """The knowledge tools for a run, in this process like the board's tools."""
+    from mcp_servers.kanban_server import KanbanAPI, RunContext
+    from mcp_servers.knowledge_server import build_server
+
+    server = build_server(
+        KanbanAPI(target.api_url, target.api_token), RunContext(target.project_id, target.task_id, target.run_id)
+    )
+    return {"type": "sdk", "name": KNOWLEDGE, "instance": server._mcp_server}
 
 
 async def warm_up_kanban_server() -> None:
@@ -73,28 +88,45 @@ async def warm_up_kanban_server() -> None:
     from fastmcp import Client
 
     from mcp_servers.kanban_server import KanbanAPI, RunContext, build_server
+    from mcp_servers.knowledge_server import build_server as build_knowledge_server
 
     api = KanbanAPI("http://127.0.0.1:9", None)  # never called: listing tools needs no API
     try:
-        async with Client(build_server(api, RunContext(0, 0, 0), "core")) as client:
+        async with Client(build_server(api, RunContext(0, 0, 0), "core", knowledge=False)) as client:
+            await client.list_tools()
+        async with Client(build_knowledge_server(api, RunContext(0, 0, 0))) as client:
             await client.list_tools()
     finally:
         await api.client.aclose()
 
 
-def kanban_stdio_server(target: RunTarget) -> dict[str, Any]:
-    """The same tools as a stdio server process (for clients outside this process)."""
+def _board_env(target: RunTarget) -> dict[str, str]:
     env = {
         "KANBAN_API_URL": target.api_url,
         "KANBAN_PROJECT_ID": str(target.project_id),
         "KANBAN_TASK_ID": str(target.task_id),
         "KANBAN_RUN_ID": str(target.run_id),
-        "KANBAN_MCP_TOOLS": "core",
         "FASTMCP_SHOW_SERVER_BANNER": "false",
     }
     if target.api_token:
         env["KANBAN_API_TOKEN"] = target.api_token
+    return env
+
+
+def kanban_stdio_server(target: RunTarget) -> dict[str, Any]:
+    """The same tools as a stdio server process (for clients outside this process)."""
+    env = {**_board_env(target), "KANBAN_MCP_TOOLS": "core"}
     return {"type": "stdio", "command": sys.executable, "args": ["-m", "mcp_servers.kanban_server"], "env": env}
+
+
+def knowledge_stdio_server(target: RunTarget) -> dict[str, Any]:
+    """The knowledge tools as a stdio server process (for clients outside this process)."""
+    return {
+        "type": "stdio",
+        "command": sys.executable,
+        "args": ["-m", "mcp_servers.knowledge_server"],
+        "env": _board_env(target),
+    }
 
 
 def filesystem_server(root: str) -> dict[str, Any]:
@@ -116,6 +148,8 @@ def plugin_server(
     if plugin.builtin:
         if plugin.name == KANBAN and target is not None:
             return kanban_server(target) if in_process else kanban_stdio_server(target)
+        if plugin.name == KNOWLEDGE and target is not None:
+            return knowledge_server(target) if in_process else knowledge_stdio_server(target)
         if plugin.name == FILESYSTEM and target is not None and target.worktree:
             return filesystem_server(target.worktree)
         return None
@@ -131,8 +165,8 @@ def plugin_server(
 
 
 def servers_for_run(target: RunTarget, plugins: Iterable[PluginConfig] = ()) -> dict[str, dict[str, Any]]:
-    """The board's own server and every plugin given (the ones enabled for the run's project)."""
-    servers = {KANBAN: kanban_server(target)}
+    """The board's own servers and every plugin given (the ones enabled for the run's project)."""
+    servers = {KANBAN: kanban_server(target), KNOWLEDGE: knowledge_server(target)}
     for plugin in plugins:
         if plugin.name in servers:
             continue

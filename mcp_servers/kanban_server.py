@@ -8,6 +8,9 @@ Inside an agent run the orchestrator sets `KANBAN_PROJECT_ID`, `KANBAN_TASK_ID` 
 `KANBAN_RUN_ID`: tools then default to the run's project and task, and tasks the agent creates
 record the run that created them.
 
+The core profile includes the knowledge tools (search_knowledge, read_document, add_note,
+list_collections; mcp_servers/knowledge_tools.py).
+
 Tools: profile `core` (default) or `full` (adds delete, approve, request changes, cancel), or a
 comma-separated list of tool names, chosen with `KANBAN_MCP_TOOLS`. Parameters are plain
 strings, numbers and booleans; allowed values are listed in the descriptions.
@@ -34,6 +37,7 @@ from fastmcp.exceptions import ToolError
 
 from backend import __version__
 from mcp_servers.environment import DEFAULT_API_URL, RunContext, exit_at_once, log_to_stderr
+from mcp_servers.knowledge_tools import KNOWLEDGE_TOOLS, knowledge_tools
 from mcp_servers.params import Flag
 
 __all__ = ["CORE_TOOLS", "DEFAULT_API_URL", "FULL_TOOLS", "KanbanAPI", "RunContext", "build_server", "main"]
@@ -48,6 +52,7 @@ CORE_TOOLS = (
     "run_task",
     "wait_for_task",
     "get_task_result",
+    *KNOWLEDGE_TOOLS,
 )
 FULL_TOOLS = (*CORE_TOOLS, "delete_task", "approve_task", "request_changes", "cancel_run")
 STATUSES = ("todo", "in_progress", "needs_review", "done")
@@ -168,7 +173,11 @@ def _compact_task(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str | None = None) -> FastMCP:
+def build_server(
+    api: KanbanAPI, context: RunContext | None = None, tools: str | None = None, *, knowledge: bool = True
+) -> FastMCP:
+    """The board's tools. `knowledge=False` leaves out the knowledge tools (agent runs get them
+    from the `knowledge` plugin, as mcp__knowledge__*)."""
     context = context or RunContext()
     mcp = FastMCP("kanban", instructions=INSTRUCTIONS, version=__version__)
 
@@ -419,8 +428,10 @@ def build_server(api: KanbanAPI, context: RunContext | None = None, tools: str |
         run = await api.request("POST", f"/api/runs/{active['id']}/cancel")
         return {"run_id": run["id"], "status": run["status"]}
 
+    registry.update(knowledge_tools(api, context))
     for name in select_tools(tools):
-        mcp.tool(registry[name])
+        if knowledge or name not in KNOWLEDGE_TOOLS:
+            mcp.tool(registry[name])
 
     @mcp.resource("kanban://projects", mime_type="application/json")
     async def projects_resource() -> str:

@@ -123,7 +123,8 @@ def _added(added: knowledge_service.Added, response: Response, created: int) -> 
     responses={**NOT_FOUND, 200: {"model": DocumentRead, "description": "Unchanged: the same text is there already"}},
 )
 async def add_note(collection_id: CollectionId, body: NoteCreate, session: WriteSession, response: Response):
-    return _added(await knowledge_service.add_note(session, collection_id, body), response, status.HTTP_201_CREATED)
+    added = await knowledge_service.add_note(session, collection_id, body, task_id=body.task_id, run_id=body.run_id)
+    return _added(added, response, status.HTTP_201_CREATED)
 
 
 @router.post(

@@ -70,6 +70,8 @@ class NoteCreate(InputSchema):
     content: NoteText = Field(description="Markdown or plain text.")
     source_uri: Uri | None = Field(default=None, description="Where it comes from (URLs, separated by spaces).")
     supersedes_id: Id | None = Field(default=None, description="A document this one replaces (kept, marked as older).")
+    task_id: Id | None = Field(default=None, description="The task it came from (the agents' tools set it).")
+    run_id: Id | None = Field(default=None, description="The agent run that wrote it (the agents' tools set it).")
 
 
 class UrlCreate(InputSchema):

@@ -264,6 +264,12 @@ async def add_note(
     await get_collection(session, collection_id)
     if data.supersedes_id is not None:
         await get_document(session, data.supersedes_id)
+    if task_id is not None:
+        await get_or_404(session, Task, task_id, "Task")
+    if run_id is not None:
+        run = await get_or_404(session, AgentRun, run_id, "Run")
+        if task_id is not None and run.task_id != task_id:
+            raise InvalidInput(f"run_id: run {run_id} is not a run of task {task_id}")
     content_hash = sha256(data.content)
     existing = await _same_content(session, collection_id, content_hash)
     if existing is not None:

@@ -13,7 +13,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mcp_client.registry import KANBAN, PluginConfig
+from mcp_client.registry import ALWAYS_ON, PluginConfig
 
 from ..errors import InvalidInput, KanbanError
 from ..models import Plugin, PluginProject, PluginSource
@@ -64,7 +64,7 @@ def resolve(plugin: Plugin, box: SecretBox) -> PluginConfig:
 async def plugins_for_run(session: AsyncSession, project_id: int, box: SecretBox) -> list[PluginConfig]:
     """The plugins a run in this project gets (enabled globally and for the project), decrypted.
 
-    The board's own plugin is not in the list: `servers_for_run` always adds it. A plugin whose
+    The board's own plugins (kanban, knowledge) are not in the list: `servers_for_run` always adds them. A plugin whose
     secrets cannot be decrypted or whose required settings are missing is left out (logged).
     """
     plugins = (
@@ -75,7 +75,7 @@ async def plugins_for_run(session: AsyncSession, project_id: int, box: SecretBox
                 PluginProject.project_id == project_id,
                 PluginProject.enabled.is_(True),
                 Plugin.enabled.is_(True),
-                Plugin.name != KANBAN,
+                Plugin.name.not_in(ALWAYS_ON),
             )
             .order_by(Plugin.name)
         )

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mcp_client.discovery import DiscoveryClient, RegistryServer
-from mcp_client.registry import FILESYSTEM, KANBAN
+from mcp_client.registry import ALWAYS_ON, FILESYSTEM, KANBAN, KNOWLEDGE
 
 from ..db import outside_transaction
 from ..errors import Conflict, InvalidInput, NotFound
@@ -58,6 +58,12 @@ BUILTINS: dict[str, dict[str, Any]] = {
         "description": "The board's own tools (tasks, runs, results). Every agent run gets them; "
         "they need no approval.",
         "args": ["-m", "mcp_servers.kanban_server"],
+    },
+    KNOWLEDGE: {
+        "title": "Knowledge",
+        "description": "Search, read and add to the knowledge collections bound to the run's project "
+        "(notes, documents, web pages, past task results). Every agent run gets them; they need no approval.",
+        "args": ["-m", "mcp_servers.knowledge_server"],
     },
     FILESYSTEM: {
         "title": "Files of the task",
@@ -278,8 +284,10 @@ async def update(session: AsyncSession, box: SecretBox, plugin_id: int, data: Pl
         other = sorted(set(changes) - {"enabled"})
         if other:
             raise Conflict(f"Built-in plugin {plugin.name!r}: only `enabled` can change (not {', '.join(other)})")
-        if plugin.name == KANBAN and changes.get("enabled") is False:
-            raise Conflict("The board's own plugin (kanban) is always given to agent runs; it cannot be disabled")
+        if plugin.name in ALWAYS_ON and changes.get("enabled") is False:
+            raise Conflict(
+                f"The board's own plugin ({plugin.name}) is always given to agent runs; it cannot be disabled"
+            )
     if "command" in changes or "args" in changes:
         if plugin.transport != "stdio":
             raise InvalidInput(f"command and args: {plugin.name!r} is an {plugin.transport} server; change its url")
@@ -314,9 +322,9 @@ async def set_project(session: AsyncSession, plugin_id: int, project_id: int, en
     plugin = await get(session, plugin_id, for_update=True)
     if await session.get(Project, project_id) is None:
         raise NotFound(f"Project {project_id} not found")
-    if plugin.name == KANBAN and plugin.source == PluginSource.builtin.value:
+    if plugin.name in ALWAYS_ON and plugin.source == PluginSource.builtin.value:
         raise Conflict(
-            "The board's own plugin (kanban) is given to every project's runs; it cannot be switched per project"
+            f"The board's own plugin ({plugin.name}) is given to every project's runs; it cannot be switched per project"
         )
     row = await session.get(PluginProject, (plugin_id, project_id))
     if row is None:
@@ -336,7 +344,7 @@ async def remove(session: AsyncSession, plugin_id: int) -> None:
     if plugin.source == PluginSource.builtin.value:
         raise Conflict(
             f"{plugin.name!r} is built in and cannot be uninstalled"
-            + ("" if plugin.name == KANBAN else "; disable it instead")
+            + ("" if plugin.name in ALWAYS_ON else "; disable it instead")
         )
     await session.delete(plugin)  # its project switches go with it (ON DELETE CASCADE)
     await session.flush()

@@ -23,9 +23,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -51,6 +51,9 @@ from .event_writer import RunEventWriter
 from .live import RunListeners
 from .processes import AgentFiles, RunControl, kill_process_group, remove_mcp_config, write_launcher
 from .service import RunChangeKind
+
+if TYPE_CHECKING:
+    from ..knowledge.schemas import BindingRead
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +341,7 @@ class Orchestrator:
     async def _build_request(self, execution: Execution) -> AgentRequest:
         from mcp_client.registry import RunTarget, servers_for_run
 
+        from ..knowledge.service import list_bindings
         from ..plugins.secrets import SecretBox
         from ..plugins.service import plugins_for_run
 
@@ -348,6 +352,7 @@ class Orchestrator:
         )
         async with self.database.session() as session:
             plugins = await plugins_for_run(session, project.id, SecretBox.for_data_dir(self.settings.data_dir))
+            bindings = await list_bindings(session, project.id)
         # Building the board's tool server takes ~0.1 s of CPU: off the event loop, so
         # live streams keep flowing while several runs start.
         mcp_servers = await asyncio.to_thread(servers_for_run, target, plugins)
@@ -366,9 +371,10 @@ class Orchestrator:
             max_budget_usd=project.max_budget_usd or self.settings.agent_max_budget_usd,
             mcp_servers=mcp_servers,
             # The board's own tools need no approval; nor do the ones the user always allows.
-            allowed_tools=["mcp__kanban", *project.allowed_tools],
+            allowed_tools=["mcp__kanban", "mcp__knowledge", *project.allowed_tools],
             env=self._agent_env(),
             nice=self.settings.agent_nice,
+            system_prompt_append=knowledge_note(bindings),
         )
 
     async def _run_agent(self, execution: Execution, request: AgentRequest) -> AgentOutcome:
@@ -477,3 +483,16 @@ async def _finishes_within(task: asyncio.Task[None] | None, seconds: float) -> b
         return True
     done, _ = await asyncio.wait({task}, timeout=seconds)
     return bool(done)
+
+
+def knowledge_note(bindings: Sequence[BindingRead]) -> str | None:
+    """A line for the agent's system prompt: which knowledge collections its tools read and
+    write (nothing when none is bound to the project)."""
+    if not bindings:
+        return None
+    names = ", ".join(f'"{b.collection_name}"' for b in bindings)
+    note = f"Knowledge: search_knowledge (mcp__knowledge) searches this project's collections {names}"
+    writable = next((b for b in bindings if b.can_write), None)
+    if writable is not None:
+        note += f'; add_note saves what later tasks should know to "{writable.collection_name}"'
+    return note + ". Search it before solving what may already be known."

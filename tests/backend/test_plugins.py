@@ -199,15 +199,17 @@ def by_name(items: list[dict]) -> dict[str, dict]:
 
 async def test_builtin_plugins_are_registered_once_and_protected(client, app):
     plugins = by_name((await client.get("/api/plugins")).json())
-    kanban, files = plugins["kanban"], plugins["filesystem"]
-    assert kanban["builtin"] and files["builtin"] and kanban["source"] == files["source"] == "builtin"
+    kanban, knowledge, files = plugins["kanban"], plugins["knowledge"], plugins["filesystem"]
+    assert kanban["builtin"] and knowledge["builtin"] and files["builtin"]
+    assert kanban["source"] == knowledge["source"] == files["source"] == "builtin"
+    assert knowledge["args"] == ["-m", "mcp_servers.knowledge_server"]
     assert files["args"][-2:] == ["--root", "<worktree>"]
     assert files["projects"] == []  # given to no project until someone enables it
 
     async with app.state.database.session(write=True) as session:  # a second start registers nothing new
         await plugin_service.register_builtins(session)
     names = [p["name"] for p in (await client.get("/api/plugins")).json()]
-    assert names.count("kanban") == 1 and names.count("filesystem") == 1
+    assert names.count("kanban") == names.count("knowledge") == names.count("filesystem") == 1
 
     project = await create_project(client)
     for method, path, body, expected in [
@@ -216,6 +218,9 @@ async def test_builtin_plugins_are_registered_once_and_protected(client, app):
         ("PATCH", f"/api/plugins/{kanban['id']}", {"enabled": False}, "cannot be disabled"),
         ("PATCH", f"/api/plugins/{files['id']}", {"title": "Mine"}, "only `enabled` can change"),
         ("PUT", f"/api/plugins/{kanban['id']}/projects/{project['id']}", {"enabled": False}, "every project"),
+        ("DELETE", f"/api/plugins/{knowledge['id']}", None, "cannot be uninstalled"),
+        ("PATCH", f"/api/plugins/{knowledge['id']}", {"enabled": False}, "cannot be disabled"),
+        ("PUT", f"/api/plugins/{knowledge['id']}/projects/{project['id']}", {"enabled": False}, "every project"),
     ]:
         response = await client.request(method, path, json=body)
         assert response.status_code == 409, (method, path, response.text)
@@ -231,14 +236,15 @@ async def test_builtin_plugins_are_registered_once_and_protected(client, app):
     from mcp_client.registry import RunTarget, servers_for_run
 
     servers = servers_for_run(RunTarget("http://127.0.0.1:1", None, project["id"], 1, 1, worktree="/tmp/tree"), configs)
-    assert set(servers) == {"kanban", "filesystem"}
+    assert set(servers) == {"kanban", "knowledge", "filesystem"}
+    assert servers["knowledge"]["type"] == servers["kanban"]["type"] == "sdk"  # in-process, like the board's tools
     assert servers["filesystem"]["args"][-2:] == ["--root", "/tmp/tree"]
     await client.put(f"/api/plugins/{files['id']}/projects/{project['id']}", json={"enabled": False})
 
 
 async def test_builtin_plugins_pass_their_connection_tests(client):
     plugins = by_name((await client.get("/api/plugins")).json())
-    for name, tool in (("filesystem", "read_file"), ("kanban", "create_task")):
+    for name, tool in (("filesystem", "read_file"), ("kanban", "create_task"), ("knowledge", "search_knowledge")):
         response = await client.post(f"/api/plugins/{plugins[name]['id']}/test", params={"timeout": 60})
         assert response.status_code == 200, response.text
         result = response.json()

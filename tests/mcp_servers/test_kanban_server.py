@@ -16,6 +16,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from mcp_servers.kanban_server import CORE_TOOLS, FULL_TOOLS, KanbanAPI, build_server
+from mcp_servers.knowledge_tools import KNOWLEDGE_TOOLS
 from tests.backend.factories import create_project, create_task
 from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
 
@@ -119,10 +120,14 @@ async def test_schemas_have_no_enums_and_the_core_profile_stays_small(capsys):
         assert [t.name for t in tools] == list(expected)
         listing = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools])
         assert '"enum"' not in listing
+        # Tokens measured as the characters of the tools/list JSON (name, description, input and
+        # output schemas, as a client receives them) divided by 4, the usual rate for English
+        # and JSON with Claude's tokenizer.
         tokens = len(listing) // 4
         with capsys.disabled():
             print(f"\nkanban MCP profile {profile}: {len(tools)} tools, ~{tokens} tokens of tool schemas")
         if profile == "core":
+            assert set(KNOWLEDGE_TOOLS) <= {t.name for t in tools}  # the lean profile includes them
             assert tokens < 2_500
     async with Client(build_server(KanbanAPI("http://127.0.0.1:9"), tools="get_task,run_task")) as client:
         assert [t.name for t in await client.list_tools()] == ["get_task", "run_task"]

@@ -8,6 +8,20 @@ import type {
 	Approval,
 	ApprovalChoice,
 	Board,
+	Collection,
+	CollectionCreate,
+	CollectionUpdate,
+	DocumentKind,
+	DocumentStatus,
+	DocumentSummary,
+	KnowledgeBinding,
+	KnowledgeDocument,
+	KnowledgeSearch,
+	KnowledgeSearchQuery,
+	KnowledgeStatus,
+	NoteCreate,
+	RunKnowledgeSave,
+	UrlCreate,
 	Diff,
 	Health,
 	Plugin,
@@ -217,6 +231,69 @@ export const pluginsApi = {
 	remove: (id: number) => unwrap<unknown>(http.DELETE('/api/plugins/{plugin_id}', pluginPath(id)))
 };
 export type PluginsApi = typeof pluginsApi;
+
+const collectionPath = (id: number) => ({ params: { path: { collection_id: id } } });
+const documentPath = (id: number) => ({ params: { path: { document_id: id } } });
+
+/** The Knowledge page's calls (collections, documents, search, project bindings). */
+export const knowledgeApi = {
+	status: () => unwrap<KnowledgeStatus>(http.GET('/api/knowledge/status')),
+	listCollections: () => unwrap<Collection[]>(http.GET('/api/knowledge/collections')),
+	createCollection: (body: CollectionCreate) =>
+		unwrap<Collection>(http.POST('/api/knowledge/collections', { body })),
+	updateCollection: (id: number, body: CollectionUpdate) =>
+		unwrap<Collection>(http.PATCH('/api/knowledge/collections/{collection_id}', { ...collectionPath(id), body })),
+	deleteCollection: (id: number) =>
+		unwrap<unknown>(http.DELETE('/api/knowledge/collections/{collection_id}', collectionPath(id))),
+	listDocuments: (id: number, query: { kind?: DocumentKind; status?: DocumentStatus } = {}) =>
+		unwrap<DocumentSummary[]>(
+			http.GET('/api/knowledge/collections/{collection_id}/documents', {
+				params: { path: { collection_id: id }, query }
+			})
+		),
+	addNote: (id: number, body: NoteCreate) =>
+		unwrap<KnowledgeDocument>(http.POST('/api/knowledge/collections/{collection_id}/notes', { ...collectionPath(id), body })),
+	addUrl: (id: number, body: UrlCreate) =>
+		unwrap<DocumentSummary>(http.POST('/api/knowledge/collections/{collection_id}/urls', { ...collectionPath(id), body })),
+	uploadFile: (id: number, file: File, title?: string) => {
+		const form = new FormData();
+		form.append('file', file);
+		if (title) form.append('title', title);
+		return unwrap<DocumentSummary>(
+			http.POST('/api/knowledge/collections/{collection_id}/files', {
+				...collectionPath(id),
+				// The typed body describes the multipart fields; the browser sends the FormData as is.
+				body: form as unknown as { file: string; title?: string | null },
+				bodySerializer: (body: unknown) => body as FormData
+			})
+		);
+	},
+	getDocument: (id: number) => unwrap<KnowledgeDocument>(http.GET('/api/knowledge/documents/{document_id}', documentPath(id))),
+	deleteDocument: (id: number) => unwrap<unknown>(http.DELETE('/api/knowledge/documents/{document_id}', documentPath(id))),
+	reingest: (id: number) =>
+		unwrap<DocumentSummary>(http.POST('/api/knowledge/documents/{document_id}/reingest', documentPath(id))),
+	search: (query: KnowledgeSearchQuery) => unwrap<KnowledgeSearch>(http.GET('/api/knowledge/search', { params: { query } })),
+	projectBindings: (projectId: number) =>
+		unwrap<KnowledgeBinding[]>(
+			http.GET('/api/projects/{project_id}/knowledge', { params: { path: { project_id: projectId } } })
+		),
+	bind: (projectId: number, collectionId: number, canWrite: boolean) =>
+		unwrap<KnowledgeBinding>(
+			http.PUT('/api/projects/{project_id}/knowledge/{collection_id}', {
+				params: { path: { project_id: projectId, collection_id: collectionId } },
+				body: { can_write: canWrite }
+			})
+		),
+	unbind: (projectId: number, collectionId: number) =>
+		unwrap<unknown>(
+			http.DELETE('/api/projects/{project_id}/knowledge/{collection_id}', {
+				params: { path: { project_id: projectId, collection_id: collectionId } }
+			})
+		),
+	saveRun: (runId: number, body: RunKnowledgeSave = {}) =>
+		unwrap<KnowledgeDocument>(http.POST('/api/runs/{run_id}/knowledge', { params: { path: { run_id: runId } }, body }))
+};
+export type KnowledgeApi = typeof knowledgeApi;
 
 /**
  * URL of the live event stream: one board's, or with `projectId` null every project's and the

@@ -49,6 +49,11 @@ export interface paths {
          *     - `plugin.installed`: A plugin (MCP server) was installed or a built-in one registered. Payload: the plugin (secret values never included).
          *     - `plugin.updated`: A plugin's settings, switches, project enablement or last connection test changed. Payload: the plugin (secret values never included).
          *     - `plugin.removed`: A plugin was uninstalled. Payload: `{id, name}`.
+         *     - `knowledge.collection_created`: A knowledge collection was created. Payload: the collection.
+         *     - `knowledge.collection_updated`: A knowledge collection's name, description or project bindings changed. Payload: the collection.
+         *     - `knowledge.collection_deleted`: A knowledge collection and its documents were deleted. Payload: `{id, name}`.
+         *     - `knowledge.document_updated`: A knowledge document was added or its ingestion moved on (pending, fetching, chunking, embedding, ready, failed). Payload: the document summary (no content).
+         *     - `knowledge.document_deleted`: A knowledge document was deleted. Payload: `{id, collection_id}`.
          */
         get: operations["events-stream_events"];
         put?: never;
@@ -68,6 +73,198 @@ export interface paths {
         };
         /** Server status */
         get: operations["health-health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/collections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Knowledge collections */
+        get: operations["knowledge-list_collections"];
+        put?: never;
+        /**
+         * Create a collection
+         * @description Names are unique (case-insensitive). A project collection is bound to its project, and is its write collection when the project has none yet.
+         */
+        post: operations["knowledge-create_collection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/collections/{collection_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a collection */
+        get: operations["knowledge-get_collection"];
+        put?: never;
+        post?: never;
+        /** Delete a collection with its documents */
+        delete: operations["knowledge-delete_collection"];
+        options?: never;
+        head?: never;
+        /** Rename a collection or change its description */
+        patch: operations["knowledge-update_collection"];
+        trace?: never;
+    };
+    "/api/knowledge/collections/{collection_id}/documents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A collection's documents (newest first, without content) */
+        get: operations["knowledge-list_documents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/collections/{collection_id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file (Markdown, text, HTML or PDF)
+         * @description Multipart form with `file` (and optionally `title`). The type is judged by the bytes, not the name: binary data named .md is refused. Extracted, chunked and embedded in the background. The same bytes already in the collection add nothing: 200 with `unchanged: true`.
+         */
+        post: operations["knowledge-upload_file"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/collections/{collection_id}/notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a note
+         * @description Chunked and embedded in the background (watch `status`). The same text already in the collection adds nothing: 200 with `unchanged: true` and that document.
+         */
+        post: operations["knowledge-add_note"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/collections/{collection_id}/urls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a web page or PDF by its URL
+         * @description Fetched in the background (http and https only, timeouts, size limit, at most 5 redirects; loopback and private addresses are refused unless KANBAN_KNOWLEDGE_ALLOW_PRIVATE_URLS is on). A URL already in the collection is fetched again into the same document.
+         */
+        post: operations["knowledge-add_url"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/documents/{document_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a document */
+        get: operations["knowledge-get_document"];
+        put?: never;
+        post?: never;
+        /** Delete a document */
+        delete: operations["knowledge-delete_document"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/documents/{document_id}/reingest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest a document again
+         * @description A URL is fetched again; other documents are chunked and embedded again. Chunks whose text did not change keep their embeddings.
+         */
+        post: operations["knowledge-reingest_document"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search the knowledge collections
+         * @description Hybrid by default: keyword search (SQLite FTS5 / PostgreSQL full text) and semantic search (local embeddings) fused by reciprocal rank. `mode_used` says what ran; when semantic search is off or unavailable, `semantic` says why and the keyword results still come. Snippets mark the matched words with « and ».
+         */
+        get: operations["knowledge-search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The embedding model's state and the ingestion queue */
+        get: operations["knowledge-knowledge_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -233,6 +430,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/knowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The collections bound to a project */
+        get: operations["knowledge-list_bindings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/knowledge/{collection_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Bind a collection to a project (read, or also write)
+         * @description With `can_write: true` it becomes the project's write collection (agents' notes, approved tasks' results); the project's previous write collection stays bound, read only.
+         */
+        put: operations["knowledge-set_binding"];
+        post?: never;
+        /** Unbind a collection from a project */
+        delete: operations["knowledge-remove_binding"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{run_id}": {
         parameters: {
             query?: never;
@@ -278,6 +513,26 @@ export interface paths {
         get: operations["runs-list_run_events"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run_id}/knowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Save a run's result to knowledge
+         * @description The run's result (task, summary, branch, link back to the task) as a task_result document in `collection_id` or the project's write collection. The same text again: 200 with `unchanged: true`.
+         */
+        post: operations["knowledge-save_run_to_knowledge"];
         delete?: never;
         options?: never;
         head?: never;
@@ -547,6 +802,26 @@ export interface components {
          * @enum {string}
          */
         ApprovalStatus: "pending" | "allowed" | "denied" | "expired";
+        /** BindingRead */
+        BindingRead: {
+            /** Can Write */
+            can_write: boolean;
+            /** Collection Id */
+            collection_id: number;
+            /** Collection Name */
+            collection_name: string;
+            /** Project Id */
+            project_id: number;
+        };
+        /** BindingUpdate */
+        BindingUpdate: {
+            /**
+             * Can Write
+             * @description The project's write collection (where its agents add notes and approved tasks' results go). Only one per project: setting it here takes it from the project's other binding.
+             * @default false
+             */
+            can_write?: boolean;
+        };
         /** BoardCard */
         BoardCard: {
             /**
@@ -626,7 +901,7 @@ export interface components {
          * BoardEvent
          * @description One message of `GET /api/events` (its `data:`), told apart by `type`.
          */
-        BoardEvent: components["schemas"]["ProjectCreatedEvent"] | components["schemas"]["ProjectUpdatedEvent"] | components["schemas"]["ProjectDeletedEvent"] | components["schemas"]["TaskCreatedEvent"] | components["schemas"]["TaskUpdatedEvent"] | components["schemas"]["TaskMovedEvent"] | components["schemas"]["TaskDeletedEvent"] | components["schemas"]["RunQueuedEvent"] | components["schemas"]["RunStartedEvent"] | components["schemas"]["RunUpdatedEvent"] | components["schemas"]["RunFinishedEvent"] | components["schemas"]["ApprovalRequestedEvent"] | components["schemas"]["ApprovalResolvedEvent"] | components["schemas"]["PluginInstalledEvent"] | components["schemas"]["PluginUpdatedEvent"] | components["schemas"]["PluginRemovedEvent"];
+        BoardEvent: components["schemas"]["ProjectCreatedEvent"] | components["schemas"]["ProjectUpdatedEvent"] | components["schemas"]["ProjectDeletedEvent"] | components["schemas"]["TaskCreatedEvent"] | components["schemas"]["TaskUpdatedEvent"] | components["schemas"]["TaskMovedEvent"] | components["schemas"]["TaskDeletedEvent"] | components["schemas"]["RunQueuedEvent"] | components["schemas"]["RunStartedEvent"] | components["schemas"]["RunUpdatedEvent"] | components["schemas"]["RunFinishedEvent"] | components["schemas"]["ApprovalRequestedEvent"] | components["schemas"]["ApprovalResolvedEvent"] | components["schemas"]["PluginInstalledEvent"] | components["schemas"]["PluginUpdatedEvent"] | components["schemas"]["PluginRemovedEvent"] | components["schemas"]["KnowledgeCollection_createdEvent"] | components["schemas"]["KnowledgeCollection_updatedEvent"] | components["schemas"]["KnowledgeCollection_deletedEvent"] | components["schemas"]["KnowledgeDocument_updatedEvent"] | components["schemas"]["KnowledgeDocument_deletedEvent"];
         /** BoardRead */
         BoardRead: {
             /** Columns */
@@ -638,6 +913,28 @@ export interface components {
             last_event_id: number;
             project: components["schemas"]["ProjectRead"];
         };
+        /** Body_knowledge-upload_file */
+        "Body_knowledge-upload_file": {
+            /**
+             * File
+             * @description The document.
+             */
+            file: string;
+            /**
+             * Title
+             * @description Default: the file's name.
+             */
+            title?: string | null;
+        };
+        /** BoundProject */
+        BoundProject: {
+            /** Can Write */
+            can_write: boolean;
+            /** Project Id */
+            project_id: number;
+            /** Project Name */
+            project_name: string;
+        };
         /** ChangesRequest */
         ChangesRequest: {
             /**
@@ -645,6 +942,86 @@ export interface components {
              * @description What the agent should change; it continues the same session.
              */
             feedback: string;
+        };
+        /** CollectionCreate */
+        CollectionCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /**
+             * Name
+             * @example Python asyncio
+             */
+            name: string;
+            /**
+             * Project Id
+             * @description With scope project: the project it belongs to (bound to it, writable).
+             */
+            project_id?: number | null;
+            /**
+             * Scope
+             * @description global: any project may bind it; project: one project's own.
+             * @default global
+             * @enum {string}
+             */
+            scope?: "global" | "project";
+        };
+        /** CollectionDeletedPayload */
+        CollectionDeletedPayload: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+        };
+        /** CollectionRead */
+        CollectionRead: {
+            /**
+             * Chunk Count
+             * @default 0
+             */
+            chunk_count?: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /**
+             * Document Count
+             * @default 0
+             */
+            document_count?: number;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Project Id */
+            project_id: number | null;
+            /**
+             * Projects
+             * @description The projects bound to it.
+             */
+            projects?: components["schemas"]["BoundProject"][];
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "global" | "project";
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** CollectionUpdate */
+        CollectionUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Name */
+            name?: string | null;
         };
         /** DiffFile */
         DiffFile: {
@@ -737,6 +1114,140 @@ export interface components {
             /** Files */
             files: number;
         };
+        /** DocumentDeletedPayload */
+        DocumentDeletedPayload: {
+            /** Collection Id */
+            collection_id: number;
+            /** Id */
+            id: number;
+        };
+        /**
+         * DocumentKind
+         * @enum {string}
+         */
+        DocumentKind: "note" | "file" | "url" | "task_result";
+        /** DocumentRead */
+        DocumentRead: {
+            /** Chunk Count */
+            chunk_count: number;
+            /** Collection Id */
+            collection_id: number;
+            /**
+             * Content
+             * @description The text (Markdown or plain), as extracted; empty until fetched.
+             */
+            content: string;
+            /** Content Hash */
+            content_hash: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Error
+             * @description Why it failed (status failed).
+             */
+            error: string | null;
+            /** Id */
+            id: number;
+            kind: components["schemas"]["DocumentKind"];
+            /** Media Type */
+            media_type: string | null;
+            /** Run Id */
+            run_id: number | null;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Source Uri */
+            source_uri: string | null;
+            /** @description pending → fetching → chunking → embedding → ready, or failed. */
+            status: components["schemas"]["DocumentStatus"];
+            /** Supersedes Id */
+            supersedes_id: number | null;
+            /** Task Id */
+            task_id: number | null;
+            /**
+             * Task Short Id
+             * @description The task it came from (KAN-12).
+             */
+            task_short_id?: string | null;
+            /** Title */
+            title: string;
+            /**
+             * Unchanged
+             * @description True when the same content already was in the collection: nothing was added, this is that document.
+             * @default false
+             */
+            unchanged?: boolean;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * DocumentStatus
+         * @enum {string}
+         */
+        DocumentStatus: "pending" | "fetching" | "chunking" | "embedding" | "ready" | "failed";
+        /**
+         * DocumentSummary
+         * @description A document without its content (lists, events).
+         */
+        DocumentSummary: {
+            /** Chunk Count */
+            chunk_count: number;
+            /** Collection Id */
+            collection_id: number;
+            /** Content Hash */
+            content_hash: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Error
+             * @description Why it failed (status failed).
+             */
+            error: string | null;
+            /** Id */
+            id: number;
+            kind: components["schemas"]["DocumentKind"];
+            /** Media Type */
+            media_type: string | null;
+            /** Run Id */
+            run_id: number | null;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Source Uri */
+            source_uri: string | null;
+            /** @description pending → fetching → chunking → embedding → ready, or failed. */
+            status: components["schemas"]["DocumentStatus"];
+            /** Supersedes Id */
+            supersedes_id: number | null;
+            /** Task Id */
+            task_id: number | null;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** EmbeddingStatus */
+        EmbeddingStatus: {
+            /** Message */
+            message?: string | null;
+            /** Model */
+            model: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "off" | "not_loaded" | "ready" | "unavailable";
+        };
         /**
          * ErrorResponse
          * @description Every 4xx answer: `detail` says what is wrong in words a person can act on. Some errors
@@ -815,6 +1326,185 @@ export interface components {
                     [key: string]: unknown;
                 };
             };
+        };
+        /**
+         * KnowledgeCollection_createdEvent
+         * @description A knowledge collection was created. Payload: the collection.
+         */
+        KnowledgeCollection_createdEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["CollectionRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "knowledge.collection_created";
+        };
+        /**
+         * KnowledgeCollection_deletedEvent
+         * @description A knowledge collection and its documents were deleted. Payload: `{id, name}`.
+         */
+        KnowledgeCollection_deletedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["CollectionDeletedPayload"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "knowledge.collection_deleted";
+        };
+        /**
+         * KnowledgeCollection_updatedEvent
+         * @description A knowledge collection's name, description or project bindings changed. Payload: the collection.
+         */
+        KnowledgeCollection_updatedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["CollectionRead"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "knowledge.collection_updated";
+        };
+        /**
+         * KnowledgeDocument_deletedEvent
+         * @description A knowledge document was deleted. Payload: `{id, collection_id}`.
+         */
+        KnowledgeDocument_deletedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["DocumentDeletedPayload"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "knowledge.document_deleted";
+        };
+        /**
+         * KnowledgeDocument_updatedEvent
+         * @description A knowledge document was added or its ingestion moved on (pending, fetching, chunking, embedding, ready, failed). Payload: the document summary (no content).
+         */
+        KnowledgeDocument_updatedEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * @description The event's id in the board event log; ids only grow.
+             */
+            id: number;
+            payload: components["schemas"]["DocumentSummary"];
+            /**
+             * Project Id
+             * @description The project it belongs to; null for plugin events.
+             */
+            project_id: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "knowledge.document_updated";
+        };
+        /** KnowledgeStatus */
+        KnowledgeStatus: {
+            embedding: components["schemas"]["EmbeddingStatus"];
+            /**
+             * Failed
+             * @description How many documents failed.
+             */
+            failed: number;
+            /**
+             * Queue
+             * @description Documents not ready yet (and not failed), oldest first.
+             */
+            queue: components["schemas"]["DocumentSummary"][];
+        };
+        /** NoteCreate */
+        NoteCreate: {
+            /**
+             * Content
+             * @description Markdown or plain text.
+             */
+            content: string;
+            /**
+             * Run Id
+             * @description The agent run that wrote it (the agents' tools set it).
+             */
+            run_id?: number | null;
+            /**
+             * Source Uri
+             * @description Where it comes from (URLs, separated by spaces).
+             */
+            source_uri?: string | null;
+            /**
+             * Supersedes Id
+             * @description A document this one replaces (kept, marked as older).
+             */
+            supersedes_id?: number | null;
+            /**
+             * Task Id
+             * @description The task it came from (the agents' tools set it).
+             */
+            task_id?: number | null;
+            /** Title */
+            title: string;
         };
         /**
          * PluginInstall
@@ -1224,6 +1914,11 @@ export interface components {
              */
             permission_mode?: ("default" | "acceptEdits" | "plan" | "bypassPermissions") | null;
             /**
+             * Save Task Results
+             * @description Save an approved task's result to the project's write collection (knowledge); default on.
+             */
+            save_task_results?: boolean | null;
+            /**
              * Workspace Path
              * @description An existing git repository on the server's machine (or any folder with init_git); stored as an absolute path.
              * @example ~/code/kanban-orchestrator
@@ -1339,6 +2034,8 @@ export interface components {
              * @example acceptEdits
              */
             permission_mode: string;
+            /** Save Task Results */
+            save_task_results: boolean;
             /**
              * Updated At
              * Format: date-time
@@ -1391,6 +2088,11 @@ export interface components {
              * @description How the agent may act: acceptEdits (default) edits files freely and asks before other tools; default asks for edits too; plan only plans; bypassPermissions never asks.
              */
             permission_mode?: ("default" | "acceptEdits" | "plan" | "bypassPermissions") | null;
+            /**
+             * Save Task Results
+             * @description Save an approved task's result to the project's write collection (knowledge); default on.
+             */
+            save_task_results?: boolean | null;
             /** Workspace Path */
             workspace_path?: string | null;
         };
@@ -1501,6 +2203,19 @@ export interface components {
              * @enum {string}
              */
             type: "run.finished";
+        };
+        /** RunKnowledgeSave */
+        RunKnowledgeSave: {
+            /**
+             * Collection Id
+             * @description Default: the project's write collection.
+             */
+            collection_id?: number | null;
+            /**
+             * Title
+             * @description Default: the task's title.
+             */
+            title?: string | null;
         };
         /**
          * RunQueuedEvent
@@ -1694,6 +2409,66 @@ export interface components {
              * @enum {string}
              */
             type: "run.updated";
+        };
+        /** SearchHit */
+        SearchHit: {
+            /** Chunk Id */
+            chunk_id: number;
+            /** Collection Id */
+            collection_id: number;
+            /** Collection Name */
+            collection_name: string;
+            /** Document Id */
+            document_id: number;
+            /** Document Title */
+            document_title: string;
+            /**
+             * Heading
+             * @description The chunk's heading path (Title › Section › Subsection).
+             */
+            heading: string;
+            kind: components["schemas"]["DocumentKind"];
+            /**
+             * Match
+             * @enum {string}
+             */
+            match: "keyword" | "semantic" | "both";
+            /**
+             * Score
+             * @description Higher is better; comparable within one response only.
+             */
+            score: number;
+            /**
+             * Snippet
+             * @description Part of the chunk; matched words between « and ».
+             */
+            snippet: string;
+            /** Source Uri */
+            source_uri: string | null;
+        };
+        /** SearchResponse */
+        SearchResponse: {
+            /** Hits */
+            hits: components["schemas"]["SearchHit"][];
+            /**
+             * Mode Used
+             * @description What ran: hybrid, keyword (semantic unavailable or off) or semantic.
+             * @enum {string}
+             */
+            mode_used: "hybrid" | "keyword" | "semantic";
+            /** Query */
+            query: string;
+            semantic: components["schemas"]["SemanticStatus"];
+        };
+        /** SemanticStatus */
+        SemanticStatus: {
+            /** Message */
+            message?: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "off" | "not_loaded" | "ready" | "unavailable";
         };
         /** SettingRead */
         SettingRead: {
@@ -2024,6 +2799,20 @@ export interface components {
             /** Name */
             name: string;
         };
+        /** UrlCreate */
+        UrlCreate: {
+            /**
+             * Title
+             * @description Default: the page's title.
+             */
+            title?: string | null;
+            /**
+             * Url
+             * @description An http:// or https:// URL.
+             * @example https://docs.python.org/3/library/asyncio.html
+             */
+            url: string;
+        };
         /**
          * ValidationErrorResponse
          * @description A 422: the request did not fit the schema. `detail` sums up every issue in one line.
@@ -2276,6 +3065,1151 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-list_collections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionRead"][];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-create_collection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CollectionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Name taken, or not possible in this state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-get_collection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-delete_collection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-update_collection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CollectionUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Name taken, or not possible in this state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-list_documents": {
+        parameters: {
+            query?: {
+                /** @description Only documents of this kind. */
+                kind?: components["schemas"]["DocumentKind"] | null;
+                /** @description Only documents in this state. */
+                status?: components["schemas"]["DocumentStatus"] | null;
+            };
+            header?: never;
+            path: {
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentSummary"][];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-upload_file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_knowledge-upload_file"];
+            };
+        };
+        responses: {
+            /** @description Unchanged: the same file is there already */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The file is larger than KANBAN_KNOWLEDGE_MAX_UPLOAD_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not a Markdown, text, HTML or PDF document (judged by its bytes) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-add_note": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NoteCreate"];
+            };
+        };
+        responses: {
+            /** @description Unchanged: the same text is there already */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-add_url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UrlCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Name taken, or not possible in this state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-get_document": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The document's id. */
+                document_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-delete_document": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The document's id. */
+                document_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-reingest_document": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The document's id. */
+                document_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Name taken, or not possible in this state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-search": {
+        parameters: {
+            query: {
+                /** @description What to look for, in plain words. */
+                q: string;
+                /** @description Only these collections (repeatable). */
+                collection_id?: number[] | null;
+                /** @description Only the collections bound to this project. */
+                project_id?: number | null;
+                /** @description Only documents of this kind. */
+                kind?: components["schemas"]["DocumentKind"] | null;
+                /** @description hybrid, keyword or semantic. */
+                mode?: "hybrid" | "keyword" | "semantic";
+                /** @description At most this many hits. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResponse"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-knowledge_status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeStatus"];
                 };
             };
             /** @description Host header not allowed */
@@ -3448,6 +5382,252 @@ export interface operations {
             };
         };
     };
+    "knowledge-list_bindings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's id. */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BindingRead"][];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-set_binding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's id. */
+                project_id: number;
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BindingUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BindingRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Name taken, or not possible in this state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-remove_binding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's id. */
+                project_id: number;
+                /** @description The collection's id. */
+                collection_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
     "runs-get_run": {
         parameters: {
             query?: never;
@@ -3661,6 +5841,105 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "knowledge-save_run_to_knowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunKnowledgeSave"];
+            };
+        };
+        responses: {
+            /** @description Unchanged: the same result is there already */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such collection or document */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No collection given and the project has no write collection */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

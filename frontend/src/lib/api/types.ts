@@ -48,6 +48,24 @@ export type SearchItem = SearchResults['items'][number];
 export type InstallOption = NonNullable<SearchItem['install_options']>[number];
 export type StoredSetting = Plugin['settings'][number];
 
+export type Collection = Ok<paths['/api/knowledge/collections/{collection_id}']['get']>;
+export type CollectionCreate = Body<paths['/api/knowledge/collections']['post']>;
+export type CollectionUpdate = Body<paths['/api/knowledge/collections/{collection_id}']['patch']>;
+export type BoundProject = NonNullable<Collection['projects']>[number];
+export type DocumentSummary = Ok<paths['/api/knowledge/collections/{collection_id}/documents']['get']>[number];
+export type KnowledgeDocument = Ok<paths['/api/knowledge/documents/{document_id}']['get']>;
+export type DocumentKind = DocumentSummary['kind'];
+export type DocumentStatus = DocumentSummary['status'];
+export type NoteCreate = Body<paths['/api/knowledge/collections/{collection_id}/notes']['post']>;
+export type UrlCreate = Body<paths['/api/knowledge/collections/{collection_id}/urls']['post']>;
+export type KnowledgeSearch = Ok<paths['/api/knowledge/search']['get']>;
+export type KnowledgeSearchQuery = NonNullable<paths['/api/knowledge/search']['get']['parameters']['query']>;
+export type KnowledgeHit = KnowledgeSearch['hits'][number];
+export type KnowledgeBinding = Ok<paths['/api/projects/{project_id}/knowledge/{collection_id}']['put']>;
+export type KnowledgeStatus = Ok<paths['/api/knowledge/status']['get']>;
+export type RunKnowledgeSave = Body<paths['/api/runs/{run_id}/knowledge']['post']>;
+
+
 /** Runs that are not over yet. */
 export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting_approval'];
 export const isActiveRun = (run: Pick<RunSummary, 'status'> | null | undefined): boolean =>
@@ -70,6 +88,17 @@ export const everyMember =
 		values: T & ([Exclude<U, T[number]>] extends [never] ? unknown : { missing: Exclude<U, T[number]> })
 	): T =>
 		values;
+
+export const DOCUMENT_KINDS = everyMember<DocumentKind>()(['note', 'file', 'url', 'task_result']);
+
+export const DOCUMENT_STATUSES = everyMember<DocumentStatus>()([
+	'pending',
+	'fetching',
+	'chunking',
+	'embedding',
+	'ready',
+	'failed'
+]);
 
 export type TaskStatus = Task['status'];
 /** The board's columns, in order. */
@@ -107,6 +136,8 @@ export type ProjectDeletedPayload = EventOf<'project.deleted'>['payload'];
 type TypeAndPayload<E> = E extends BoardEvent ? Pick<E, 'type' | 'payload'> : never;
 /** A plugin event's type and payload (what the Plugin Manager applies). */
 export type PluginEvent = TypeAndPayload<EventOf<'plugin.installed' | 'plugin.updated' | 'plugin.removed'>>;
+/** A knowledge event's type and payload (what the Knowledge page applies). */
+export type KnowledgeEvent = TypeAndPayload<EventOf<Extract<EventType, `knowledge.${string}`>>>;
 
 /** Named server-sent events on /api/events. */
 export const EVENT_TYPES = everyMember<EventType>()([
@@ -125,9 +156,22 @@ export const EVENT_TYPES = everyMember<EventType>()([
 	'approval.resolved',
 	'plugin.installed',
 	'plugin.updated',
-	'plugin.removed'
+	'plugin.removed',
+	'knowledge.collection_created',
+	'knowledge.collection_updated',
+	'knowledge.collection_deleted',
+	'knowledge.document_updated',
+	'knowledge.document_deleted'
 ]);
 export const PLUGIN_EVENT_TYPES = everyMember<PluginEvent['type']>()(['plugin.installed', 'plugin.updated', 'plugin.removed']);
+
+export const KNOWLEDGE_EVENT_TYPES = everyMember<KnowledgeEvent['type']>()([
+	'knowledge.collection_created',
+	'knowledge.collection_updated',
+	'knowledge.collection_deleted',
+	'knowledge.document_updated',
+	'knowledge.document_deleted'
+]);
 
 /** Named events of `GET /api/runs/{id}/stream` (plus `end`, sent once the run is over). */
 export const RUN_EVENT_TYPES = everyMember<RunEventType>()([

@@ -2,7 +2,7 @@
  * The Plugin Manager's data: registry search (both registries, per-registry errors, paging),
  * installed plugins, and the `plugin.*` events of the unfiltered live stream.
  */
-import { errorMessage, eventsUrl, pluginsApi, type PluginSource, type PluginsApi } from '$lib/api/client';
+import { errorMessage, pluginsApi, type PluginSource, type PluginsApi } from '$lib/api/client';
 import {
 	PLUGIN_EVENT_TYPES,
 	type InstallOption,
@@ -15,7 +15,7 @@ import {
 	type SearchResults,
 	type StoredSetting
 } from '$lib/api/types';
-import { ReconnectingSource } from '$lib/events/source.svelte';
+import { followEvents } from '$lib/events/follow';
 
 export type {
 	InstallOption,
@@ -213,34 +213,13 @@ function sortPlugins(items: Plugin[]): Plugin[] {
 	return [...items].sort((a, b) => Number(b.builtin) - Number(a.builtin) || a.title.localeCompare(b.title) || a.id - b.id);
 }
 
-/**
- * The live stream without `?project_id` (only it carries `plugin.*`). Calls `onEvent` for plugin
- * events and `onResync` after a reconnect, so the caller can refetch what it may have missed.
- */
+/** The `plugin.*` events of the live stream (see followEvents). */
 export function followPluginEvents(
 	onEvent: (event: PluginEvent) => void,
 	onResync: () => void,
-	create: (url: string) => EventSource = (url) => new EventSource(url)
+	create?: (url: string) => EventSource
 ): () => void {
-	const source = new ReconnectingSource({
-		url: () => eventsUrl(null),
-		events: PLUGIN_EVENT_TYPES,
-		onMessage: (type, message) => {
-			try {
-				const data = JSON.parse(message.data) as { payload: unknown };
-				onEvent({ type, payload: data.payload } as PluginEvent);
-			} catch {
-				/* not JSON: ignore */
-			}
-		},
-		onOpen: ({ afterError }) => {
-			if (afterError) onResync();
-		},
-		create,
-		backoff: (n) => Math.min(1000 * 2 ** n, 15000)
-	});
-	source.open();
-	return source.close;
+	return followEvents<PluginEvent>(PLUGIN_EVENT_TYPES, onEvent, onResync, create);
 }
 
 export const plugins = new PluginsState();

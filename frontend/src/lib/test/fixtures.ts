@@ -23,6 +23,7 @@ export const project: Project = {
 	agent_model: null,
 	max_turns: null,
 	max_budget_usd: null,
+	save_task_results: true,
 	created_at: '2026-01-01T00:00:00Z',
 	updated_at: '2026-01-01T00:00:00Z'
 };

@@ -5,6 +5,7 @@ import TaskDetailsTab from './task-details-tab.svelte';
 import AgentLogTab from '$lib/components/runs/agent-log-tab.svelte';
 import ChangesTab from '$lib/components/runs/changes-tab.svelte';
 import RunsTab from '$lib/components/runs/runs-tab.svelte';
+import TaskKnowledgeTab from '$lib/components/knowledge/task-knowledge-tab.svelte';
 
 export type TaskTabProps = { board: BoardState; task: Task };
 
@@ -24,5 +25,6 @@ export const TASK_TABS: TaskTab[] = [
 	{ id: 'details', label: 'Details', component: TaskDetailsTab },
 	{ id: 'log', label: 'Agent Log', component: AgentLogTab, fill: true },
 	{ id: 'changes', label: 'Changes', component: ChangesTab },
-	{ id: 'runs', label: 'Runs', component: RunsTab }
+	{ id: 'runs', label: 'Runs', component: RunsTab },
+	{ id: 'knowledge', label: 'Knowledge', component: TaskKnowledgeTab }
 ];
