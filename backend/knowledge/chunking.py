@@ -108,8 +108,19 @@ def _split_long(text: str, target: int, level: int = 0) -> list[str]:
     return out
 
 
-def chunk_markdown(markdown: str, target: int = TARGET_CHARS) -> list[Chunk]:
-    """The document's chunks in order (empty for a document without text)."""
+def with_title(title: str | None, heading: str) -> str:
+    """The heading path under the document's title (unless the path starts with it already)."""
+    if not title or not title.strip():
+        return heading
+    title = title.strip()
+    if heading.split(HEADING_SEPARATOR)[0].strip().lower() == title.lower():
+        return heading
+    return f"{title}{HEADING_SEPARATOR}{heading}" if heading else title
+
+
+def chunk_markdown(markdown: str, target: int = TARGET_CHARS, title: str | None = None) -> list[Chunk]:
+    """The document's chunks in order (empty for a document without text). With `title`, every
+    heading path starts with the document's title."""
     chunks: list[Chunk] = []
     current: list[str] = []
     size = 0
@@ -118,7 +129,7 @@ def chunk_markdown(markdown: str, target: int = TARGET_CHARS) -> list[Chunk]:
     def flush() -> None:
         nonlocal size
         if current:
-            chunks.append(Chunk(HEADING_SEPARATOR.join(section or ()), "\n\n".join(current)))
+            chunks.append(Chunk(with_title(title, HEADING_SEPARATOR.join(section or ())), "\n\n".join(current)))
             current.clear()
         size = 0
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
-from ..deps import ReadSession, SettingsDep, WriteSession
+from ..deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
 from ..errors import InvalidInput
 from ..kit.schemas import MAX_ID, ErrorResponse, Responses, TextLimits
 from ..models import DocumentKind, DocumentStatus
@@ -297,6 +297,6 @@ async def remove_binding(project_id: ProjectId, collection_id: CollectionId, ses
         200: {"model": DocumentRead, "description": "Unchanged: the same result is there already"},
     },
 )
-async def save_run_to_knowledge(run_id: RunId, body: RunKnowledgeSave, session: WriteSession, response: Response):
-    added = await knowledge_service.save_run_result(session, run_id, body.collection_id, body.title)
+async def save_run_to_knowledge(run_id: RunId, body: RunKnowledgeSave, database: DatabaseDep, response: Response):
+    added = await knowledge_service.save_run(database, run_id, body.collection_id, body.title)
     return _added(added, response, status.HTTP_201_CREATED)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -24,22 +23,12 @@ from sqlalchemy.orm import Session, undefer
 from ..config import Settings
 from ..db import Database
 from ..models import DocumentKind, DocumentStatus, KnowledgeDocument
-from . import extract, fetch, service
-from .chunking import Chunk, chunk_markdown, embedding_input
+from . import embeddings, extract, fetch, service
+from .chunking import TARGET_CHARS, Chunk, chunk_markdown, embedding_input
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
 EMBED_BATCH = 64
-
-
-def _embeddings() -> Any:
-    """backend.knowledge.embeddings, or None where it is not part of this build."""
-    try:
-        return importlib.import_module(f"{__package__}.embeddings")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.embeddings":
-            raise
-        return None
 
 
 class IngestionWorker:
@@ -168,7 +157,10 @@ class IngestionWorker:
                 values["content_hash"] = service.sha256(content)
                 if extracted.title and document.title == (document.source_uri or "")[:300]:
                     values["title"] = extracted.title[:300]
-        chunks: list[Chunk] = await asyncio.to_thread(chunk_markdown, content)
+        title = values.get("title", document.title)
+        if document.kind == DocumentKind.url.value and title == (document.source_uri or "")[:300]:
+            title = None  # the URL stands in for a title the page did not have
+        chunks: list[Chunk] = await asyncio.to_thread(chunk_markdown, content, TARGET_CHARS, title)
         if not chunks:
             raise extract.UnsupportedContent("the document has no text")
         async with self.database.session(write=True) as session:
@@ -188,32 +180,30 @@ class IngestionWorker:
             )
 
     async def _embed(self, document_id: int) -> None:
-        embeddings = _embeddings()
-        embedder = None
+        """Embed the chunks without an embedding of the model (all of them the first time, the
+        changed ones after a re-ingest); with embeddings off or unavailable the document is ready
+        for keyword search, and `error` says that it is not embedded."""
+        embedder = embeddings.get_embedder(self.settings)
         note = None
-        if embeddings is not None:
-            try:
-                embedder = embeddings.get_embedder(self.settings)
-                while embedder is not None:
-                    async with self.database.session() as session:
-                        todo = await service.chunks_to_embed(session, document_id, embedder.model_name, EMBED_BATCH)
-                    if not todo:
-                        break
-                    texts = [embedding_input(Chunk(heading, text)) for _, heading, text in todo]
-                    matrix = await asyncio.to_thread(embedder.embed_passages, texts)
-                    blobs = [(chunk_id, embeddings.to_blob(vector)) for (chunk_id, _, _), vector in zip(todo, matrix)]
-                    async with self.database.session(write=True) as session:
-                        await service.store_embeddings(session, embedder.model_name, blobs)
-            except embeddings.EmbeddingUnavailable as exc:
-                note = f"not embedded (keyword search only): {exc}"
+        try:
+            while embedder is not None:
+                async with self.database.session() as session:
+                    todo = await service.chunks_to_embed(session, document_id, embedder.model_name, EMBED_BATCH)
+                if not todo:
+                    break
+                texts = [embedding_input(Chunk(heading, text)) for _, heading, text in todo]
+                matrix = await asyncio.to_thread(embedder.embed_passages, texts)
+                blobs = [(chunk_id, embeddings.to_blob(vector)) for (chunk_id, _, _), vector in zip(todo, matrix)]
+                async with self.database.session(write=True) as session:
+                    # The vector cache finds the new rows itself before its next search (refresh).
+                    await service.store_embeddings(session, embedder.model_name, blobs)
+        except embeddings.EmbeddingUnavailable as exc:
+            note = f"Not embedded, found by keyword search only: {exc}"
         async with self.database.session(write=True) as session:
             document = await session.get(KnowledgeDocument, document_id, with_for_update=True)
             if document is None:
                 return
-            await service.set_status(session, document, DocumentStatus.ready, raw=None)
-            if note:
-                document.error = note[:2000]
-                await session.flush()
+            await service.set_status(session, document, DocumentStatus.ready, raw=None, error=note)
 
 
 def urlsplit_name(url: str) -> str | None:

@@ -9,7 +9,6 @@ makes a syntax error. Snippets mark matched words with « and ».
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import re
 from collections.abc import Sequence
@@ -22,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..config import Settings
 from ..errors import InvalidInput
 from ..models import DocumentKind, KnowledgeChunk, KnowledgeCollection, KnowledgeDocument
-from . import service
+from . import embeddings, service, vectors
+from .fusion import reciprocal_rank_fusion
 from .schemas import MARK_END, MARK_START, Match, SearchHit, SearchResponse, SemanticStatus
 
 log = logging.getLogger(__name__)
@@ -99,23 +99,10 @@ async def keyword_ranking(
     return [Candidate(row[0], float(row[1]), row[2]) for row in rows]
 
 
-# -- the embedding side (backend/knowledge/embeddings.py, vectors.py, fusion.py) ----------
-
-
-def _module(name: str) -> Any:
-    """One of the embedding modules, or None where they are not part of this build."""
-    try:
-        return importlib.import_module(f"{__package__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.{name}":
-            raise
-        return None
+# -- the semantic side (embeddings.py, vectors.py) -----------------------------------------
 
 
 def semantic_status(settings: Settings) -> dict[str, Any]:
-    embeddings = _module("embeddings")
-    if embeddings is None:
-        return {"model": None, "state": "off", "message": "Semantic search is not part of this build."}
     return dict(embeddings.embedding_status(settings))
 
 
@@ -128,14 +115,11 @@ async def semantic_ranking(
     limit: int,
 ) -> tuple[list[Candidate], SemanticStatus]:
     """Chunks by cosine similarity, or none with the reason when semantic search cannot run."""
-    embeddings, vectors = _module("embeddings"), _module("vectors")
-    if embeddings is None or vectors is None:
-        return [], SemanticStatus(state="off", message="Semantic search is not part of this build.")
+    embedder = embeddings.get_embedder(settings)
+    if embedder is None:
+        status = embeddings.embedding_status(settings)
+        return [], SemanticStatus(state="off", message=status.get("message") or "Semantic search is off.")
     try:
-        embedder = embeddings.get_embedder(settings)
-        if embedder is None:
-            status = embeddings.embedding_status(settings)
-            return [], SemanticStatus(state="off", message=status.get("message") or "Semantic search is off.")
         vector = await asyncio.to_thread(embedder.embed_query, query)
     except embeddings.EmbeddingUnavailable as exc:
         return [], SemanticStatus(state="unavailable", message=str(exc))
@@ -154,7 +138,9 @@ async def semantic_ranking(
             ).all()
         )
         found = [(chunk_id, score) for chunk_id, score in found if kinds.get(chunk_id) == kind][:limit]
-    return [Candidate(chunk_id, float(score)) for chunk_id, score in found], SemanticStatus(state="ready")
+    return [Candidate(chunk_id, float(score)) for chunk_id, score in found], SemanticStatus(
+        state="ready", message=embedder.message
+    )
 
 
 def mark_terms(passage: str, terms: Sequence[str]) -> str:
@@ -212,9 +198,8 @@ def _single(candidates: list[Candidate], limit: int) -> list[tuple[int, float]]:
 
 
 def _fuse(keyword: list[Candidate], semantic: list[Candidate], limit: int) -> list[tuple[int, float]]:
-    fusion = _module("fusion")
     rankings = [[c.chunk_id for c in keyword], [c.chunk_id for c in semantic]]
-    return list(fusion.reciprocal_rank_fusion(rankings))[:limit]
+    return reciprocal_rank_fusion(rankings)[:limit]
 
 
 async def _hits(

@@ -7,6 +7,7 @@ moves the document on, step by step, through the functions at the end of this mo
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import git
+from ..db import Database
 from ..errors import Conflict, InvalidInput, KanbanError, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
@@ -513,6 +516,28 @@ async def save_run_result(
     return await add_note(session, collection_id, note, kind=DocumentKind.task_result, task_id=task.id, run_id=run.id)
 
 
+async def changed_files(workspace_path: str, run: AgentRun) -> list[str]:
+    """The paths the run changed (git, base…head); none when git cannot tell."""
+    if not run.base_commit or not run.head_commit:
+        return []
+    try:
+        diff = await asyncio.to_thread(git.diff, workspace_path, run.base_commit, run.head_commit)
+    except KanbanError:
+        return []
+    return [entry["path"] for entry in diff["files"]]
+
+
+async def save_run(database: Database, run_id: int, collection_id: int | None, title: str | None) -> Added:
+    """ "Save to knowledge" from the API: the files the run changed are read from git first,
+    outside the write transaction."""
+    async with database.session() as session:
+        run = await get_or_404(session, AgentRun, run_id, "Run")
+        project = await session.get(Project, run.project_id)
+    files = await changed_files(project.workspace_path, run) if project is not None else []
+    async with database.session(write=True) as session:
+        return await save_run_result(session, run_id, collection_id, title, files)
+
+
 async def save_on_approve(session: AsyncSession, task: Task, run: AgentRun, files: Sequence[str]) -> Added | None:
     """When a task is approved: its result to the project's write collection, if the project has
     one and `save_task_results` is on. None when nothing is saved."""
@@ -544,11 +569,11 @@ async def set_status(session: AsyncSession, document: KnowledgeDocument, status:
     """Move a document to its next step (with the values that step produced) and tell the board."""
     for name, value in values.items():
         setattr(document, name, value)
+    if status is not DocumentStatus.failed and "error" not in values:
+        document.error = None
     document.status = status.value
     document.status_at = utcnow()
     document.updated_at = utcnow()
-    if status is not DocumentStatus.failed:
-        document.error = None
     await session.flush()
     await _document_event(session, document)
 

@@ -28,6 +28,7 @@ from ..errors import Conflict, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
 from ..kit.queries import get_or_404
+from ..knowledge import service as knowledge_service
 from ..models import (
     ACTIVE_RUN_STATUSES,
     AgentRun,
@@ -378,9 +379,12 @@ async def approve(database: Database, task_id: int) -> Task:
         project.base_branch,
         f"Merge {run.branch}: {task.title}",
     )
+    files = await knowledge_service.changed_files(project.workspace_path, run)
     async with database.session(write=True) as session:
         task = await task_service.get(session, task_id, for_update=True)
         task = await task_service.transition(session, task, TaskStatus.done)
+        # The result goes to the project's write collection (knowledge) in the same transaction.
+        await knowledge_service.save_on_approve(session, task, run, files)
     with contextlib.suppress(Conflict):  # a worktree with work that is not merged stays
         await asyncio.to_thread(git.remove_worktree, project.workspace_path, run.worktree_path, run.branch)
     return task

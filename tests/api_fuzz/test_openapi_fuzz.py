@@ -51,7 +51,8 @@ def git_repository(folder: Path) -> Path:
 
 
 async def seed(client: httpx.AsyncClient, workspace: Path) -> dict[str, list[int]]:
-    """A project with tasks, subtasks, a queued run and a plugin: records the fuzzer can find."""
+    """A project with tasks, subtasks, a queued run, a plugin, knowledge collections with
+    documents (one bound to the project): records the fuzzer can find."""
 
     async def post(path: str, body: dict) -> dict:
         response = await client.post(path, json=body)
@@ -71,7 +72,21 @@ async def seed(client: httpx.AsyncClient, workspace: Path) -> dict[str, list[int
         await post("/api/plugins", {"name": f"fuzz-{n}", "command": "true", "env": {"API_TOKEN": "s3cret"}})
         for n in range(2)
     ]
+    collections = [await post("/api/knowledge/collections", {"name": f"Knowledge {n}"}) for n in range(2)]
+    kept_collection = collections[0]["id"]
+    documents = [
+        await post(
+            f"/api/knowledge/collections/{kept_collection}/notes", {"title": f"Note {n}", "content": f"Text {n}"}
+        )
+        for n in range(2)
+    ]
+    bound = await client.put(f"/api/projects/{kept}/knowledge/{kept_collection}", json={"can_write": True})
+    assert bound.status_code == 200, bound.text
     return {
+        "collection_id": [kept_collection],
+        "document_id": [documents[0]["id"]],
+        "delete:collection_id": [collections[1]["id"]],
+        "delete:document_id": [documents[1]["id"]],
         "project_id": [kept, spare],
         "task_id": [task["id"] for task in tasks + spare_tasks],
         "run_id": [run["id"]],
@@ -83,11 +98,16 @@ async def seed(client: httpx.AsyncClient, workspace: Path) -> dict[str, list[int
 
 
 @pytest.fixture(params=DATABASE_KINDS)
-def fuzz_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+def fuzz_settings(request: pytest.FixtureRequest, tmp_path: Path, local_model_dir: Path) -> Iterator[Settings]:
     """A database of its own: the fuzzer deletes and changes whatever it finds."""
     dead_registry = f"http://127.0.0.1:{free_port()}"  # nothing listens: searches report the registry as failed
     settings, drop = make_settings(
-        request.param, tmp_path, run_agents=False, glama_url=dead_registry, mcp_registry_url=dead_registry
+        request.param,
+        tmp_path,
+        run_agents=False,  # also: no ingestion, so the URLs the fuzzer adds are never fetched
+        glama_url=dead_registry,
+        mcp_registry_url=dead_registry,
+        knowledge_model_path=local_model_dir,
     )
     yield settings
     drop()

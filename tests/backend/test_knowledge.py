@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from backend.knowledge import fetch
+from backend.knowledge import embeddings, fetch
 from backend.main import create_app
 from backend.models import KnowledgeChunk, KnowledgeCollection, KnowledgeDocument
 from tests.backend.factories import create_project
@@ -21,13 +21,14 @@ MAX_UPLOAD = 300_000
 
 
 @pytest.fixture(scope="module", params=DATABASE_KINDS)
-def kn_settings(request, tmp_path_factory):
+def kn_settings(request, tmp_path_factory, local_model_dir):
     settings, drop = make_settings(
         request.param,
         tmp_path_factory.mktemp(f"knowledge-{request.param}"),
         knowledge_allow_private_urls=True,  # the test web server is on 127.0.0.1
         knowledge_fetch_timeout_seconds=2,
         knowledge_max_upload_bytes=MAX_UPLOAD,
+        knowledge_model_path=local_model_dir,  # a real embedding model, from a test package
         port=free_port(),
     )
     yield settings
@@ -93,7 +94,7 @@ async def test_a_note_is_chunked_and_found_and_the_same_note_again_is_a_no_op(kn
     result = await search(kn, "restart on failure", collection_id=collection["id"], mode="keyword")
     assert result["mode_used"] == "keyword"
     (hit,) = result["hits"]
-    assert hit["document_id"] == note["id"] and hit["heading"] == "Deploy › Service unit"
+    assert hit["document_id"] == note["id"] and hit["heading"] == "Deploying with systemd › Deploy › Service unit"
     assert "«" in hit["snippet"] and hit["match"] == "keyword"
 
     before = await counts(kn_app)
@@ -124,8 +125,10 @@ async def test_a_markdown_file_and_a_pdf_upload(kn):
     document = await wait_for_document(kn, response.json()["id"])
     assert document["status"] == "ready", document
     assert document["media_type"] == "application/pdf" and "flamingo migration" in document["content"]
-    hits = (await search(kn, "flamingos", collection_id=collection["id"]))["hits"]
+    hits = (await search(kn, "flamingos", collection_id=collection["id"], mode="keyword"))["hits"]
     assert [h["document_title"] for h in hits] == ["Flamingo report"]
+    hits = (await search(kn, "flamingos", collection_id=collection["id"]))["hits"]
+    assert hits[0]["document_title"] == "Flamingo report" and hits[0]["match"] == "both"
 
 
 async def test_bad_uploads_are_refused_and_nothing_is_written(kn, kn_app):
@@ -259,7 +262,7 @@ async def test_private_addresses_are_refused_when_not_allowed(kn, kn_settings, m
             assert address in document["error"], document["error"]
 
 
-async def test_re_adding_a_url_reuses_unchanged_chunks(kn, kn_app):
+async def test_re_adding_a_url_reuses_unchanged_chunks_and_embeds_only_the_changed_one(kn, kn_app, monkeypatch):
     collection = await new_collection(kn)
     sections = [f"## Part {i}\n\n" + f"Paragraph {i} about topic number {i}. " * 20 for i in range(6)]
     with serving() as site:
@@ -277,6 +280,25 @@ async def test_re_adding_a_url_reuses_unchanged_chunks(kn, kn_app):
                     )
                 ).all()
             )
+            embedded_before = dict(
+                (
+                    await session.execute(
+                        select(KnowledgeChunk.id, KnowledgeChunk.embedding).where(
+                            KnowledgeChunk.document_id == first["id"]
+                        )
+                    )
+                ).all()
+            )
+        assert all(embedded_before.values()), "every chunk is embedded"
+        embedder = embeddings.get_embedder(kn_app.state.settings)
+        embedded_texts: list[str] = []
+        embed_passages = embedder.embed_passages
+
+        def spy(texts):
+            embedded_texts.extend(texts)
+            return embed_passages(texts)
+
+        monkeypatch.setattr(embedder, "embed_passages", spy)
         sections[2] = "## Part 2\n\nThis part was rewritten completely."
         site.page("/doc.md", "# Doc\n\n" + "\n\n".join(sections), "text/markdown")
         again = await kn.post(f"/api/knowledge/collections/{collection['id']}/urls", json={"url": url})
@@ -291,9 +313,19 @@ async def test_re_adding_a_url_reuses_unchanged_chunks(kn, kn_app):
                 )
             ).all()
         )
+        embedded_after = dict(
+            (
+                await session.execute(
+                    select(KnowledgeChunk.id, KnowledgeChunk.embedding).where(KnowledgeChunk.document_id == first["id"])
+                )
+            ).all()
+        )
     kept = ids_before.keys() & ids_after.keys()
     assert len(kept) == 5 and all(ids_before[h] == ids_after[h] for h in kept)
     assert len(ids_after) == 6
+    assert embedded_texts == ["Doc › Part 2\n\nThis part was rewritten completely."]  # the URL is no title
+    assert all(embedded_after[ids_after[h]] == embedded_before[ids_before[h]] for h in kept)
+    assert all(embedded_after.values())
     hits = (await search(kn, "rewritten completely", collection_id=collection["id"], mode="keyword"))["hits"]
     assert hits and hits[0]["heading"] == "Doc › Part 2"
 
@@ -321,7 +353,7 @@ async def test_bindings_one_write_collection_per_project(kn):
     outside = (await kn.post(f"/api/knowledge/collections/{other['id']}/notes", json={**note, "title": "Other"})).json()
     await wait_for_document(kn, in_b["id"])
     await wait_for_document(kn, outside["id"])
-    hits = (await search(kn, "zebra crossing", project_id=project["id"]))["hits"]
+    hits = (await search(kn, "zebra crossing", project_id=project["id"], mode="keyword"))["hits"]
     assert {h["document_id"] for h in hits} == {in_b["id"]}
 
     assert (await kn.delete(f"/api/projects/{project['id']}/knowledge/{b['id']}")).status_code == 204
@@ -352,3 +384,44 @@ async def test_status_and_document_listing(kn):
     assert (await wait_for_document(kn, note["id"]))["status"] == "ready"
     assert (await kn.delete(f"/api/knowledge/documents/{note['id']}")).status_code == 204
     assert (await kn.get(f"/api/knowledge/documents/{note['id']}")).status_code == 404
+
+
+async def test_hybrid_search_finds_by_meaning_and_by_words(kn):
+    collection = await new_collection(kn)
+    notes = {
+        "espresso": ("Espresso at home", "Grind the beans finely, tamp firmly and pull the shot for about 25 seconds."),
+        "tyres": ("Bicycle tyres", "Pump road bike tyres to six or seven bar; check the pressure every week."),
+        "tea": ("Green tea", "Brew green tea at 80 degrees for two minutes; boiling water makes it bitter."),
+    }
+    ids = {}
+    for key, (title, content) in notes.items():
+        response = await kn.post(
+            f"/api/knowledge/collections/{collection['id']}/notes", json={"title": title, "content": content}
+        )
+        ids[key] = (await wait_for_document(kn, response.json()["id"]))["id"]
+    result = await search(kn, "preparing coffee", collection_id=collection["id"])
+    assert result["mode_used"] == "hybrid" and result["semantic"]["state"] == "ready"
+    assert result["hits"][0]["document_id"] == ids["espresso"] and result["hits"][0]["match"] == "semantic"
+    semantic = await search(kn, "inflating wheels", collection_id=collection["id"], mode="semantic")
+    assert semantic["mode_used"] == "semantic" and semantic["hits"][0]["document_id"] == ids["tyres"]
+    both = await search(kn, "brew green tea", collection_id=collection["id"])
+    assert both["hits"][0]["document_id"] == ids["tea"] and both["hits"][0]["match"] == "both"
+    assert "«" in both["hits"][0]["snippet"]
+    assert (await search(kn, "brew", collection_id=collection["id"], kind="url"))["hits"] == []
+
+
+async def test_without_a_model_keyword_search_still_answers_and_says_why(kn, kn_settings, monkeypatch, tmp_path):
+    monkeypatch.setattr(kn_settings, "knowledge_model_path", tmp_path)  # a folder without a model
+    collection = await new_collection(kn)
+    response = await kn.post(
+        f"/api/knowledge/collections/{collection['id']}/notes",
+        json={"title": "Kiwi", "content": "Kiwis are flightless birds."},
+    )
+    note = await wait_for_document(kn, response.json()["id"])
+    assert note["status"] == "ready" and note["error"].startswith("Not embedded"), note
+    result = await search(kn, "flightless kiwis", collection_id=collection["id"])
+    assert result["mode_used"] == "keyword" and result["semantic"]["state"] == "unavailable"
+    assert "model" in result["semantic"]["message"].lower()
+    assert [h["document_id"] for h in result["hits"]] == [note["id"]]
+    status = (await kn.get("/api/knowledge/status")).json()
+    assert status["embedding"]["state"] == "unavailable"

@@ -59,3 +59,10 @@ def test_plain_text_and_empty_documents():
 def test_a_word_longer_than_a_chunk_is_cut():
     chunks = chunk_markdown("x" * 2500)
     assert [len(c.text) for c in chunks] == [1000, 1000, 500]
+
+
+def test_the_title_heads_every_heading_path_once():
+    chunks = chunk_markdown("Intro.\n\n## Setup\n\nSteps.", title="Guide")
+    assert [c.heading for c in chunks] == ["Guide", "Guide › Setup"]
+    chunks = chunk_markdown("# Guide\n\nIntro.\n\n## Setup\n\nSteps.", title="guide")
+    assert [c.heading for c in chunks] == ["Guide", "Guide › Setup"]
