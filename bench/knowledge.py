@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +39,19 @@ from backend.knowledge.vectors import cache_for
 from backend.migrations_runner import upgrade
 from backend.models import KnowledgeChunk, KnowledgeCollection, KnowledgeDocument
 
-from .common import Row, percentile, rss_mb
+from .common import REPO, Row, percentile, rss_mb
 
 SECTION = "knowledge"
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "pe", "do", "gra", "lin", "mor", "sel", "tu", "ba"]
 
 
 def vocabulary(size: int, rng: np.random.Generator) -> list[str]:
-    words: dict[str, None] = {}
+    """The English words of this project's docs, most frequent first (so the text tokenizes like
+    English for the model), then invented words up to `size` (the rare ones)."""
+    counts: Counter[str] = Counter()
+    for path in [*(REPO / "docs").glob("*.md"), *(REPO / "dev").rglob("*.md"), REPO / "README.md"]:
+        counts.update(re.findall(r"[a-z]{3,}", path.read_text(encoding="utf-8").lower()))
+    words = dict.fromkeys(word for word, _ in counts.most_common(size))
     while len(words) < size:
         words["".join(rng.choice(SYLLABLES, rng.integers(2, 5)))] = None
     return list(words)
