@@ -17,6 +17,7 @@ The vectors are L2-normalised, so the product is the cosine.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -53,6 +54,8 @@ class VectorCache:
         self._max_id = 0
         self._database: tuple[str, str] | None = None  # (URL, schema) the cache was loaded from
         self._lock = threading.RLock()
+        self._refresh_lock = asyncio.Lock()
+        self._refresh_loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return self._size
@@ -160,7 +163,15 @@ class VectorCache:
     # -- the database ---------------------------------------------------------------
 
     async def refresh(self, session: AsyncSession) -> None:
-        """Bring the cache in line with the database (see the module's docstring)."""
+        """Bring the cache in line with the database (see the module's docstring). Concurrent
+        searches wait for one refresh instead of each loading the matrix."""
+        loop = asyncio.get_running_loop()
+        if self._refresh_loop is not loop:
+            self._refresh_lock, self._refresh_loop = asyncio.Lock(), loop
+        async with self._refresh_lock:
+            await self._refresh(session)
+
+    async def _refresh(self, session: AsyncSession) -> None:
         bind = session.get_bind()
         version = _VERSION_POSTGRESQL if bind.dialect.name == "postgresql" else _VERSION
         count, max_id, schema = (await session.execute(version, {"model": self.model})).one()

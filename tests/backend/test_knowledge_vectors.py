@@ -223,3 +223,30 @@ async def test_version_check_uses_the_model_index(settings: Settings) -> None:
         assert "USING COVERING INDEX" in plan, plan
     finally:
         await database.dispose()
+
+
+async def test_concurrent_first_searches_load_once(settings: Settings) -> None:
+    import asyncio
+
+    database = Database(settings)
+    model = f"{MODEL}-{uuid.uuid4().hex[:6]}"
+    try:
+        await add_chunks(database, await new_collection(database), unit(np.random.default_rng(9), 12), model)
+        cache = VectorCache(model)
+        loads = []
+        original = cache._load_all
+
+        async def counted(session) -> None:
+            loads.append(1)
+            await original(session)
+
+        cache._load_all = counted  # type: ignore[method-assign]
+
+        async def one() -> None:
+            async with database.session() as session:
+                await cache.refresh(session)
+
+        await asyncio.gather(*(one() for _ in range(4)))
+        assert loads == [1] and len(cache) == 12
+    finally:
+        await database.dispose()
