@@ -56,6 +56,7 @@ class VectorCache:
         self._lock = threading.RLock()
         self._refresh_lock = asyncio.Lock()
         self._refresh_loop: asyncio.AbstractEventLoop | None = None
+        self._expected = 0
 
     def __len__(self) -> int:
         return self._size
@@ -86,7 +87,8 @@ class VectorCache:
             if vectors.shape[1] != self.dimensions:
                 raise ValueError(f"vectors of {vectors.shape[1]} dimensions in a cache of {self.dimensions}")
             new = [i for i, chunk_id in enumerate(chunk_ids) if int(chunk_id) not in self._rows]
-            self._reserve(self._size + len(new))
+            self._reserve(max(self._size + len(new), self._expected))
+            self._expected = 0
             for i, chunk_id in enumerate(chunk_ids):
                 row = self._rows.get(int(chunk_id))
                 if row is None:
@@ -178,7 +180,7 @@ class VectorCache:
         # SQLite's reader and writer engines share the file; PostgreSQL tests share a URL, not a schema.
         database = (bind.engine.url.render_as_string(hide_password=True), schema)
         if database != self._database:
-            await self._load_all(session)
+            await self._load_all(session, int(count))
             self._database = database
             return
         if (int(count), int(max_id)) == (self._size, self._max_id):
@@ -198,9 +200,10 @@ class VectorCache:
             sql = text(_ROWS + f" AND c.id IN ({', '.join(str(int(i)) for i in batch)})")
             self._add_rows((await session.execute(sql, {"model": self.model})).all())
 
-    async def _load_all(self, session: AsyncSession) -> None:
+    async def _load_all(self, session: AsyncSession, expected: int = 0) -> None:
         result = await session.stream(text(_ROWS + " ORDER BY c.id"), {"model": self.model})
         self.clear()
+        self._expected = expected  # the first batch reserves this many rows: no regrowing while loading
         async for rows in result.partitions(5000):
             self._add_rows(rows)
         log.info("vector cache for %s: %d chunks loaded", self.model, self._size)

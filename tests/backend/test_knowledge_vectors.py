@@ -175,7 +175,7 @@ async def test_refresh_loads_then_follows_other_writers(settings: Settings) -> N
         # The write session (SQLite: another engine on the same file) is the same database: no reload.
         loads = []
         original = cache._load_all
-        cache._load_all = lambda s: loads.append(1) or original(s)  # type: ignore[method-assign]
+        cache._load_all = lambda s, n=0: loads.append(1) or original(s, n)  # type: ignore[method-assign]
         async with database.session(write=True) as session:
             await cache.refresh(session)
         assert loads == []
@@ -236,9 +236,9 @@ async def test_concurrent_first_searches_load_once(settings: Settings) -> None:
         loads = []
         original = cache._load_all
 
-        async def counted(session) -> None:
+        async def counted(session, expected=0) -> None:
             loads.append(1)
-            await original(session)
+            await original(session, expected)
 
         cache._load_all = counted  # type: ignore[method-assign]
 
