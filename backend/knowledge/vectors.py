@@ -7,11 +7,13 @@ The vectors are L2-normalised, so the product is the cosine.
 - Loaded from the database on first use (`refresh`), one row per chunk that has an embedding of
   this model. A chunk's `model` is set together with its `embedding` (both or neither).
 - Kept in sync by the process that writes (`upsert` after embedding, `remove` on delete), and
-  checked before each search (`refresh`): the database's count and largest id of this model's
-  chunks against the cache's. Equal means in sync (one indexed aggregate); otherwise the cache
-  reads the ids (an index scan), drops the ones gone and loads the new ones: another process's
-  writes, or a transaction that rolled back after an `upsert`. Another database (URL and
-  schema) is loaded in full.
+  checked before each search (`refresh`): the database's largest id of this model's chunks (an
+  index lookup) against the cache's, and at most every COUNT_EVERY_SECONDS their count too.
+  New chunks are loaded at once; when the count differs the cache reads the ids (an index scan),
+  drops the ones gone and loads the missing ones: another process's deletes, or a transaction
+  that rolled back after an `upsert`. Until then a deleted chunk may still be found; search
+  resolves hits against the database and drops it. Another database (URL and schema) is loaded
+  in full.
 - One cache per model and process (`cache_for`). Thread-safe: searches may run in threads.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -33,6 +36,16 @@ _VERSION = text("SELECT count(*), coalesce(max(id), 0), '' FROM knowledge_chunks
 _VERSION_POSTGRESQL = text(
     "SELECT count(*), coalesce(max(id), 0), current_schema() FROM knowledge_chunks WHERE model = :model"
 )
+# The newest chunk of the model: a lookup in an index, where count(*) reads all of the model's entries.
+_NEWEST = text(
+    "SELECT coalesce((SELECT id FROM knowledge_chunks WHERE model = :model ORDER BY id DESC LIMIT 1), 0), ''"
+)
+_NEWEST_POSTGRESQL = text(
+    "SELECT coalesce((SELECT id FROM knowledge_chunks WHERE model = :model ORDER BY id DESC LIMIT 1), 0), "
+    "current_schema()"
+)
+# Deletions (and chunks embedded again under an older id) are seen by the count, at most this often.
+COUNT_EVERY_SECONDS = 2.0
 _IDS = text("SELECT id FROM knowledge_chunks WHERE model = :model")
 _ROWS = """SELECT c.id, d.collection_id, c.embedding FROM knowledge_chunks AS c
     JOIN knowledge_documents AS d ON d.id = c.document_id
@@ -57,6 +70,7 @@ class VectorCache:
         self._refresh_lock = asyncio.Lock()
         self._refresh_loop: asyncio.AbstractEventLoop | None = None
         self._expected = 0
+        self._counted_at = 0.0
 
     def __len__(self) -> int:
         return self._size
@@ -175,10 +189,22 @@ class VectorCache:
 
     async def _refresh(self, session: AsyncSession) -> None:
         bind = session.get_bind()
-        version = _VERSION_POSTGRESQL if bind.dialect.name == "postgresql" else _VERSION
-        count, max_id, schema = (await session.execute(version, {"model": self.model})).one()
+        postgresql = bind.dialect.name == "postgresql"
+        url = bind.engine.url.render_as_string(hide_password=True)
+        now = time.monotonic()
+        if self._database is not None and self._database[0] == url and now - self._counted_at < COUNT_EVERY_SECONDS:
+            # Between counts, only the newest id (an index lookup): new chunks are loaded at once.
+            max_id, schema = (
+                await session.execute(_NEWEST_POSTGRESQL if postgresql else _NEWEST, {"model": self.model})
+            ).one()
+            if (url, schema) == self._database and int(max_id) == self._max_id:
+                return
+        count, max_id, schema = (
+            await session.execute(_VERSION_POSTGRESQL if postgresql else _VERSION, {"model": self.model})
+        ).one()
+        self._counted_at = now
         # SQLite's reader and writer engines share the file; PostgreSQL tests share a URL, not a schema.
-        database = (bind.engine.url.render_as_string(hide_password=True), schema)
+        database = (url, schema)
         if database != self._database:
             await self._load_all(session, int(count))
             self._database = database

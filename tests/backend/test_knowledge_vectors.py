@@ -12,7 +12,7 @@ from backend.config import Settings
 from backend.db import Database
 from backend.knowledge.embeddings import to_blob
 from backend.knowledge.fusion import reciprocal_rank_fusion
-from backend.knowledge.vectors import VectorCache, cache_for
+from backend.knowledge.vectors import COUNT_EVERY_SECONDS, VectorCache, cache_for
 from backend.models import KnowledgeChunk, KnowledgeCollection, KnowledgeDocument
 
 D = 16
@@ -159,9 +159,13 @@ async def test_refresh_loads_then_follows_other_writers(settings: Settings) -> N
         assert cache.search(b[0], 1, {second})[0][0] == ids_b[0]
         assert {i for i, _ in cache.search(b[0], 50, {first})} == set(ids_a)
 
-        # A document deleted elsewhere (chunks cascade): its chunks leave the cache.
+        # A collection deleted elsewhere (chunks cascade): its chunks leave the cache at the next count.
         async with database.session(write=True) as session:
             await session.execute(delete(KnowledgeCollection).where(KnowledgeCollection.id == first))
+        async with database.session() as session:
+            await cache.refresh(session)
+        assert len(cache) == 50  # counted less than COUNT_EVERY_SECONDS ago: only the newest id was read
+        cache._counted_at -= COUNT_EVERY_SECONDS
         async with database.session() as session:
             await cache.refresh(session)
         assert len(cache) == 20 and cache.search(a[4], 5, {first}) == []
