@@ -281,6 +281,7 @@ def run(quick: bool = False) -> list[Row]:
     search_chunks = 10_000 if quick else 100_000
     queries = 40 if quick else 200
     rows: list[Row] = []
+    load_at_start = os.getloadavg()[0]
     for label, settings, drop in databases(quick):
         try:
             words = Words()
@@ -333,4 +334,7 @@ def run(quick: bool = False) -> list[Row]:
         finally:
             if callable(drop):
                 drop()
+    rows.append(
+        Row(SECTION, "load average (1 min) at the start / end", f"{load_at_start:.2f} / {os.getloadavg()[0]:.2f}")
+    )
     return rows
