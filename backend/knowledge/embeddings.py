@@ -18,6 +18,7 @@ thread-safe. Embedding is CPU work that blocks: callers in the event loop run it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -311,4 +312,8 @@ def embedding_status(settings: Settings) -> dict[str, str]:
             "state": "off",
             "message": f"Semantic search is off (KANBAN_KNOWLEDGE_EMBEDDING_MODEL={OFF}); keyword search works.",
         }
+    folder = embedder.model_path
+    if embedder.state == "not_loaded" and folder and any(not (folder / f).is_file() for f in LOCAL_MODEL_FILES):
+        with contextlib.suppress(EmbeddingUnavailable):
+            embedder.load()  # fails at once, before anything is loaded, and says what is missing
     return {"model": embedder.model_name, "state": embedder.state, "message": embedder.message}

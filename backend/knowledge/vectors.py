@@ -7,18 +7,22 @@ The vectors are L2-normalised, so the product is the cosine.
 - Loaded from the database on first use (`refresh`), one row per chunk that has an embedding of
   this model. A chunk's `model` is set together with its `embedding` (both or neither).
 - Kept in sync by the process that writes (`upsert` after embedding, `remove` on delete), and
-  checked before each search (`refresh`): the database's count and largest id of this model's
-  chunks against the cache's. Equal means in sync (one indexed aggregate); otherwise the cache
-  reads the ids (an index scan), drops the ones gone and loads the new ones: another process's
-  writes, or a transaction that rolled back after an `upsert`. Another database (URL and
-  schema) is loaded in full.
+  checked before each search (`refresh`): the database's largest id of this model's chunks (an
+  index lookup) against the cache's, and at most every COUNT_EVERY_SECONDS their count too.
+  New chunks are loaded at once; when the count differs the cache reads the ids (an index scan),
+  drops the ones gone and loads the missing ones: another process's deletes, or a transaction
+  that rolled back after an `upsert`. Until then a deleted chunk may still be found; search
+  resolves hits against the database and drops it. Another database (URL and schema) is loaded
+  in full.
 - One cache per model and process (`cache_for`). Thread-safe: searches may run in threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,6 +36,16 @@ _VERSION = text("SELECT count(*), coalesce(max(id), 0), '' FROM knowledge_chunks
 _VERSION_POSTGRESQL = text(
     "SELECT count(*), coalesce(max(id), 0), current_schema() FROM knowledge_chunks WHERE model = :model"
 )
+# The newest chunk of the model: a lookup in an index, where count(*) reads all of the model's entries.
+_NEWEST = text(
+    "SELECT coalesce((SELECT id FROM knowledge_chunks WHERE model = :model ORDER BY id DESC LIMIT 1), 0), ''"
+)
+_NEWEST_POSTGRESQL = text(
+    "SELECT coalesce((SELECT id FROM knowledge_chunks WHERE model = :model ORDER BY id DESC LIMIT 1), 0), "
+    "current_schema()"
+)
+# Deletions (and chunks embedded again under an older id) are seen by the count, at most this often.
+COUNT_EVERY_SECONDS = 2.0
 _IDS = text("SELECT id FROM knowledge_chunks WHERE model = :model")
 _ROWS = """SELECT c.id, d.collection_id, c.embedding FROM knowledge_chunks AS c
     JOIN knowledge_documents AS d ON d.id = c.document_id
@@ -53,6 +67,10 @@ class VectorCache:
         self._max_id = 0
         self._database: tuple[str, str] | None = None  # (URL, schema) the cache was loaded from
         self._lock = threading.RLock()
+        self._refresh_lock = asyncio.Lock()
+        self._refresh_loop: asyncio.AbstractEventLoop | None = None
+        self._expected = 0
+        self._counted_at = 0.0
 
     def __len__(self) -> int:
         return self._size
@@ -83,7 +101,8 @@ class VectorCache:
             if vectors.shape[1] != self.dimensions:
                 raise ValueError(f"vectors of {vectors.shape[1]} dimensions in a cache of {self.dimensions}")
             new = [i for i, chunk_id in enumerate(chunk_ids) if int(chunk_id) not in self._rows]
-            self._reserve(self._size + len(new))
+            self._reserve(max(self._size + len(new), self._expected))
+            self._expected = 0
             for i, chunk_id in enumerate(chunk_ids):
                 row = self._rows.get(int(chunk_id))
                 if row is None:
@@ -160,14 +179,34 @@ class VectorCache:
     # -- the database ---------------------------------------------------------------
 
     async def refresh(self, session: AsyncSession) -> None:
-        """Bring the cache in line with the database (see the module's docstring)."""
+        """Bring the cache in line with the database (see the module's docstring). Concurrent
+        searches wait for one refresh instead of each loading the matrix."""
+        loop = asyncio.get_running_loop()
+        if self._refresh_loop is not loop:
+            self._refresh_lock, self._refresh_loop = asyncio.Lock(), loop
+        async with self._refresh_lock:
+            await self._refresh(session)
+
+    async def _refresh(self, session: AsyncSession) -> None:
         bind = session.get_bind()
-        version = _VERSION_POSTGRESQL if bind.dialect.name == "postgresql" else _VERSION
-        count, max_id, schema = (await session.execute(version, {"model": self.model})).one()
+        postgresql = bind.dialect.name == "postgresql"
+        url = bind.engine.url.render_as_string(hide_password=True)
+        now = time.monotonic()
+        if self._database is not None and self._database[0] == url and now - self._counted_at < COUNT_EVERY_SECONDS:
+            # Between counts, only the newest id (an index lookup): new chunks are loaded at once.
+            max_id, schema = (
+                await session.execute(_NEWEST_POSTGRESQL if postgresql else _NEWEST, {"model": self.model})
+            ).one()
+            if (url, schema) == self._database and int(max_id) == self._max_id:
+                return
+        count, max_id, schema = (
+            await session.execute(_VERSION_POSTGRESQL if postgresql else _VERSION, {"model": self.model})
+        ).one()
+        self._counted_at = now
         # SQLite's reader and writer engines share the file; PostgreSQL tests share a URL, not a schema.
-        database = (bind.engine.url.render_as_string(hide_password=True), schema)
+        database = (url, schema)
         if database != self._database:
-            await self._load_all(session)
+            await self._load_all(session, int(count))
             self._database = database
             return
         if (int(count), int(max_id)) == (self._size, self._max_id):
@@ -187,9 +226,10 @@ class VectorCache:
             sql = text(_ROWS + f" AND c.id IN ({', '.join(str(int(i)) for i in batch)})")
             self._add_rows((await session.execute(sql, {"model": self.model})).all())
 
-    async def _load_all(self, session: AsyncSession) -> None:
+    async def _load_all(self, session: AsyncSession, expected: int = 0) -> None:
         result = await session.stream(text(_ROWS + " ORDER BY c.id"), {"model": self.model})
         self.clear()
+        self._expected = expected  # the first batch reserves this many rows: no regrowing while loading
         async for rows in result.partitions(5000):
             self._add_rows(rows)
         log.info("vector cache for %s: %d chunks loaded", self.model, self._size)

@@ -133,6 +133,8 @@ def test_a_folder_without_the_model_files_is_unavailable_with_the_reason(tmp_pat
     settings = Settings(data_dir=tmp_path / "data", knowledge_model_path=folder)
     embedder = get_embedder(settings)
     assert embedder is not None and embedder.model_name == "local:my-model"
+    # The status says so before any search tries.
+    assert embedding_status(settings)["state"] == "unavailable"
     with pytest.raises(EmbeddingUnavailable) as raised:
         embedder.embed_query("anything")
     message = str(raised.value)

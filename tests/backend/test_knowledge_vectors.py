@@ -12,7 +12,7 @@ from backend.config import Settings
 from backend.db import Database
 from backend.knowledge.embeddings import to_blob
 from backend.knowledge.fusion import reciprocal_rank_fusion
-from backend.knowledge.vectors import VectorCache, cache_for
+from backend.knowledge.vectors import COUNT_EVERY_SECONDS, VectorCache, cache_for
 from backend.models import KnowledgeChunk, KnowledgeCollection, KnowledgeDocument
 
 D = 16
@@ -159,9 +159,13 @@ async def test_refresh_loads_then_follows_other_writers(settings: Settings) -> N
         assert cache.search(b[0], 1, {second})[0][0] == ids_b[0]
         assert {i for i, _ in cache.search(b[0], 50, {first})} == set(ids_a)
 
-        # A document deleted elsewhere (chunks cascade): its chunks leave the cache.
+        # A collection deleted elsewhere (chunks cascade): its chunks leave the cache at the next count.
         async with database.session(write=True) as session:
             await session.execute(delete(KnowledgeCollection).where(KnowledgeCollection.id == first))
+        async with database.session() as session:
+            await cache.refresh(session)
+        assert len(cache) == 50  # counted less than COUNT_EVERY_SECONDS ago: only the newest id was read
+        cache._counted_at -= COUNT_EVERY_SECONDS
         async with database.session() as session:
             await cache.refresh(session)
         assert len(cache) == 20 and cache.search(a[4], 5, {first}) == []
@@ -175,7 +179,7 @@ async def test_refresh_loads_then_follows_other_writers(settings: Settings) -> N
         # The write session (SQLite: another engine on the same file) is the same database: no reload.
         loads = []
         original = cache._load_all
-        cache._load_all = lambda s: loads.append(1) or original(s)  # type: ignore[method-assign]
+        cache._load_all = lambda s, n=0: loads.append(1) or original(s, n)  # type: ignore[method-assign]
         async with database.session(write=True) as session:
             await cache.refresh(session)
         assert loads == []
@@ -211,15 +215,43 @@ async def test_version_check_uses_the_model_index(settings: Settings) -> None:
     """The check before every search must stay an index lookup, not a scan of the blobs."""
     if settings.database_kind != "sqlite":
         pytest.skip("the plan checked is SQLite's")
+    from backend.knowledge.vectors import _NEWEST, _VERSION
+
     database = Database(settings)
     try:
-        async with database.session() as session:
-            plan = " ".join(
-                str(row[-1])
-                for row in await session.execute(
-                    text("EXPLAIN QUERY PLAN SELECT count(*), max(id) FROM knowledge_chunks WHERE model = 'x'")
+        for query in (_VERSION, _NEWEST):
+            async with database.session() as session:
+                plan = " ".join(
+                    str(row[-1])
+                    for row in await session.execute(text("EXPLAIN QUERY PLAN " + query.text), {"model": "x"})
                 )
-            )
-        assert "USING COVERING INDEX" in plan, plan
+            assert "USING COVERING INDEX ix_knowledge_chunks_model" in plan, plan
+    finally:
+        await database.dispose()
+
+
+async def test_concurrent_first_searches_load_once(settings: Settings) -> None:
+    import asyncio
+
+    database = Database(settings)
+    model = f"{MODEL}-{uuid.uuid4().hex[:6]}"
+    try:
+        await add_chunks(database, await new_collection(database), unit(np.random.default_rng(9), 12), model)
+        cache = VectorCache(model)
+        loads = []
+        original = cache._load_all
+
+        async def counted(session, expected=0) -> None:
+            loads.append(1)
+            await original(session, expected)
+
+        cache._load_all = counted  # type: ignore[method-assign]
+
+        async def one() -> None:
+            async with database.session() as session:
+                await cache.refresh(session)
+
+        await asyncio.gather(*(one() for _ in range(4)))
+        assert loads == [1] and len(cache) == 12
     finally:
         await database.dispose()
