@@ -5,7 +5,7 @@ from .base import Base
 from .event import BoardEvent
 from .plugin import Plugin, PluginProject, PluginSource, PluginTransport
 from .project import Project
-from .task import Task, TaskPriority, TaskStatus
+from .task import Task, TaskDependency, TaskPriority, TaskStatus
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -22,6 +22,7 @@ __all__ = [
     "RunEvent",
     "RunStatus",
     "Task",
+    "TaskDependency",
     "TaskPriority",
     "TaskStatus",
 ]

@@ -15,7 +15,8 @@ TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="The task's id.")]
 NOT_FOUND: Responses = {404: {"model": ErrorResponse, "description": "No such task"}}
 CONFLICT: Responses = {
     409: {
-        "description": "The task changed since the given version. `current` holds the task as it is now.",
+        "description": "The task changed since the given version (`current` holds the task as it is now), "
+        "or it is blocked and cannot move to Running (`blocked_by` lists what blocks it).",
         "content": {
             "application/json": {
                 "example": {
@@ -62,7 +63,7 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskRead, summary="Get a task", responses=NOT_FOUND)
 async def get_task(task_id: TaskId, session: ReadSession):
-    return await task_service.get(session, task_id)
+    return await task_service.read(session, await task_service.get(session, task_id))
 
 
 @router.patch(
