@@ -30,7 +30,13 @@ CONFLICT: Responses = {
 }
 
 
-@router.post("", response_model=TaskRead, status_code=status.HTTP_201_CREATED, summary="Create a task")
+@router.post(
+    "",
+    response_model=TaskRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a task",
+    responses={409: {"model": ErrorResponse, "description": "Created in Running while blocked (`blocked_by`)"}},
+)
 async def create_task(body: TaskCreate, session: WriteSession):
     return await task_service.create(session, body)
 
