@@ -172,11 +172,14 @@ async def set_blockers(session: AsyncSession, task: TaskRef, blocked_by: Sequenc
             raise InvalidInput(f"blocked_by: task {row.short_id} belongs to another project")
     current = (
         await session.execute(
-            select(TaskDependency.id, TaskDependency.blocked_by_id).where(TaskDependency.task_id == task.id)
+            select(TaskDependency.id, TaskDependency.blocked_by_id)
+            .where(TaskDependency.task_id == task.id)
+            .order_by(TaskDependency.id)
         )
     ).all()
-    if [row.blocked_by_id for row in current] == wanted:
-        return False
+    linked = [row.blocked_by_id for row in current]
+    if None not in linked and len(linked) == len(wanted) and set(linked) == set(wanted):
+        return False  # the same tasks (links keep the order they were made in)
     await _refuse_cycle(session, task, wanted)
     keep = {row.blocked_by_id for row in current if row.blocked_by_id in found}
     gone = [row.id for row in current if row.blocked_by_id not in found]
