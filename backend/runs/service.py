@@ -321,6 +321,7 @@ async def resume_interrupted(session: AsyncSession, run_id: int) -> AgentRun:
     if run.status != RunStatus.interrupted.value:
         raise Conflict(f"Run {run_id} is {run.status}; only interrupted runs can be resumed")
     task = await task_service.get(session, run.task_id, for_update=True)
+    await task_service.lock_project(session, task.project_id)  # before the first event, like every task write
     if await _active_run(session, run.task_id) is not None:
         raise Conflict(f"Task {task.short_id} already has an active run")
     run.error = None
@@ -395,8 +396,15 @@ def without_nul(value: Any) -> Any:
 async def finish(
     session: AsyncSession, run: AgentRun, status: RunStatus, *, error: str | None = None, result: str | None = None
 ) -> None:
-    """Close a run and move its task: review on success, back to To Do otherwise."""
+    """Close a run and move its task: review on success, back to To Do otherwise.
+
+    Locks the task's row, then its project, before the first event: the order every task
+    write takes them in (an event insert takes the event log's lock on PostgreSQL, and a
+    writer holding the project while waiting for that lock would deadlock with us)."""
     error, result = without_nul(error), without_nul(result)
+    task = await session.scalar(select(Task).where(Task.id == run.task_id).with_for_update())
+    if task is not None:
+        await task_service.lock_project(session, task.project_id)
     before = await session.scalar(
         select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == run.task_id, AgentRun.id < run.id)
     )
@@ -409,7 +417,6 @@ async def finish(
     await _expire_pending_approvals(session, run.id, run.finished_at)
     await session.flush()
     await record_run_event(session, BoardEventType.run_finished, run)
-    task = await session.get(Task, run.task_id)
     if task is None:
         return
     if status == RunStatus.succeeded:
