@@ -366,3 +366,25 @@ async def _running(counts, n: int) -> bool:
 
 async def _succeeded(counts, n: int) -> bool:
     return (await counts()).get("succeeded", 0) == n
+
+
+async def test_an_unblocked_intent_starts_at_once_and_a_moot_one_is_dropped(board):
+    client, _ = board
+    project = await create_project(client)
+    now = await create_task(client, project["id"], title="Nothing blocks me", start_when_unblocked=True)
+    runs = await eventually(lambda: runs_of(client, now))
+    assert len(runs) == 1
+    assert (await get(client, now))["start_when_unblocked"] is False
+
+    a = await create_task(client, project["id"], title="A")
+    reviewed = await create_task(
+        client, project["id"], title="In review", status="needs_review", blocked_by=[a["id"]], start_when_unblocked=True
+    )
+    assert (await move(client, a, "done")).status_code == 200
+    await eventually(lambda: _intent_gone(client, reviewed))
+    assert await runs_of(client, reviewed) == []  # no longer in To Do: not started
+    assert (await get(client, reviewed))["status"] == "needs_review"
+
+
+async def _intent_gone(client, task) -> bool:
+    return (await get(client, task))["start_when_unblocked"] is False
