@@ -53,4 +53,20 @@ def test_blocked_badge_follows_the_predecessor(server: Server, new_page, tmp_pat
     expect(badge).to_have_count(0)
     card(page, "Build the walls").click()
     expect(sidebar.get_by_test_id("blocker-state")).to_have_text("done")
+
+    # A new task made blocked in the form.
+    page.keyboard.press("Escape")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("n")
+    dialog = page.get_by_test_id("task-dialog")
+    expect(dialog).to_be_visible()
+    page.get_by_test_id("task-title-input").fill("Put on the roof")
+    dialog.get_by_test_id("dependency-select").click()
+    page.get_by_role("option", name=re.compile("Build the walls")).click()
+    expect(dialog.get_by_test_id("blocker-state")).to_have_text(f"{second['short_id']} is in To Do")
+    dialog.get_by_test_id("task-submit").click()
+    expect(dialog).to_be_hidden()
+    expect(card(page, "Put on the roof").get_by_test_id("blocked-badge")).to_have_text(
+        f"Blocked by {second['short_id']}"
+    )
     assert page.errors == []

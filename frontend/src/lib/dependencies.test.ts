@@ -3,6 +3,7 @@ import type { Blocker, BoardTask } from '$lib/api/types';
 import { BoardState } from '$lib/state/board.svelte';
 import { event, fakeApi, makeBoard, makeTask } from '$lib/test/fixtures';
 import {
+	asBlocker,
 	blockedBadge,
 	blockedReasons,
 	blockerState,
@@ -70,5 +71,10 @@ describe('dependencies', () => {
 		board.applyEvent(event('task.updated', { ...dependent, blocked: false, blocked_by: [] }));
 		expect(board.find(7)?.task.blocked).toBe(false);
 		expect(board.find(7)?.task.blocked_by).toEqual([]);
+	});
+
+	it('shows a picked card as the blocker it will be, before the task is saved', () => {
+		expect(asBlocker(three)).toMatchObject({ task_id: 3, blocking: true, reason: 'KAN-3 is in To Do' });
+		expect(asBlocker(five)).toMatchObject({ task_id: 5, blocking: false, reason: null });
 	});
 });

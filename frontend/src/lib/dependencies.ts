@@ -2,7 +2,7 @@
  * Task dependencies as the board shows them: what blocks a card, the badge and its tooltip,
  * which tasks the picker offers, and whether a task event with the same version is news.
  */
-import type { Blocker, BoardTask } from '$lib/api/types';
+import { STATUS_TITLES, type Blocker, type BoardTask, type TaskStatus } from '$lib/api/types';
 
 type Linked = Pick<BoardTask, 'id' | 'blocked' | 'blocked_by'>;
 
@@ -59,4 +59,21 @@ export function isNewer(held: Linked & { version: number }, incoming: Linked & {
 	return (
 		incoming.blocked !== held.blocked || JSON.stringify(incoming.blocked_by) !== JSON.stringify(held.blocked_by)
 	);
+}
+
+/**
+ * A card as the blocker it would be (the new-task form, before the server says): the same
+ * reasons the server gives for a column; run states it tells once saved.
+ */
+export function asBlocker(card: BoardTask): Blocker {
+	const blocking = card.status !== 'done';
+	return {
+		task_id: card.id,
+		short_id: card.short_id,
+		title: card.title,
+		status: card.status,
+		run_status: null,
+		blocking,
+		reason: blocking ? `${card.short_id} is in ${STATUS_TITLES[card.status as TaskStatus]}` : null
+	};
 }
