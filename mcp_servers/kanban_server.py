@@ -170,6 +170,18 @@ def _compact_task(task: dict[str, Any]) -> dict[str, Any]:
         out["result"] = task["result"]
     if task.get("created_by_run_id"):
         out["created_by_run_id"] = task["created_by_run_id"]
+    out.update(_dependencies(task))
+    return out
+
+
+def _dependencies(task: dict[str, Any]) -> dict[str, Any]:
+    """What a task waits for, in few tokens: `blocked_by` as "KAN-3 (done)" or the reason it blocks."""
+    out: dict[str, Any] = {}
+    if task.get("blocked_by"):
+        out["blocked_by"] = [b["reason"] or f"{b['short_id']} (done)" for b in task["blocked_by"]]
+        out["blocked"] = task["blocked"]
+    if task.get("start_when_unblocked"):
+        out["start_when_unblocked"] = True
     return out
 
 
@@ -209,6 +221,12 @@ def build_server(
             raise ToolError(f"No task {ref!r}. Use list_tasks to find it.")
         return found[0]["id"]
 
+    async def task_ids(refs: str) -> list[int]:
+        """Comma-separated ids or short ids; "none" for no tasks."""
+        if refs.strip().lower() == "none":
+            return []
+        return [await task_id(ref) for ref in refs.split(",") if ref.strip()]
+
     def check_status(status: str) -> str:
         if status not in STATUSES:
             raise ToolError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
@@ -246,10 +264,14 @@ def build_server(
         status: str = "todo",
         parent: str = "",
         run: Flag = False,
+        blocked_by: str = "",
+        start_when_unblocked: Flag = False,
     ) -> dict[str, Any]:
         """Create a task. project: id, name or key (default: the current run's project). status: todo,
         in_progress, needs_review or done. parent: id or short id of the parent task (inside a run the
-        default is the run's own task; "none" for a top-level task). run: true to start an agent on it."""
+        default is the run's own task; "none" for a top-level task). run: true to start an agent on it.
+        blocked_by: comma-separated ids or short ids of tasks it waits for (until all are done).
+        start_when_unblocked: true to start an agent by itself once they are done."""
         body: dict[str, Any] = {
             "project_id": await project_id(project),
             "title": title,
@@ -264,6 +286,10 @@ def build_server(
             body["parent_id"] = context.task_id
         if context.run_id is not None:
             body["created_by_run_id"] = context.run_id
+        if blocked_by.strip():
+            body["blocked_by"] = await task_ids(blocked_by)
+        if start_when_unblocked:
+            body["start_when_unblocked"] = True
         task = await api.request("POST", "/api/tasks", json=body)
         result = _compact_task(task)
         if run:
@@ -285,7 +311,11 @@ def build_server(
             params["q"] = query
         page = await api.request("GET", "/api/tasks", params=params)
         return [
-            {k: t[k] for k in ("id", "short_id", "title", "status", "priority", "parent_id")} for t in page["items"]
+            {
+                **{k: t[k] for k in ("id", "short_id", "title", "status", "priority", "parent_id")},
+                **({"blocked_by": [b["reason"] for b in t["blocked_by"] if b["blocking"]]} if t["blocked"] else {}),
+            }
+            for t in page["items"]
         ]
 
     @tool
@@ -305,10 +335,13 @@ def build_server(
         priority: str = "",
         labels: str = "",
         result: str = "",
+        blocked_by: str = "",
+        start_when_unblocked: Flag | None = None,
     ) -> dict[str, Any]:
         """Change a task's fields; empty ones stay as they are. task: id or short id (default: the current
         run's task). priority: none, low, medium, high or urgent. labels: comma-separated. result: markdown
-        summary of the outcome (an agent reports its work here)."""
+        summary of the outcome (an agent reports its work here). blocked_by: comma-separated ids or short
+        ids of the tasks it waits for (replaces them; "none" clears). start_when_unblocked: true or false."""
         current = await api.request("GET", f"/api/tasks/{await task_id(task)}")
         body: dict[str, Any] = {"version": current["version"]}
         for name, value in (("title", title), ("description", description), ("priority", priority), ("result", result)):
@@ -316,6 +349,10 @@ def build_server(
                 body[name] = value
         if labels:
             body["labels"] = [label.strip() for label in labels.split(",") if label.strip()]
+        if blocked_by.strip():
+            body["blocked_by"] = await task_ids(blocked_by)
+        if start_when_unblocked is not None:
+            body["start_when_unblocked"] = start_when_unblocked
         return _compact_task(await api.request("PATCH", f"/api/tasks/{current['id']}", json=body))
 
     @tool

@@ -34,7 +34,10 @@ EVENT_DESCRIPTIONS: dict[BoardEventType, str] = {
     BoardEventType.project_updated: "A project's fields changed. Payload: the project.",
     BoardEventType.project_deleted: "A project and its tasks were deleted. Payload: `{id}`.",
     BoardEventType.task_created: "A task was created. Payload: the task.",
-    BoardEventType.task_updated: "A task's fields changed (not its column or order). Payload: the task.",
+    BoardEventType.task_updated: (
+        "A task's fields changed (not its column or order), or what blocks it did (a task it waits for "
+        "changed column or was deleted: same `version`). Payload: the task."
+    ),
     BoardEventType.task_moved: "A task changed column and/or position. Payload: the task.",
     BoardEventType.task_deleted: "A task was deleted. Payload: `{id, short_id, project_id}`.",
     BoardEventType.run_queued: "An agent run was queued for a task. Payload: the run summary.",

@@ -14,7 +14,7 @@ from .knowledge import (
 )
 from .plugin import Plugin, PluginProject, PluginSource, PluginTransport
 from .project import Project
-from .task import Task, TaskPriority, TaskStatus
+from .task import Task, TaskDependency, TaskPriority, TaskStatus
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -38,6 +38,7 @@ __all__ = [
     "RunEvent",
     "RunStatus",
     "Task",
+    "TaskDependency",
     "TaskPriority",
     "TaskStatus",
 ]

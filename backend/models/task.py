@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, JSONType, OrderKey, TimestampMixin, sql_in
+from .base import Base, JSONType, OrderKey, TimestampMixin, sql_in, utcnow
 
 
 class TaskStatus(enum.StrEnum):
@@ -30,6 +31,13 @@ class Task(TimestampMixin, Base):
         Index("ix_tasks_project_status_position", "project_id", "status", "position"),
         CheckConstraint(f"status IN ({sql_in(TaskStatus)})", name="status"),
         CheckConstraint(f"priority IN ({sql_in(TaskPriority)})", name="priority"),
+        # The few tasks waiting to start by themselves, found without reading the others.
+        Index(
+            "ix_tasks_start_when_unblocked",
+            "start_when_unblocked",
+            sqlite_where=text("start_when_unblocked"),
+            postgresql_where=text("start_when_unblocked"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,3 +60,20 @@ class Task(TimestampMixin, Base):
     created_by_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("agent_runs.id", ondelete="SET NULL", use_alter=True)
     )
+    # Start an agent run by itself once every task it is blocked by is done (consumed by that start).
+    start_when_unblocked: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class TaskDependency(Base):
+    """`task_id` is blocked by `blocked_by_id` until that task is done: a graph of its own,
+    apart from parent and subtask. A deleted predecessor leaves the row with a null id and its
+    short id, so its dependents stay blocked and can say by what."""
+
+    __tablename__ = "task_dependencies"
+    __table_args__ = (UniqueConstraint("task_id", "blocked_by_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    blocked_by_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    blocked_by_short_id: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

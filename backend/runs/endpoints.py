@@ -46,7 +46,10 @@ def orchestrator_of(request: Request) -> Orchestrator | None:
     response_model=RunRead,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Run an agent on the task",
-    responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "A run is already active"}},
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorResponse, "description": "A run is already active, or the task is blocked (`blocked_by`)"},
+    },
 )
 async def start_run(task_id: TaskId, session: WriteSession, body: RunCreate | None = None):
     return await run_service.detail(

@@ -9,6 +9,10 @@
   what other processes committed.
 - Every agent message becomes a RunEvent written (in small batches, `event_writer.py`)
   before anyone is told.
+- Tasks meant to start by themselves once unblocked (`start_when_unblocked`) are queued by
+  the scheduler as soon as nothing blocks them: after a commit that may have unblocked one, on
+  every poll (changes by other processes) and at start (changes made while no process ran
+  agents). The intent is stored on the task, so a restart never loses it.
 - A restart finds runs left `running`: with a Claude session they are queued again to
   resume, without one they are marked `interrupted` (and the user can resume them).
 - Cancel: interrupt the agent, wait a grace period, then kill its process group.
@@ -34,7 +38,9 @@ from .. import git
 from ..config import Settings
 from ..data_dir import make_private_dir
 from ..db import Database
+from ..errors import KanbanError
 from ..models import AgentRun, Project, RunStatus, Task
+from ..tasks import dependencies
 from . import service as run_service
 from .agent import (
     MISSING_CREDENTIALS,
@@ -125,6 +131,7 @@ class Orchestrator:
             make_private_dir(folder)
         self._launcher = write_launcher(self.settings.data_dir / "bin" / "claude-launcher")
         await self._recover()
+        await self._start_unblocked()  # what was unblocked while no process ran agents
         self._stop_reacting = self.database.on_commit(self._on_commit)
         self._spawn(self._schedule_loop(), "run-scheduler")
         self._spawn(self._warm_up_tools(), "warm-up-board-tools")
@@ -170,6 +177,8 @@ class Orchestrator:
 
     def _on_commit(self, session: Session) -> None:
         """Right after a commit of this database: react to the run changes it made."""
+        if dependencies.committed_may_start(session):
+            self.wake()
         for change in run_service.committed_changes(session):
             if change.kind == RunChangeKind.queued:
                 self.wake()
@@ -215,12 +224,28 @@ class Orchestrator:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             self._wake.clear()
             try:
+                await self._start_unblocked()
                 await self._start_queued()
                 await self._check_cancel_requests()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("scheduling runs failed; retrying")
+
+    async def _start_unblocked(self) -> None:
+        """Queue the runs of tasks waiting to start by themselves that nothing blocks any more.
+        They wait in the queue like every run, so `max_concurrent_runs` holds for them too."""
+        async with self.database.session() as session:
+            waiting = await run_service.waiting_to_start(session)
+        for task_id in waiting:
+            try:
+                async with self.database.session(write=True) as session:
+                    run = await run_service.start_unblocked(session, task_id)
+            except KanbanError as exc:  # the others still start; this one is tried again
+                log.warning("task %s: could not start it once unblocked: %s", task_id, exc.message)
+                continue
+            if run is not None:
+                log.info("task %s: nothing blocks it any more; queued run %s", task_id, run.id)
 
     async def _start_queued(self) -> None:
         free = self.settings.max_concurrent_runs - len(self._active)

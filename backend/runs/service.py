@@ -42,7 +42,9 @@ from ..models import (
 )
 from ..models.agent_run import FINISHED_RUN_STATUSES
 from ..models.base import utcnow
+from ..tasks import dependencies
 from ..tasks import service as task_service
+from ..tasks.schemas import TaskRead
 from .live import RunEnded, RunEventRecord, RunListeners
 from .schemas import ApprovalRead, RunRead, RunSummary
 
@@ -124,10 +126,73 @@ async def pending_approvals(session: AsyncSession, run_id: int) -> Sequence[Appr
     ).all()
 
 
-def first_prompt(task: Task, branch: str, instructions: str) -> str:
+# How much of a predecessor's result a dependent's prompt quotes.
+PREDECESSOR_RESULT_CHARS = 2_000
+
+
+class Predecessor(NamedTuple):
+    """A task the run's task waited for, as its prompt tells of it."""
+
+    short_id: str
+    title: str
+    result: str | None
+    branch: str | None
+    commit: str | None
+
+
+async def predecessors(session: AsyncSession, task_id: int) -> list[Predecessor]:
+    """The tasks this one waits for that still exist, with their results and their newest run's
+    branch and head commit (merged into the base branch when the task was approved)."""
+    found = []
+    for blocker in (await dependencies.blockers_of(session, [task_id])).get(task_id, []):
+        if blocker.task_id is None:
+            continue
+        task = await session.get(Task, blocker.task_id)
+        run = await latest_for_task(session, blocker.task_id)
+        if task is not None:
+            found.append(
+                Predecessor(
+                    task.short_id,
+                    task.title,
+                    task.result,
+                    run.branch if run else None,
+                    run.head_commit if run else None,
+                )
+            )
+    return found
+
+
+def _predecessor_section(found: Sequence[Predecessor], base_branch: str) -> str:
+    lines = [
+        f"This task builds on tasks that are done. Their work is merged into {base_branch}, which "
+        "your worktree starts from:"
+    ]
+    for item in found:
+        where = ", ".join(
+            part
+            for part in (
+                f"branch {item.branch}" if item.branch else "",
+                f"commit {item.commit[:12]}" if item.commit else "",
+            )
+            if part
+        )
+        lines.append(f"- {item.short_id}: {item.title}" + (f" ({where})" if where else ""))
+        result = (item.result or "").strip()
+        if len(result) > PREDECESSOR_RESULT_CHARS:
+            result = result[:PREDECESSOR_RESULT_CHARS].rstrip() + " …"
+        if result:
+            lines.append("  Result: " + result.replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+def first_prompt(
+    task: Task, branch: str, instructions: str, found: Sequence[Predecessor] = (), base_branch: str = "the base branch"
+) -> str:
     parts = [f"You are working on task {task.short_id}: {task.title}"]
     if task.description.strip():
         parts.append(task.description.strip())
+    if found:
+        parts.append(_predecessor_section(found, base_branch))
     if instructions.strip():
         parts.append(f"Additional instructions:\n{instructions.strip()}")
     parts.append(
@@ -182,25 +247,55 @@ async def _active_run(session: AsyncSession, task_id: int) -> AgentRun | None:
 
 
 async def start(session: AsyncSession, task_id: int, instructions: str = "") -> AgentRun:
+    """Queue a run of the task; refused while a run is active or the task is blocked. A start
+    consumes the task's `start_when_unblocked` intent."""
     task = await task_service.get(session, task_id, for_update=True)
-    await task_service.lock_project(session, task.project_id)
+    project = await task_service.lock_project(session, task.project_id)
     active = await _active_run(session, task_id)
     if active is not None:
         raise Conflict(
             f"Task {task.short_id} already has an active run (run {active.id}, {active.status}); cancel it first"
         )
+    blockers = await dependencies.open_blockers(session, task_id)
+    if blockers:
+        raise Conflict(
+            dependencies.blocked_message(task.short_id, blockers),
+            blocked_by=[blocker.model_dump(mode="json") for blocker in blockers],
+        )
     previous = await latest_for_task(session, task_id)
     from ..git import branch_name
 
     branch = previous.branch if previous and previous.branch else branch_name(task.short_id, task.title)
-    return await _queue(
-        session,
-        task,
-        first_prompt(task, branch, instructions),
-        resume_session_id=None,
-        previous=previous,
-        branch=branch,
-    )
+    prompt = first_prompt(task, branch, instructions, await predecessors(session, task_id), project.base_branch)
+    if task.start_when_unblocked:
+        task.start_when_unblocked = False
+        if task.status == TaskStatus.in_progress.value:  # _queue moves it otherwise, which records the change
+            await task_service.touch(session, task)
+    return await _queue(session, task, prompt, resume_session_id=None, previous=previous, branch=branch)
+
+
+async def waiting_to_start(session: AsyncSession, limit: int = 100) -> Sequence[int]:
+    """Tasks meant to start by themselves that nothing blocks any more (for the orchestrator)."""
+    return await dependencies.waiting_to_start(session, limit)
+
+
+async def start_unblocked(session: AsyncSession, task_id: int) -> AgentRun | None:
+    """Act on a task's `start_when_unblocked`: if it is still set and nothing blocks the task,
+    queue its run and clear the intent, in this one transaction (the task's row is locked, so
+    the intent is consumed exactly once). A task that is no longer in To Do, or has a run
+    already, only loses the intent. None when no run was queued."""
+    task = await session.scalar(select(Task).where(Task.id == task_id).with_for_update())
+    if task is None:
+        return None
+    await task_service.lock_project(session, task.project_id)
+    await session.refresh(task)  # as it is now that the project's writers wait for us
+    if not task.start_when_unblocked or await dependencies.open_blockers(session, task_id):
+        return None
+    if task.status != TaskStatus.todo.value or await _active_run(session, task_id) is not None:
+        task.start_when_unblocked = False
+        await task_service.touch(session, task)
+        return None
+    return await start(session, task_id)
 
 
 async def request_changes(session: AsyncSession, task_id: int, feedback: str) -> AgentRun:
@@ -227,6 +322,7 @@ async def resume_interrupted(session: AsyncSession, run_id: int) -> AgentRun:
     if run.status != RunStatus.interrupted.value:
         raise Conflict(f"Run {run_id} is {run.status}; only interrupted runs can be resumed")
     task = await task_service.get(session, run.task_id, for_update=True)
+    await task_service.lock_project(session, task.project_id)  # before the first event, like every task write
     if await _active_run(session, run.task_id) is not None:
         raise Conflict(f"Task {task.short_id} already has an active run")
     run.error = None
@@ -300,8 +396,15 @@ def without_nul(value: Any) -> Any:
 async def finish(
     session: AsyncSession, run: AgentRun, status: RunStatus, *, error: str | None = None, result: str | None = None
 ) -> None:
-    """Close a run and move its task: review on success, back to To Do otherwise."""
+    """Close a run and move its task: review on success, back to To Do otherwise.
+
+    Locks the task's row, then its project, before the first event: the order every task
+    write takes them in (an event insert takes the event log's lock on PostgreSQL, and a
+    writer holding the project while waiting for that lock would deadlock with us)."""
     error, result = without_nul(error), without_nul(result)
+    task = await session.scalar(select(Task).where(Task.id == run.task_id).with_for_update())
+    if task is not None:
+        await task_service.lock_project(session, task.project_id)
     before = await session.scalar(
         select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == run.task_id, AgentRun.id < run.id)
     )
@@ -314,7 +417,6 @@ async def finish(
     await _expire_pending_approvals(session, run.id, run.finished_at)
     await session.flush()
     await record_run_event(session, BoardEventType.run_finished, run)
-    task = await session.get(Task, run.task_id)
     if task is None:
         return
     if status == RunStatus.succeeded:
@@ -356,7 +458,7 @@ async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit
     ).all()
 
 
-async def approve(session: AsyncSession, task_id: int) -> Task:
+async def approve(session: AsyncSession, task_id: int) -> TaskRead:
     """Merge the task's branch into the base branch; the task is then done.
 
     Git first, outside the transaction (`outside_transaction`: no writer waits for the merge):
@@ -384,10 +486,11 @@ async def approve(session: AsyncSession, task_id: int) -> Task:
     task = await task_service.transition(session, task, TaskStatus.done)
     # The result goes to the project's write collection (knowledge) in the same transaction.
     await knowledge_service.save_on_approve(session, task, run, files)
+    done = await task_service.read(session, task)
     async with outside_transaction(session):  # the task is done (committed) before its worktree goes
         with contextlib.suppress(Conflict):  # a worktree with work that is not merged stays
             await asyncio.to_thread(git.remove_worktree, project.workspace_path, run.worktree_path, run.branch)
-    return task
+    return done
 
 
 async def task_diff(session: AsyncSession, task_id: int) -> dict[str, Any]:

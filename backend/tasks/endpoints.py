@@ -15,7 +15,8 @@ TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="The task's id.")]
 NOT_FOUND: Responses = {404: {"model": ErrorResponse, "description": "No such task"}}
 CONFLICT: Responses = {
     409: {
-        "description": "The task changed since the given version. `current` holds the task as it is now.",
+        "description": "The task changed since the given version (`current` holds the task as it is now), "
+        "or it is blocked and cannot move to Running (`blocked_by` lists what blocks it).",
         "content": {
             "application/json": {
                 "example": {
@@ -29,7 +30,13 @@ CONFLICT: Responses = {
 }
 
 
-@router.post("", response_model=TaskRead, status_code=status.HTTP_201_CREATED, summary="Create a task")
+@router.post(
+    "",
+    response_model=TaskRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a task",
+    responses={409: {"model": ErrorResponse, "description": "Created in Running while blocked (`blocked_by`)"}},
+)
 async def create_task(body: TaskCreate, session: WriteSession):
     return await task_service.create(session, body)
 
@@ -62,7 +69,7 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskRead, summary="Get a task", responses=NOT_FOUND)
 async def get_task(task_id: TaskId, session: ReadSession):
-    return await task_service.get(session, task_id)
+    return await task_service.read(session, await task_service.get(session, task_id))
 
 
 @router.patch(

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from ..kit.schemas import Id, InputSchema, OutputSchema, TextLimits, strip_blanks
-from ..models import TaskPriority, TaskStatus
+from ..models import RunStatus, TaskPriority, TaskStatus
 
 Title = Annotated[str, TextLimits(1, 200, strip=True)]
 Description = Annotated[str, TextLimits(0, 100_000)]
@@ -15,6 +15,8 @@ Label = Annotated[
     str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f,]+$"), BeforeValidator(strip_blanks)
 ]
 Labels = Annotated[list[Label], Field(max_length=20)]
+MAX_BLOCKERS = 50
+BlockedBy = Annotated[list[Id], Field(max_length=MAX_BLOCKERS)]
 
 COLUMN_TITLES: dict[TaskStatus, str] = {
     TaskStatus.todo: "To Do",
@@ -33,6 +35,15 @@ class TaskCreate(InputSchema):
     labels: Labels = Field(default_factory=list, examples=[["ui"]])
     parent_id: Id | None = Field(default=None, description="Make this a subtask of that task.")
     created_by_run_id: Id | None = Field(default=None, description="The agent run that creates this task.")
+    blocked_by: BlockedBy = Field(
+        default_factory=list,
+        description="Tasks of the same project this one waits for: it is blocked until every one of them is done.",
+        examples=[[3, 5]],
+    )
+    start_when_unblocked: bool = Field(
+        default=False,
+        description="Start an agent run by itself once every task in `blocked_by` is done (at once if none is open).",
+    )
 
 
 class TaskUpdate(InputSchema):
@@ -49,10 +60,17 @@ class TaskUpdate(InputSchema):
     labels: Labels | None = None
     parent_id: Id | None = Field(default=None, description="Set a parent; send null to clear it.")
     result: ResultText | None = Field(default=None, description="Markdown outcome, usually written by an agent.")
+    blocked_by: BlockedBy | None = Field(
+        default=None,
+        description="Replaces the tasks this one waits for (links to deleted tasks too); `[]` clears them.",
+    )
+    start_when_unblocked: bool | None = Field(
+        default=None, description="Start an agent run by itself once unblocked (at once if nothing blocks it)."
+    )
 
     @model_validator(mode="after")
     def _nulls_only_where_allowed(self) -> TaskUpdate:
-        for name in ("title", "description", "status", "priority", "labels"):
+        for name in ("title", "description", "status", "priority", "labels", "blocked_by", "start_when_unblocked"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -77,6 +95,22 @@ class TaskMove(InputSchema):
         return self
 
 
+class Blocker(OutputSchema):
+    """A task this one waits for, and whether (and why) it still blocks."""
+
+    task_id: int | None = Field(description="Null when that task was deleted.", examples=[3])
+    short_id: str = Field(examples=["KAN-3"])
+    title: str | None = Field(description="Null when that task was deleted.", examples=["Set up the database"])
+    status: TaskStatus | None = Field(description="Its column; null when it was deleted.")
+    run_status: RunStatus | None = Field(description="The state of its newest agent run, if any.")
+    blocking: bool = Field(description="True until that task is done; a deleted task blocks for good.")
+    reason: str | None = Field(
+        description="Why it blocks, e.g. `KAN-3 is in To Do`, `KAN-3's run failed`, `KAN-3 was deleted`; "
+        "null once it is done.",
+        examples=["KAN-3 is in To Do"],
+    )
+
+
 class BoardTask(OutputSchema):
     """A task as shown on a card: everything but the long text fields."""
 
@@ -94,6 +128,9 @@ class BoardTask(OutputSchema):
     version: int = Field(examples=[1])
     created_at: datetime
     updated_at: datetime
+    start_when_unblocked: bool = Field(description="An agent run starts by itself once nothing blocks the task.")
+    blocked: bool = Field(description="Some task in `blocked_by` is not done (or was deleted).")
+    blocked_by: list[Blocker] = Field(description="The tasks this one waits for, in the order they were linked.")
 
 
 class TaskRead(BoardTask):

@@ -14,7 +14,20 @@ from typing import Any
 
 from fractional_indexing import generate_key_between
 from pydantic_core import to_json
-from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, cast, func, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import Conflict, InvalidInput, NotFound
@@ -25,13 +38,60 @@ from ..kit.schemas import parse_decimal_id
 from ..models import ACTIVE_RUN_STATUSES, AgentRun, Project, Task, TaskStatus
 from ..models.base import utcnow
 from ..projects import service as project_service
-from .schemas import COLUMN_TITLES, BoardTask, TaskCreate, TaskMove, TaskRead, TaskUpdate
+from . import dependencies
+from .schemas import COLUMN_TITLES, Blocker, BoardTask, TaskCreate, TaskMove, TaskRead, TaskUpdate
 
 MAX_PAGE = 200
+_READ_COLUMNS = [name for name in TaskRead.model_fields if name in Task.__table__.columns]
 
 
-def task_payload(task: Task) -> dict:
-    return TaskRead.model_validate(task).model_dump(mode="json")
+def _as_read(task: Task | dict[str, Any], blockers: list[Blocker]) -> TaskRead:
+    data = task if isinstance(task, dict) else {name: getattr(task, name) for name in _READ_COLUMNS}
+    return TaskRead.model_validate(
+        {**data, "blocked_by": blockers, "blocked": any(blocker.blocking for blocker in blockers)}
+    )
+
+
+async def read(session: AsyncSession, task: Task) -> TaskRead:
+    """The task as the API shows it: with what blocks it."""
+    return _as_read(task, (await dependencies.blockers_of(session, [task.id])).get(task.id, []))
+
+
+async def read_many(session: AsyncSession, tasks: Sequence[Task]) -> list[TaskRead]:
+    blockers = await dependencies.blockers_of(session, [task.id for task in tasks])
+    return [_as_read(task, blockers.get(task.id, [])) for task in tasks]
+
+
+async def task_payload(session: AsyncSession, task: Task) -> dict:
+    return (await read(session, task)).model_dump(mode="json")
+
+
+async def _record(session: AsyncSession, type: BoardEventType, task: Task) -> None:
+    await event_log.record(session, type, task.project_id, await task_payload(session, task))
+
+
+async def _announce_dependents(session: AsyncSession, task_id: int, *, done: bool = False) -> None:
+    """A task changed column or was deleted: what its dependents show changed with it. Their rows
+    did not change (same version); `task.updated` carries their new blockers."""
+    dependents = await dependencies.dependents_of(session, task_id)
+    if done and dependents:
+        dependencies.note_may_start(session)
+    for dependent_id in dependents:
+        dependent = await session.get(Task, dependent_id)
+        if dependent is not None:
+            await _record(session, BoardEventType.task_updated, dependent)
+
+
+async def _refuse_if_blocked(session: AsyncSession, task: Task | TaskRead, status: str) -> None:
+    """A blocked task cannot run: moving it to Running is refused like starting its run."""
+    if status != TaskStatus.in_progress.value:
+        return
+    blockers = await dependencies.open_blockers(session, task.id)
+    if blockers:
+        raise Conflict(
+            dependencies.blocked_message(task.short_id, blockers),
+            blocked_by=[blocker.model_dump(mode="json") for blocker in blockers],
+        )
 
 
 async def get(session: AsyncSession, task_id: int, *, for_update: bool = False) -> Task:
@@ -135,49 +195,60 @@ async def create(session: AsyncSession, data: TaskCreate) -> TaskRead:
         "created_by_run_id": data.created_by_run_id,
         "result": None,
         "version": 1,
+        "start_when_unblocked": data.start_when_unblocked,
         "created_at": now,
         "updated_at": now,
     }
     # Core rather than the ORM unit of work: a create is the board's hottest write, and
     # the flush machinery costs more than the statement.
     values["id"] = (await connection.execute(_INSERT_TASK, values)).scalar_one()
-    task = TaskRead.model_validate(values)
+    task = _as_read(values, [])
+    if data.blocked_by:
+        await dependencies.set_blockers(session, task, data.blocked_by)
+        task = _as_read(values, (await dependencies.blockers_of(session, [task.id])).get(task.id, []))
+        await _refuse_if_blocked(session, task, data.status.value)
+    if data.start_when_unblocked:
+        dependencies.note_may_start(session)
     await event_log.record(session, BoardEventType.task_created, data.project_id, task.model_dump(mode="json"))
     return task
 
 
-def _check_version(task: Task, version: int | None) -> None:
+async def _check_version(session: AsyncSession, task: Task, version: int | None) -> None:
     if version is not None and task.version != version:
         raise Conflict(
             f"Task {task.short_id} was changed by someone else (you have version {version}, "
             f"it is now at version {task.version}); reload it and apply your change again",
-            current=task_payload(task),
+            current=(await read(session, task)).model_dump(mode="json"),
         )
 
 
-async def update_task(session: AsyncSession, task_id: int, data: TaskUpdate) -> Task:
+async def update_task(session: AsyncSession, task_id: int, data: TaskUpdate) -> TaskRead:
     task = await get(session, task_id, for_update=True)
     await lock_project(session, task.project_id)  # serialise with moves in this project
-    _check_version(task, data.version)
-    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    await _check_version(session, task, data.version)
+    changes = data.model_dump(exclude_unset=True, exclude={"version", "blocked_by"})
     if "parent_id" in changes and changes["parent_id"] is not None:
         await _check_parent(session, task.project_id, changes["parent_id"], task.id)
+    changed = data.blocked_by is not None and await dependencies.set_blockers(session, task, data.blocked_by)
     moved = "status" in changes and changes["status"] != task.status
     if moved:
+        await _refuse_if_blocked(session, task, changes["status"])
         task.position = await _end_of_column(session, task.project_id, changes["status"], excluding=task.id)
-    changed = False
     for field, value in changes.items():
         if getattr(task, field) != value:
             setattr(task, field, value)
             changed = True
     if not changed:
-        return task
+        return await read(session, task)
+    if task.start_when_unblocked:
+        dependencies.note_may_start(session)
     task.version += 1
     task.updated_at = utcnow()
     await session.flush()
-    event = BoardEventType.task_moved if moved else BoardEventType.task_updated
-    await event_log.record(session, event, task.project_id, task_payload(task))
-    return task
+    await _record(session, BoardEventType.task_moved if moved else BoardEventType.task_updated, task)
+    if moved:
+        await _announce_dependents(session, task.id, done=task.status == TaskStatus.done.value)
+    return await read(session, task)
 
 
 @dataclass(frozen=True)
@@ -220,29 +291,35 @@ async def _neighbours(session: AsyncSession, task: Task, move: TaskMove) -> _Nei
     return _Neighbours(await session.scalar(column.order_by(Task.position.desc()).limit(1)), None)
 
 
-async def move(session: AsyncSession, task_id: int, data: TaskMove) -> Task:
+async def move(session: AsyncSession, task_id: int, data: TaskMove) -> TaskRead:
     task = await get(session, task_id, for_update=True)
     await lock_project(session, task.project_id)
-    _check_version(task, data.version)
+    await _check_version(session, task, data.version)
     neighbours = await _neighbours(session, task, data)
     if data.status.value == task.status and (
         (neighbours.lower is None or neighbours.lower < task.position)
         and (neighbours.upper is None or task.position < neighbours.upper)
     ):
-        return task  # already there
+        return await read(session, task)  # already there
+    moved = data.status.value != task.status
+    if moved:
+        await _refuse_if_blocked(session, task, data.status.value)
     task.position = generate_key_between(neighbours.lower, neighbours.upper)
     task.status = data.status.value
     task.version += 1
     task.updated_at = utcnow()
     await session.flush()
-    await event_log.record(session, BoardEventType.task_moved, task.project_id, task_payload(task))
-    return task
+    await _record(session, BoardEventType.task_moved, task)
+    if moved:
+        await _announce_dependents(session, task.id, done=task.status == TaskStatus.done.value)
+    return await read(session, task)
 
 
 async def transition(session: AsyncSession, task: Task, status: TaskStatus, *, result: str | None = None) -> Task:
     """Move a task to the end of another column (the orchestrator's moves), optionally with a result."""
     await lock_project(session, task.project_id)
-    if task.status != status.value:
+    moved = task.status != status.value
+    if moved:
         task.position = await _end_of_column(session, task.project_id, status.value, excluding=task.id)
         task.status = status.value
     if result is not None:
@@ -250,7 +327,18 @@ async def transition(session: AsyncSession, task: Task, status: TaskStatus, *, r
     task.version += 1
     task.updated_at = utcnow()
     await session.flush()
-    await event_log.record(session, BoardEventType.task_moved, task.project_id, task_payload(task))
+    await _record(session, BoardEventType.task_moved, task)
+    if moved:
+        await _announce_dependents(session, task.id, done=status == TaskStatus.done)
+    return task
+
+
+async def touch(session: AsyncSession, task: Task) -> Task:
+    """Record a change made to the task's row by another domain (e.g. its start intent consumed)."""
+    task.version += 1
+    task.updated_at = utcnow()
+    await session.flush()
+    await _record(session, BoardEventType.task_updated, task)
     return task
 
 
@@ -260,9 +348,14 @@ async def delete(session: AsyncSession, task_id: int) -> None:
     await _refuse_if_agent_active(session, AgentRun.task_id == task.id, f"Task {task.short_id}")
     project_id = task.project_id
     payload = {"id": task.id, "short_id": task.short_id, "project_id": project_id}
+    dependents = await dependencies.dependents_of(session, task.id)
     await session.delete(task)
     await session.flush()
     await event_log.record(session, BoardEventType.task_deleted, project_id, payload)
+    for dependent_id in dependents:  # they stay blocked, and say by what
+        dependent = await session.get(Task, dependent_id)
+        if dependent is not None:
+            await _record(session, BoardEventType.task_updated, dependent)
 
 
 async def _refuse_if_agent_active(session: AsyncSession, condition, what: str) -> None:
@@ -288,7 +381,7 @@ async def list_page(
     short_id: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[Sequence[Task], str | None]:
+) -> tuple[list[TaskRead], str | None]:
     query = _search(select(Task), q)
     if project_id is not None:
         query = query.where(Task.project_id == project_id)
@@ -303,7 +396,7 @@ async def list_page(
     limit = max(1, min(limit, MAX_PAGE))
     rows = (await session.scalars(query.order_by(Task.id).limit(limit + 1))).all()
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return await read_many(session, rows[:limit]), next_cursor
 
 
 def encode_cursor(task_id: int) -> str:
@@ -340,6 +433,8 @@ def _card_json(dialect: str) -> ColumnElement[str]:
             )
         elif name == "labels" and dialect == "sqlite":
             value = func.json(column)  # stored as JSON text; embed it, do not quote it
+        elif name == "start_when_unblocked" and dialect == "sqlite":
+            value = func.json(case((column, "true"), else_="false"))  # stored as 0 or 1
         else:
             value = column
         pairs += [literal_column(f"'{name}'"), value]
@@ -353,8 +448,8 @@ async def board_columns_json(
 ) -> str:
     """Every column in order with its ordered cards, as the JSON text of BoardRead's `columns`.
 
-    One query for all cards. `runs` maps task ids to their newest run (JSON-ready), shown
-    on the cards.
+    One query for all cards and one for every dependency link of the project. `runs` maps
+    task ids to their newest run (JSON-ready), shown on the cards.
     """
     connection = await session.connection()
     query = _search(
@@ -364,11 +459,23 @@ async def board_columns_json(
         q,
     )
     result = await connection.execute(query.order_by(_tasks.c.status, _tasks.c.position, _tasks.c.id))
+    blocked_by = {
+        task_id: (
+            "true" if any(b.blocking for b in blockers) else "false",
+            to_json([b.model_dump(mode="json") for b in blockers]).decode(),
+        )
+        for task_id, blockers in (await dependencies.blockers_in_project(session, project_id)).items()
+    }
+    unblocked = ("false", "[]")
     cards: dict[str, list[str]] = {status.value: [] for status in TaskStatus}
     runs = runs or {}
     for status, task_id, card in result.all():
         run = runs.get(task_id)
-        cards[status].append(f'{card[:-1]},"run":{to_json(run).decode() if run is not None else "null"}}}')
+        blocked, blockers = blocked_by.get(task_id, unblocked)
+        cards[status].append(
+            f'{card[:-1]},"blocked":{blocked},"blocked_by":{blockers},'
+            f'"run":{to_json(run).decode() if run is not None else "null"}}}'
+        )
     columns = (
         f'{{"status":"{status.value}","title":{to_json(COLUMN_TITLES[status]).decode()},'
         f'"count":{len(cards[status.value])},"tasks":[{",".join(cards[status.value])}]}}'

@@ -198,7 +198,7 @@ async def test_board_uses_a_constant_number_of_queries(app, client):
     for status in ["todo", "in_progress", "needs_review", "done"] * 10:
         await create_task(client, project["id"], status=status)
     many = await queries_for_board()
-    assert few == many == 4, statements  # event cursor, project, newest runs, tasks
+    assert few == many == 5, statements  # event cursor, project, newest runs, tasks, dependency links
     board = (await client.get(f"/api/projects/{project['id']}/board")).json()
     assert [c["status"] for c in board["columns"]] == ["todo", "in_progress", "needs_review", "done"]
     assert [c["title"] for c in board["columns"]] == ["To Do", "Running", "Review", "Done"]

@@ -438,3 +438,38 @@ def test_kanban_mcp_imports_only_what_serving_the_tools_needs():
         "alembic",
     )
     assert not sorted(name for name in imported if name.startswith(board))
+
+
+async def test_dependencies_through_the_tools(mcp_client, live_server):
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        project = await create_project(http)
+    async with mcp_client as client:
+        first = await call(client, "create_task", title="First", project=project["key"])
+        second = await call(client, "create_task", title="Second", project=project["key"])
+        third = await call(
+            client,
+            "create_task",
+            title="Third",
+            project=project["key"],
+            blocked_by=f"{first['short_id']}, {second['id']}",
+            start_when_unblocked=True,
+        )
+        assert third["blocked"] is True and third["start_when_unblocked"] is True
+        assert third["blocked_by"] == [f"{first['short_id']} is in To Do", f"{second['short_id']} is in To Do"]
+
+        cycle = await error_of(client, "update_task", task=first["short_id"], blocked_by=third["short_id"])
+        assert f"{first['short_id']} → {third['short_id']} → {first['short_id']}" in cycle
+        listed = await call(client, "list_tasks", project=project["key"], query="Third")
+        assert listed[0]["blocked_by"] == third["blocked_by"]
+        assert "is blocked" in await error_of(client, "run_task", task=third["short_id"])
+
+        paused = await call(client, "update_task", task=third["short_id"], start_when_unblocked=False)
+        assert "start_when_unblocked" not in paused
+        await call(client, "move_task", task=first["short_id"], status="done")
+        got = await call(client, "get_task", task=third["short_id"])
+        assert got["blocked_by"] == [f"{first['short_id']} (done)", f"{second['short_id']} is in To Do"]
+        cleared = await call(client, "update_task", task=third["short_id"], blocked_by="none")
+        assert "blocked_by" not in cleared and "blocked" not in cleared
+        assert "must be true or false" in await error_of(
+            client, "update_task", task=third["short_id"], start_when_unblocked="yes"
+        )

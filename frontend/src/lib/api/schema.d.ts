@@ -37,7 +37,7 @@ export interface paths {
          *     - `project.updated`: A project's fields changed. Payload: the project.
          *     - `project.deleted`: A project and its tasks were deleted. Payload: `{id}`.
          *     - `task.created`: A task was created. Payload: the task.
-         *     - `task.updated`: A task's fields changed (not its column or order). Payload: the task.
+         *     - `task.updated`: A task's fields changed (not its column or order), or what blocks it did (a task it waits for changed column or was deleted: same `version`). Payload: the task.
          *     - `task.moved`: A task changed column and/or position. Payload: the task.
          *     - `task.deleted`: A task was deleted. Payload: `{id, short_id, project_id}`.
          *     - `run.queued`: An agent run was queued for a task. Payload: the run summary.
@@ -822,8 +822,56 @@ export interface components {
              */
             can_write?: boolean;
         };
+        /**
+         * Blocker
+         * @description A task this one waits for, and whether (and why) it still blocks.
+         */
+        Blocker: {
+            /**
+             * Blocking
+             * @description True until that task is done; a deleted task blocks for good.
+             */
+            blocking: boolean;
+            /**
+             * Reason
+             * @description Why it blocks, e.g. `KAN-3 is in To Do`, `KAN-3's run failed`, `KAN-3 was deleted`; null once it is done.
+             * @example KAN-3 is in To Do
+             */
+            reason: string | null;
+            /** @description The state of its newest agent run, if any. */
+            run_status: components["schemas"]["RunStatus"] | null;
+            /**
+             * Short Id
+             * @example KAN-3
+             */
+            short_id: string;
+            /** @description Its column; null when it was deleted. */
+            status: components["schemas"]["TaskStatus"] | null;
+            /**
+             * Task Id
+             * @description Null when that task was deleted.
+             * @example 3
+             */
+            task_id: number | null;
+            /**
+             * Title
+             * @description Null when that task was deleted.
+             * @example Set up the database
+             */
+            title: string | null;
+        };
         /** BoardCard */
         BoardCard: {
+            /**
+             * Blocked
+             * @description Some task in `blocked_by` is not done (or was deleted).
+             */
+            blocked: boolean;
+            /**
+             * Blocked By
+             * @description The tasks this one waits for, in the order they were linked.
+             */
+            blocked_by: components["schemas"]["Blocker"][];
             /**
              * Created At
              * Format: date-time
@@ -867,6 +915,11 @@ export interface components {
              * @example KAN-12
              */
             short_id: string;
+            /**
+             * Start When Unblocked
+             * @description An agent run starts by itself once nothing blocks the task.
+             */
+            start_when_unblocked: boolean;
             status: components["schemas"]["TaskStatus"];
             /**
              * Title
@@ -2497,6 +2550,15 @@ export interface components {
         /** TaskCreate */
         TaskCreate: {
             /**
+             * Blocked By
+             * @description Tasks of the same project this one waits for: it is blocked until every one of them is done.
+             * @example [
+             *       3,
+             *       5
+             *     ]
+             */
+            blocked_by?: number[];
+            /**
              * Created By Run Id
              * @description The agent run that creates this task.
              */
@@ -2527,6 +2589,12 @@ export interface components {
              * @example 1
              */
             project_id: number;
+            /**
+             * Start When Unblocked
+             * @description Start an agent run by itself once every task in `blocked_by` is done (at once if none is open).
+             * @default false
+             */
+            start_when_unblocked?: boolean;
             /** @default todo */
             status?: components["schemas"]["TaskStatus"];
             /**
@@ -2671,6 +2739,16 @@ export interface components {
         /** TaskRead */
         TaskRead: {
             /**
+             * Blocked
+             * @description Some task in `blocked_by` is not done (or was deleted).
+             */
+            blocked: boolean;
+            /**
+             * Blocked By
+             * @description The tasks this one waits for, in the order they were linked.
+             */
+            blocked_by: components["schemas"]["Blocker"][];
+            /**
              * Created At
              * Format: date-time
              */
@@ -2715,6 +2793,11 @@ export interface components {
              * @example KAN-12
              */
             short_id: string;
+            /**
+             * Start When Unblocked
+             * @description An agent run starts by itself once nothing blocks the task.
+             */
+            start_when_unblocked: boolean;
             status: components["schemas"]["TaskStatus"];
             /**
              * Title
@@ -2739,6 +2822,11 @@ export interface components {
         TaskStatus: "todo" | "in_progress" | "needs_review" | "done";
         /** TaskUpdate */
         TaskUpdate: {
+            /**
+             * Blocked By
+             * @description Replaces the tasks this one waits for (links to deleted tasks too); `[]` clears them.
+             */
+            blocked_by?: number[] | null;
             /** Description */
             description?: string | null;
             /** Labels */
@@ -2754,6 +2842,11 @@ export interface components {
              * @description Markdown outcome, usually written by an agent.
              */
             result?: string | null;
+            /**
+             * Start When Unblocked
+             * @description Start an agent run by itself once unblocked (at once if nothing blocks it).
+             */
+            start_when_unblocked?: boolean | null;
             /** @description Moves the task to the end of that column. */
             status?: components["schemas"]["TaskStatus"] | null;
             /** Title */
@@ -2767,7 +2860,7 @@ export interface components {
         };
         /**
          * TaskUpdatedEvent
-         * @description A task's fields changed (not its column or order). Payload: the task.
+         * @description A task's fields changed (not its column or order), or what blocks it did (a task it waits for changed column or was deleted: same `version`). Payload: the task.
          */
         TaskUpdatedEvent: {
             /**
@@ -6259,6 +6352,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Created in Running while blocked (`blocked_by`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request body is larger than the server accepts */
             413: {
                 headers: {
@@ -6501,7 +6603,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The task changed since the given version. `current` holds the task as it is now. */
+            /** @description The task changed since the given version (`current` holds the task as it is now), or it is blocked and cannot move to Running (`blocked_by` lists what blocks it). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6762,7 +6864,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The task changed since the given version. `current` holds the task as it is now. */
+            /** @description The task changed since the given version (`current` holds the task as it is now), or it is blocked and cannot move to Running (`blocked_by` lists what blocks it). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7026,7 +7128,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A run is already active */
+            /** @description A run is already active, or the task is blocked (`blocked_by`) */
             409: {
                 headers: {
                     [name: string]: unknown;

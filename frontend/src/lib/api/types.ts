@@ -27,6 +27,8 @@ export type TaskPage = Ok<paths['/api/tasks']['get']>;
 export type Board = Ok<paths['/api/projects/{project_id}/board']['get']>;
 export type BoardColumn = Board['columns'][number];
 export type BoardTask = BoardColumn['tasks'][number];
+/** A task another one waits for, with whether (and why) it still blocks. */
+export type Blocker = BoardTask['blocked_by'][number];
 /** An agent run as shown on a card. */
 export type RunSummary = NonNullable<BoardTask['run']>;
 export type RunStatus = RunSummary['status'];

@@ -1,3 +1,4 @@
+import { isNewer } from '$lib/dependencies';
 import { toast } from 'svelte-sonner';
 import { api as defaultApi, ApiError, errorMessage, type Api } from '$lib/api/client';
 import type {
@@ -51,7 +52,7 @@ export class BoardState {
 		this.moves = new BoardMoves(this);
 		this.task = new TaskDetail(this.api, (task) => {
 			const held = this.find(task.id);
-			if (!held || held.task.version < task.version) this.upsert(task);
+			if (!held || isNewer(held.task, task)) this.upsert(task);
 		});
 	}
 
@@ -240,7 +241,7 @@ export class BoardState {
 		if (this.#deleted.has(task.id)) return false;
 		const cards = this.cards;
 		const existing = cards.find(task.id);
-		if (existing && existing.task.version >= task.version) return false;
+		if (existing && !isNewer(existing.task, task)) return false;
 		if ('description' in task) this.task.offer(task);
 		else this.task.offerCard(task);
 		const card = toBoardTask(task);

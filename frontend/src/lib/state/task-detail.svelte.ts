@@ -1,3 +1,4 @@
+import { isNewer } from '$lib/dependencies';
 import { errorMessage, type Api } from '$lib/api/client';
 import type { BoardTask, Task } from '$lib/api/types';
 
@@ -40,11 +41,11 @@ export class TaskDetail {
 
 	/** A newer version of a task arrived: show it if it is the open one. */
 	offer(task: Task) {
-		if (this.id === task.id && (!this.task || this.task.version < task.version)) this.task = task;
+		if (this.id === task.id && (!this.task || isNewer(this.task, task))) this.task = task;
 	}
 
 	/** A newer card (no description or result) arrived: update what it carries. */
 	offerCard(card: BoardTask) {
-		if (this.task?.id === card.id && this.task.version < card.version) this.task = { ...this.task, ...card };
+		if (this.task?.id === card.id && isNewer(this.task, card)) this.task = { ...this.task, ...card };
 	}
 }

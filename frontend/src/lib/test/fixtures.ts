@@ -44,6 +44,9 @@ export function makeTask(id: number, status: TaskStatus, position: string, extra
 		created_by_run_id: null,
 		result: null,
 		version: 1,
+		start_when_unblocked: false,
+		blocked: false,
+		blocked_by: [],
 		created_at: '2026-01-01T00:00:00Z',
 		updated_at: '2026-01-01T00:00:00Z',
 		...extra

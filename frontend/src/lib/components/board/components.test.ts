@@ -32,6 +32,37 @@ describe('TaskCard', () => {
 		expect(screen.getByTestId('run-cost')).toHaveAttribute('title', "The task's runs together (3 runs)");
 	});
 
+	it('shows what blocks it, with every reason in the tooltip, and a disabled Run', async () => {
+		const blocker = (id: number, blocking: boolean, reason: string | null) => ({
+			task_id: id,
+			short_id: `KAN-${id}`,
+			title: `Task ${id}`,
+			status: blocking ? ('todo' as const) : ('done' as const),
+			run_status: null,
+			blocking,
+			reason
+		});
+		const task = makeTask(7, 'todo', 'a0', {
+			blocked: true,
+			start_when_unblocked: true,
+			blocked_by: [blocker(2, false, null), blocker(3, true, 'KAN-3 is in To Do'), blocker(4, true, "KAN-4's run failed")]
+		});
+		render(TaskCard, { task });
+		const badge = screen.getByTestId('blocked-badge');
+		expect(badge).toHaveTextContent('Blocked by KAN-3 +1');
+		expect(badge).toHaveAttribute('title', "KAN-3 is in To Do\nKAN-4's run failed");
+		expect(screen.getByText('auto-start')).toBeInTheDocument();
+		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		expect(screen.getByTestId('run-button')).toBeDisabled();
+		expect(screen.getByTestId('run-button')).toHaveAttribute('title', "Blocked: KAN-3 is in To Do\nKAN-4's run failed");
+	});
+
+	it('shows no badge once every task it waits for is done', () => {
+		const done = { task_id: 2, short_id: 'KAN-2', title: 'x', status: 'done' as const, run_status: null, blocking: false, reason: null };
+		render(TaskCard, { task: makeTask(7, 'todo', 'a0', { blocked_by: [done] }) });
+		expect(screen.queryByTestId('blocked-badge')).toBeNull();
+	});
+
 	it('shows no priority icon for "none"', () => {
 		render(TaskCard, { task: makeTask(1, 'todo', 'a0') });
 		expect(screen.queryByRole('img')).toBeNull();
