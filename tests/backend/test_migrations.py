@@ -85,3 +85,31 @@ def test_app_refuses_an_unmigrated_database(tmp_path):
 
     with pytest.raises(SchemaNotCurrent, match="kanban db upgrade"):
         asyncio.run(start())
+
+
+@pytest.mark.parametrize("kind", DATABASE_KINDS)
+def test_every_upgrade_from_the_first_keeps_every_row(kind, tmp_path):
+    """On SQLite, batch mode rebuilds a table by copying it and dropping the old one: with
+    foreign keys enforced, that drop would cascade (rebuilding `projects` emptied `tasks`)."""
+    from tests.backend.test_run_cost_migration import sql
+
+    settings, drop = make_settings(kind, tmp_path)
+    try:
+        downgrade(settings, "0001")
+        statements = [
+            "INSERT INTO projects (id, name, key, workspace_path, base_branch, last_task_number, created_at, updated_at) "
+            "VALUES (1, 'p', 'P', '/tmp', 'main', 2, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            *(
+                "INSERT INTO tasks (id, project_id, number, short_id, title, description, status, position, priority, "
+                f"labels, version, created_at, updated_at) VALUES ({task}, 1, {task}, 'P-{task}', 't', '', 'todo', "
+                f"'a{task}', 'none', '[]', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                for task in (1, 2)
+            ),
+        ]
+        asyncio.run(sql(settings, statements))
+        count = "SELECT (SELECT count(*) FROM projects), (SELECT count(*) FROM tasks)"
+        for revision in ("0002", "0003", "0004", "0005", "0006", "0007", "head"):
+            upgrade(settings, revision)
+            assert tuple(asyncio.run(sql(settings, [], count))[0]) == (1, 2), f"rows lost upgrading to {revision}"
+    finally:
+        drop()
