@@ -125,10 +125,21 @@ async def keyword_ranking(
         params["kind"] = kind
     sqlite = session.get_bind().dialect.name == "sqlite"
 
+    if sqlite:
+        queries = fts5_query(terms, every=True), fts5_query(terms)
+    else:  # the tsqueries as text first: a constant lets the planner use the GIN index
+        sql = f"SELECT {_postgres_query(True)}::text, {_postgres_query(False)}::text"
+        queries = tuple((await session.execute(text(sql), {"q": query})).one())
+        if not queries[0]:
+            return []
+
     async def tier(every: bool) -> list[Candidate]:
+        match = queries[0] if every else queries[1]
         if sqlite:
-            return await _fts5_ranking(session, fts5_query(terms, every=every), filters, params, limit)
-        return await _postgres_ranking(session, query, every, filters, params)
+            return await _ranking(session, (_FTS5_TOP, _FTS5_FILTERED), match, filters, params, limit)
+        bound = "" if every else f" LIMIT {POSTGRES_ANY_ROWS}"
+        sqls = (_POSTGRES_TOP.format(bound=bound), _POSTGRES_FILTERED.format(bound=bound, filters="{filters}"))
+        return await _ranking(session, sqls, match, filters, params, limit)
 
     found = await tier(every=True)
     if len(found) >= limit or len(terms) < 2:
@@ -143,31 +154,22 @@ async def keyword_ranking(
     return found
 
 
-# PostgreSQL: ts_rank over the matching rows. A query of every word matches few rows; one of any
-# word can match most of the table, so it ranks at most POSTGRES_ANY_ROWS of them (the first the
-# GIN index gives): the second tier is a fallback, not an exact ranking.
-POSTGRES_ANY_ROWS = 2000
+# PostgreSQL: ts_rank over the matching rows (negated, to sort as bm25 does). A query of every
+# word matches few rows; one of any word can match most of the table, so it ranks at most
+# POSTGRES_ANY_ROWS of them (the first the GIN index gives): the second tier is a fallback, not
+# an exact ranking.
+POSTGRES_ANY_ROWS = 300
+_POSTGRES_TOP = """SELECT id, -ts_rank(search_vector, CAST(:q AS tsquery)) AS rank FROM (
+        SELECT id, search_vector FROM knowledge_chunks WHERE search_vector @@ CAST(:q AS tsquery){bound}
+    ) AS matched ORDER BY rank, id LIMIT :limit"""
+_POSTGRES_FILTERED = """SELECT id, -ts_rank(search_vector, CAST(:q AS tsquery)) AS rank FROM (
+        SELECT c.id, c.search_vector FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id
+        WHERE c.search_vector @@ CAST(:q AS tsquery){filters}{bound}
+    ) AS matched ORDER BY rank, id LIMIT :limit"""
 
 
-async def _postgres_ranking(
-    session: AsyncSession, query: str, every: bool, filters: str, params: dict[str, Any]
-) -> list[Candidate]:
-    bound = "" if every else f" LIMIT {POSTGRES_ANY_ROWS}"
-    sql = f"""
-        WITH query AS (SELECT {_postgres_query(every)} AS q),
-        matched AS (
-            SELECT c.id, c.search_vector FROM knowledge_chunks AS c
-            JOIN knowledge_documents AS d ON d.id = c.document_id, query
-            WHERE c.search_vector @@ query.q{filters}{bound}
-        )
-        SELECT matched.id, ts_rank(matched.search_vector, query.q) AS rank FROM matched, query
-        ORDER BY rank DESC, matched.id LIMIT :limit"""
-    rows = (await session.execute(text(sql), {**params, "q": query})).all()
-    return [Candidate(int(row[0]), float(row[1])) for row in rows]
-
-
-# SQLite: the best chunks by bm25 from the FTS5 table alone (no join per match), then the filters
-# on those. When the filters keep fewer than `limit` of the first `limit * OVERFETCH`, the
+# The best chunks by bm25 (ts_rank) from the full-text index alone (no join per match), then
+# the filters on those. When the filters keep fewer than `limit` of the first `limit * OVERFETCH`, the
 # filtered query over every match decides (exact either way: the filtered rows of a global
 # ranking keep their order).
 OVERFETCH = 10
@@ -177,8 +179,10 @@ _FTS5_FILTERED = """SELECT c.id, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank FR
     JOIN knowledge_chunks AS c ON c.id = knowledge_chunks_fts.rowid
     JOIN knowledge_documents AS d ON d.id = c.document_id
     WHERE knowledge_chunks_fts MATCH :q{filters} ORDER BY rank LIMIT :limit"""
-_FTS5_KEEP = """SELECT c.id FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id
-    WHERE c.id IN ({ids}){filters}"""
+# The filters on a few candidates: their documents by primary key, then those documents'
+# filters (a join lets the planner scan the chunks by document instead).
+_CHUNK_DOCUMENTS = "SELECT id, document_id FROM knowledge_chunks WHERE id IN ({ids})"
+_KEEP_DOCUMENTS = "SELECT d.id FROM knowledge_documents AS d WHERE d.id IN ({ids}){filters}"
 # Snippets, for the hits returned only (never for every candidate).
 _FTS5_SNIPPETS = f"""SELECT rowid, snippet(knowledge_chunks_fts, 1, '{MARK_START}', '{MARK_END}', '…', 40)
     FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH :q AND rowid IN ({{ids}})"""
@@ -192,19 +196,22 @@ def _in_list(ids: Sequence[int]) -> str:
     return ", ".join(str(int(i)) for i in ids)
 
 
-async def _fts5_ranking(
-    session: AsyncSession, match: str, filters: str, params: dict[str, Any], limit: int
+async def _ranking(
+    session: AsyncSession, sqls: tuple[str, str], match: str, filters: str, params: dict[str, Any], limit: int
 ) -> list[Candidate]:
+    top_sql, filtered_sql = sqls
     params = {**params, "q": match}
     fetch = limit * OVERFETCH if filters else limit
-    top = (await session.execute(text(_FTS5_TOP), {**params, "limit": fetch})).all()
+    top = (await session.execute(text(top_sql), {**params, "limit": fetch})).all()
     ranked = [(int(row[0]), -float(row[1])) for row in top]
     if filters and ranked:
-        keep_sql = _FTS5_KEEP.format(ids=_in_list([chunk_id for chunk_id, _ in ranked]), filters=filters)
-        kept = {row[0] for row in await session.execute(text(keep_sql), params)}
-        ranked = [(chunk_id, score) for chunk_id, score in ranked if chunk_id in kept]
+        sql = _CHUNK_DOCUMENTS.format(ids=_in_list([chunk_id for chunk_id, _ in ranked]))
+        documents: dict[int, int] = dict((await session.execute(text(sql))).all())
+        sql = _KEEP_DOCUMENTS.format(ids=_in_list(sorted(set(documents.values()))), filters=filters)
+        kept = {row[0] for row in await session.execute(text(sql), params)}
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if documents.get(chunk_id) in kept]
         if len(ranked) < limit and len(top) == fetch:
-            rows = await session.execute(text(_FTS5_FILTERED.format(filters=filters)), {**params, "limit": limit})
+            rows = await session.execute(text(filtered_sql.format(filters=filters)), {**params, "limit": limit})
             ranked = [(int(row[0]), -float(row[1])) for row in rows]
     return [Candidate(chunk_id, score) for chunk_id, score in ranked[:limit]]
 
@@ -290,19 +297,6 @@ async def _finish_semantic(
     return [Candidate(chunk_id, float(score)) for chunk_id, score in found], status
 
 
-async def semantic_ranking(
-    session: AsyncSession,
-    settings: Settings,
-    query: str,
-    collection_ids: Sequence[int] | None,
-    kind: str | None,
-    limit: int,
-) -> tuple[list[Candidate], SemanticStatus]:
-    """Chunks by cosine similarity, or none with the reason when semantic search cannot run."""
-    pending, status = await _start_semantic(session, settings, query, collection_ids, kind, limit)
-    return await _finish_semantic(session, pending, status, kind, limit)
-
-
 def mark_terms(passage: str, terms: Sequence[str]) -> str:
     """A snippet of `passage` around the first query word found, the words marked."""
     if not terms:
@@ -381,10 +375,20 @@ async def _hits(
     chunk_ids = [chunk_id for chunk_id, _ in ranked]
     marked = await snippets(session, query, terms, chunk_ids)
     rows = {
-        row[0].id: row
+        row.id: row
         for row in (
             await session.execute(
-                select(KnowledgeChunk, KnowledgeDocument, KnowledgeCollection.name)
+                select(
+                    KnowledgeChunk.id,
+                    KnowledgeChunk.heading,
+                    KnowledgeChunk.text,
+                    KnowledgeDocument.id.label("document_id"),
+                    KnowledgeDocument.title,
+                    KnowledgeDocument.collection_id,
+                    KnowledgeDocument.kind,
+                    KnowledgeDocument.source_uri,
+                    KnowledgeCollection.name,
+                )
                 .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
                 .join(KnowledgeCollection, KnowledgeCollection.id == KnowledgeDocument.collection_id)
                 .where(KnowledgeChunk.id.in_(chunk_ids))
@@ -396,21 +400,20 @@ async def _hits(
         row = rows.get(chunk_id)
         if row is None:  # deleted since the vector cache was loaded
             continue
-        chunk, document, collection_name = row
         snippet = marked.get(chunk_id)
         if snippet and MARK_START not in snippet:  # the words matched the heading, not the text
             snippet = None
         hits.append(
             SearchHit(
-                document_id=document.id,
-                document_title=document.title,
-                collection_id=document.collection_id,
-                collection_name=collection_name,
-                kind=DocumentKind(document.kind),
-                source_uri=document.source_uri,
-                chunk_id=chunk.id,
-                heading=chunk.heading,
-                snippet=snippet or mark_terms(chunk.text, terms),
+                document_id=row.document_id,
+                document_title=row.title,
+                collection_id=row.collection_id,
+                collection_name=row.name,
+                kind=DocumentKind(row.kind),
+                source_uri=row.source_uri,
+                chunk_id=row.id,
+                heading=row.heading,
+                snippet=snippet or mark_terms(row.text, terms),
                 score=round(score, 6),
                 match=_match(chunk_id in keyword, chunk_id in semantic),
             )
