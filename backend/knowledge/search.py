@@ -2,10 +2,12 @@
 cache, hybrid as their reciprocal rank fusion. No FastAPI here.
 
 User text never reaches the full-text syntax as it is: it is cut into words (letters and
-digits), each word quoted and joined with OR (FTS5); on PostgreSQL the text goes through
-`to_tsvector` as the documents did (so `VE-107` is parsed alike on both sides) and its lexemes
-are joined with `|` as quoted tsquery operands. No input makes a syntax error. Snippets mark matched words with « and ».
-"""
+digits), each word quoted and joined with AND, then OR for the fallback (FTS5); on PostgreSQL
+the text goes through `to_tsvector` as the documents did (so `VE-107` is parsed alike on both
+sides) and its lexemes are joined with `&`, then `|`, as quoted tsquery operands. No input makes
+a syntax error. Snippets mark matched words with « and »; they are made for the returned hits
+only. In hybrid mode the semantic side (embedding the query, the matrix product) runs in a
+thread while the keyword query runs."""
 
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ log = logging.getLogger(__name__)
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 32
 SNIPPET_CHARS = 240
-# How many candidates each ranking contributes to the fusion.
+# How many candidates the semantic side contributes to the fusion; the keyword side gives as many
+# as the hits asked for (at most this): its first places are precise, its tail (chunks that share
+# a word or two with the question) is noise that would outvote the semantic side's first place.
 CANDIDATES = 50
 
 
@@ -60,29 +64,42 @@ def query_terms(query: str) -> list[str]:
     return (content or words)[:MAX_TERMS]
 
 
-def fts5_query(terms: Sequence[str]) -> str:
-    """`"a" OR "b"`: every term a quoted string, so FTS5 operators and columns do not apply."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+def fts5_query(terms: Sequence[str], *, every: bool = False) -> str:
+    """`"a" OR "b"` (or `"a" AND "b"` with `every`): every term a quoted string, so FTS5
+    operators and columns do not apply."""
+    return (" AND " if every else " OR ").join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-# The query's lexemes, parsed as the documents were, OR-ed as quoted operands (never re-parsed):
-# inside an operand a quote is doubled and a backslash escaped. PostgreSQL's parser reads the
-# 107 of "VE-107" as the signed number -107: a number is looked up with and without its sign.
-_POSTGRES_QUERY = """(SELECT coalesce(string_agg(
-        chr(39) || replace(replace(lexeme, chr(92), chr(92) || chr(92)), chr(39), chr(39) || chr(39)) || chr(39),
-        ' | '), '')::tsquery
-    FROM (
-        SELECT lexeme FROM unnest(to_tsvector('english', :q))
-        UNION SELECT '-' || lexeme FROM unnest(to_tsvector('english', :q)) WHERE lexeme ~ '^[0-9]+$'
-        UNION SELECT substr(lexeme, 2) FROM unnest(to_tsvector('english', :q)) WHERE lexeme ~ '^-[0-9]+$'
-    ) AS lexemes)"""
+def websearch_query(terms: Sequence[str]) -> str:
+    """The terms for PostgreSQL's `websearch_to_tsquery` (all of them, as words, no operators)."""
+    return " ".join(re.sub(r"\W", " ", term) for term in terms)
+
+
+# The query's lexemes, parsed as the documents were, as quoted operands (never re-parsed): inside
+# an operand a quote is doubled and a backslash escaped. PostgreSQL's parser reads the 107 of
+# "VE-107" as the signed number -107: a number is looked up with and without its sign. The
+# lexemes are joined with `&` (every word) or `|` (any word); a number and its signed twin are
+# one alternative either way.
+def _quoted(sql: str) -> str:
+    return f"chr(39) || replace(replace({sql}, chr(92), chr(92) || chr(92)), chr(39), chr(39) || chr(39)) || chr(39)"
+
+
+_NUMBER = "ltrim(lexeme, '-')"
+_OPERANDS = f"""SELECT CASE WHEN lexeme ~ '^-?[0-9]+$'
+            THEN '(' || {_quoted(_NUMBER)} || ' | ' || {_quoted("'-' || " + _NUMBER)} || ')'
+            ELSE {_quoted("lexeme")} END AS operand
+        FROM (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', :q))) AS lexemes"""
+
+
+def _postgres_query(every: bool) -> str:
+    join = "' & '" if every else "' | '"
+    return f"(SELECT coalesce(string_agg(operand, {join}), '')::tsquery FROM ({_OPERANDS}) AS operands)"
 
 
 @dataclass(slots=True)
 class Candidate:
     chunk_id: int
     score: float
-    snippet: str | None = None
 
 
 async def keyword_ranking(
@@ -93,6 +110,10 @@ async def keyword_ranking(
     kind: str | None,
     limit: int,
 ) -> list[Candidate]:
+    """The best `limit` chunks for the words: first those that have every word (as
+    websearch_to_tsquery or a plain FTS5 query would match), then, only when these are fewer
+    than `limit`, those that have some of them. Within each tier by bm25 / ts_rank; the second
+    tier's scores are put below the first's."""
     if not terms:
         return []
     filters = ""
@@ -102,28 +123,55 @@ async def keyword_ranking(
     if kind is not None:
         filters += " AND d.kind = :kind"
         params["kind"] = kind
-    if session.get_bind().dialect.name == "sqlite":
-        return await _fts5_ranking(session, fts5_query(terms), filters, params, limit)
-    params["q"] = query
-    sql = f"""
-        WITH query AS (SELECT {_POSTGRES_QUERY} AS q),
-        top AS (
-            SELECT c.id, c.text, ts_rank(c.search_vector, query.q) AS rank
-            FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id, query
-            WHERE c.search_vector @@ query.q{filters}
-            ORDER BY rank DESC LIMIT :limit
-        )
-        SELECT top.id, top.rank, ts_headline('english', top.text, query.q,
-            'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=40, MinWords=15, MaxFragments=2, FragmentDelimiter=" … "')
-        FROM top, query ORDER BY top.rank DESC"""
-    rows = (await session.execute(text(sql), params)).all()
-    return [Candidate(row[0], float(row[1]), row[2]) for row in rows]
+    sqlite = session.get_bind().dialect.name == "sqlite"
+
+    if sqlite:
+        queries = fts5_query(terms, every=True), fts5_query(terms)
+    else:  # the tsqueries as text first: a constant lets the planner use the GIN index
+        sql = f"SELECT {_postgres_query(True)}::text, {_postgres_query(False)}::text"
+        queries = tuple((await session.execute(text(sql), {"q": query})).one())
+        if not queries[0]:
+            return []
+
+    async def tier(every: bool) -> list[Candidate]:
+        match = queries[0] if every else queries[1]
+        if sqlite:
+            return await _ranking(session, (_FTS5_TOP, _FTS5_FILTERED), match, filters, params, limit)
+        bound = "" if every else f" LIMIT {POSTGRES_ANY_ROWS}"
+        sqls = (_POSTGRES_TOP.format(bound=bound), _POSTGRES_FILTERED.format(bound=bound, filters="{filters}"))
+        return await _ranking(session, sqls, match, filters, params, limit)
+
+    found = await tier(every=True)
+    if len(found) >= limit or len(terms) < 2:
+        return found
+    seen = {c.chunk_id for c in found}
+    floor = min((c.score for c in found), default=0.0)
+    more = [c for c in await tier(every=False) if c.chunk_id not in seen]
+    if more:
+        # Below every first-tier score, in their own order.
+        shift = floor - max(c.score for c in more) - 1e-6 if found else 0.0
+        found += [Candidate(c.chunk_id, c.score + min(shift, 0.0)) for c in more[: limit - len(found)]]
+    return found
 
 
-# SQLite: the best chunks by bm25 from the FTS5 table alone (no join per match), then the filters
-# on those, then snippets for the ones kept. When the filters keep fewer than `limit` of the
-# first `limit * OVERFETCH`, the filtered query over every match decides (exact either way: the
-# filtered rows of a global ranking keep their order).
+# PostgreSQL: ts_rank over the matching rows (negated, to sort as bm25 does). A query of every
+# word matches few rows; one of any word can match most of the table, so it ranks at most
+# POSTGRES_ANY_ROWS of them (the first the GIN index gives): the second tier is a fallback, not
+# an exact ranking.
+POSTGRES_ANY_ROWS = 300
+_POSTGRES_TOP = """SELECT id, -ts_rank(search_vector, CAST(:q AS tsquery)) AS rank FROM (
+        SELECT id, search_vector FROM knowledge_chunks WHERE search_vector @@ CAST(:q AS tsquery){bound}
+    ) AS matched ORDER BY rank, id LIMIT :limit"""
+_POSTGRES_FILTERED = """SELECT id, -ts_rank(search_vector, CAST(:q AS tsquery)) AS rank FROM (
+        SELECT c.id, c.search_vector FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id
+        WHERE c.search_vector @@ CAST(:q AS tsquery){filters}{bound}
+    ) AS matched ORDER BY rank, id LIMIT :limit"""
+
+
+# The best chunks by bm25 (ts_rank) from the full-text index alone (no join per match), then
+# the filters on those. When the filters keep fewer than `limit` of the first `limit * OVERFETCH`, the
+# filtered query over every match decides (exact either way: the filtered rows of a global
+# ranking keep their order).
 OVERFETCH = 10
 _FTS5_TOP = """SELECT rowid, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank FROM knowledge_chunks_fts
     WHERE knowledge_chunks_fts MATCH :q ORDER BY rank LIMIT :limit"""
@@ -131,37 +179,54 @@ _FTS5_FILTERED = """SELECT c.id, bm25(knowledge_chunks_fts, 2.0, 1.0) AS rank FR
     JOIN knowledge_chunks AS c ON c.id = knowledge_chunks_fts.rowid
     JOIN knowledge_documents AS d ON d.id = c.document_id
     WHERE knowledge_chunks_fts MATCH :q{filters} ORDER BY rank LIMIT :limit"""
-_FTS5_KEEP = """SELECT c.id FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id
-    WHERE c.id IN ({ids}){filters}"""
+# The filters on a few candidates: their documents by primary key, then those documents'
+# filters (a join lets the planner scan the chunks by document instead).
+_CHUNK_DOCUMENTS = "SELECT id, document_id FROM knowledge_chunks WHERE id IN ({ids})"
+_KEEP_DOCUMENTS = "SELECT d.id FROM knowledge_documents AS d WHERE d.id IN ({ids}){filters}"
+# Snippets, for the hits returned only (never for every candidate).
 _FTS5_SNIPPETS = f"""SELECT rowid, snippet(knowledge_chunks_fts, 1, '{MARK_START}', '{MARK_END}', '…', 40)
     FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH :q AND rowid IN ({{ids}})"""
+_POSTGRES_SNIPPETS = """WITH query AS (SELECT {query} AS q)
+    SELECT c.id, ts_headline('english', c.text, query.q, 'StartSel={start}, StopSel={end}, MaxWords=40, MinWords=15,
+        MaxFragments=2, FragmentDelimiter=" … "')
+    FROM knowledge_chunks AS c, query WHERE c.id IN ({ids}) AND c.search_vector @@ query.q"""
 
 
 def _in_list(ids: Sequence[int]) -> str:
     return ", ".join(str(int(i)) for i in ids)
 
 
-async def _fts5_ranking(
-    session: AsyncSession, match: str, filters: str, params: dict[str, Any], limit: int
+async def _ranking(
+    session: AsyncSession, sqls: tuple[str, str], match: str, filters: str, params: dict[str, Any], limit: int
 ) -> list[Candidate]:
+    top_sql, filtered_sql = sqls
     params = {**params, "q": match}
     fetch = limit * OVERFETCH if filters else limit
-    top = (await session.execute(text(_FTS5_TOP), {**params, "limit": fetch})).all()
+    top = (await session.execute(text(top_sql), {**params, "limit": fetch})).all()
     ranked = [(int(row[0]), -float(row[1])) for row in top]
     if filters and ranked:
-        keep_sql = _FTS5_KEEP.format(ids=_in_list([chunk_id for chunk_id, _ in ranked]), filters=filters)
-        kept = {row[0] for row in await session.execute(text(keep_sql), params)}
-        ranked = [(chunk_id, score) for chunk_id, score in ranked if chunk_id in kept]
+        sql = _CHUNK_DOCUMENTS.format(ids=_in_list([chunk_id for chunk_id, _ in ranked]))
+        documents: dict[int, int] = dict((await session.execute(text(sql))).all())
+        sql = _KEEP_DOCUMENTS.format(ids=_in_list(sorted(set(documents.values()))), filters=filters)
+        kept = {row[0] for row in await session.execute(text(sql), params)}
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if documents.get(chunk_id) in kept]
         if len(ranked) < limit and len(top) == fetch:
-            rows = await session.execute(text(_FTS5_FILTERED.format(filters=filters)), {**params, "limit": limit})
+            rows = await session.execute(text(filtered_sql.format(filters=filters)), {**params, "limit": limit})
             ranked = [(int(row[0]), -float(row[1])) for row in rows]
-    ranked = ranked[:limit]
-    if not ranked:
-        return []
-    snippets: dict[int, str] = dict(
-        (await session.execute(text(_FTS5_SNIPPETS.format(ids=_in_list([i for i, _ in ranked]))), {"q": match})).all()
-    )
-    return [Candidate(chunk_id, score, snippets.get(chunk_id)) for chunk_id, score in ranked]
+    return [Candidate(chunk_id, score) for chunk_id, score in ranked[:limit]]
+
+
+async def snippets(session: AsyncSession, query: str, terms: Sequence[str], chunk_ids: Sequence[int]) -> dict[int, str]:
+    """The database's snippets (any query word marked) for the chunks that match a word."""
+    if not terms or not chunk_ids:
+        return {}
+    ids = _in_list(chunk_ids)
+    if session.get_bind().dialect.name == "sqlite":
+        rows = await session.execute(text(_FTS5_SNIPPETS.format(ids=ids)), {"q": fts5_query(terms)})
+    else:
+        sql = _POSTGRES_SNIPPETS.format(query=_postgres_query(False), start=MARK_START, end=MARK_END, ids=ids)
+        rows = await session.execute(text(sql), {"q": query})
+    return {int(row[0]): row[1] for row in rows}
 
 
 # -- the semantic side (embeddings.py, vectors.py) -----------------------------------------
@@ -171,27 +236,53 @@ def semantic_status(settings: Settings) -> dict[str, Any]:
     return dict(embeddings.embedding_status(settings))
 
 
-async def semantic_ranking(
+async def _start_semantic(
     session: AsyncSession,
     settings: Settings,
     query: str,
     collection_ids: Sequence[int] | None,
     kind: str | None,
     limit: int,
-) -> tuple[list[Candidate], SemanticStatus]:
-    """Chunks by cosine similarity, or none with the reason when semantic search cannot run."""
+) -> tuple[asyncio.Future[list[tuple[int, float]]] | None, SemanticStatus]:
+    """Start embedding the query and searching the vector cache in a thread, so that the keyword
+    query runs meanwhile; or say why semantic search cannot run. The cache's check uses the
+    session first (on the first search, after the model loaded: an unusable model loads no vectors)."""
     embedder = embeddings.get_embedder(settings)
     if embedder is None:
         status = embeddings.embedding_status(settings)
-        return [], SemanticStatus(state="off", message=status.get("message") or "Semantic search is off.")
+        return None, SemanticStatus(state="off", message=status.get("message") or "Semantic search is off.")
+    cache = vectors.cache_for(embedder.model_name)
+    embedded = asyncio.ensure_future(asyncio.to_thread(embedder.embed_query, query))
     try:
-        vector = await asyncio.to_thread(embedder.embed_query, query)
+        if not cache.loaded:
+            await asyncio.shield(embedded)
+        await cache.refresh(session)
+    except embeddings.EmbeddingUnavailable as exc:
+        return None, SemanticStatus(state="unavailable", message=str(exc))
+    except BaseException:
+        await asyncio.gather(embedded, return_exceptions=True)
+        raise
+    wanted = set(collection_ids) if collection_ids is not None else None
+
+    async def nearest() -> list[tuple[int, float]]:
+        return await asyncio.to_thread(cache.search, await embedded, limit * 4 if kind else limit, wanted)
+
+    return asyncio.ensure_future(nearest()), SemanticStatus(state="ready", message=embedder.message)
+
+
+async def _finish_semantic(
+    session: AsyncSession,
+    pending: asyncio.Future[list[tuple[int, float]]] | None,
+    status: SemanticStatus,
+    kind: str | None,
+    limit: int,
+) -> tuple[list[Candidate], SemanticStatus]:
+    if pending is None:
+        return [], status
+    try:
+        found = await pending
     except embeddings.EmbeddingUnavailable as exc:
         return [], SemanticStatus(state="unavailable", message=str(exc))
-    cache = vectors.cache_for(embedder.model_name)
-    await cache.refresh(session)
-    wanted = set(collection_ids) if collection_ids is not None else None
-    found = cache.search(vector, limit * 4 if kind else limit, wanted)
     if kind is not None and found:
         kinds = dict(
             (
@@ -203,9 +294,7 @@ async def semantic_ranking(
             ).all()
         )
         found = [(chunk_id, score) for chunk_id, score in found if kinds.get(chunk_id) == kind][:limit]
-    return [Candidate(chunk_id, float(score)) for chunk_id, score in found], SemanticStatus(
-        state="ready", message=embedder.message
-    )
+    return [Candidate(chunk_id, float(score)) for chunk_id, score in found], status
 
 
 def mark_terms(passage: str, terms: Sequence[str]) -> str:
@@ -243,10 +332,16 @@ async def search(
     keyword: list[Candidate] = []
     semantic: list[Candidate] = []
     status = SemanticStatus(state="off", message="Keyword search only, as asked.")
+    pending = None
     if mode in ("hybrid", "semantic"):
-        semantic, status = await semantic_ranking(session, settings, query, collection_ids, kind, CANDIDATES)
-    if mode in ("hybrid", "keyword") or (mode == "semantic" and status.state != "ready"):
-        keyword = await keyword_ranking(session, query, terms, collection_ids, kind, CANDIDATES)
+        pending, status = await _start_semantic(session, settings, query, collection_ids, kind, CANDIDATES)
+    try:
+        if mode in ("hybrid", "keyword"):
+            keyword = await keyword_ranking(session, query, terms, collection_ids, kind, min(limit, CANDIDATES))
+    finally:
+        semantic, status = await _finish_semantic(session, pending, status, kind, CANDIDATES)
+    if mode == "semantic" and status.state != "ready":
+        keyword = await keyword_ranking(session, query, terms, collection_ids, kind, min(limit, CANDIDATES))
     if status.state == "ready" and mode in ("hybrid", "semantic"):
         mode_used = mode
     else:
@@ -254,7 +349,7 @@ async def search(
     if mode_used == "semantic":
         keyword = []
     ranked = _fuse(keyword, semantic, limit) if mode_used == "hybrid" else _single(keyword or semantic, limit)
-    hits = await _hits(session, ranked, {c.chunk_id: c for c in keyword}, {c.chunk_id for c in semantic}, terms)
+    hits = await _hits(session, ranked, {c.chunk_id for c in keyword}, {c.chunk_id for c in semantic}, query, terms)
     return SearchResponse(query=query, mode_used=mode_used, semantic=status, hits=hits)  # type: ignore[arg-type]  # mode_used is one of the SearchMode values
 
 
@@ -270,20 +365,33 @@ def _fuse(keyword: list[Candidate], semantic: list[Candidate], limit: int) -> li
 async def _hits(
     session: AsyncSession,
     ranked: list[tuple[int, float]],
-    keyword: dict[int, Candidate],
+    keyword: set[int],
     semantic: set[int],
+    query: str,
     terms: Sequence[str],
 ) -> list[SearchHit]:
     if not ranked:
         return []
+    chunk_ids = [chunk_id for chunk_id, _ in ranked]
+    marked = await snippets(session, query, terms, chunk_ids)
     rows = {
-        row[0].id: row
+        row.id: row
         for row in (
             await session.execute(
-                select(KnowledgeChunk, KnowledgeDocument, KnowledgeCollection.name)
+                select(
+                    KnowledgeChunk.id,
+                    KnowledgeChunk.heading,
+                    KnowledgeChunk.text,
+                    KnowledgeDocument.id.label("document_id"),
+                    KnowledgeDocument.title,
+                    KnowledgeDocument.collection_id,
+                    KnowledgeDocument.kind,
+                    KnowledgeDocument.source_uri,
+                    KnowledgeCollection.name,
+                )
                 .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
                 .join(KnowledgeCollection, KnowledgeCollection.id == KnowledgeDocument.collection_id)
-                .where(KnowledgeChunk.id.in_([chunk_id for chunk_id, _ in ranked]))
+                .where(KnowledgeChunk.id.in_(chunk_ids))
             )
         ).all()
     }
@@ -292,28 +400,22 @@ async def _hits(
         row = rows.get(chunk_id)
         if row is None:  # deleted since the vector cache was loaded
             continue
-        chunk, document, collection_name = row
-        found_by_keyword = chunk_id in keyword
-        snippet = keyword[chunk_id].snippet if found_by_keyword else None
+        snippet = marked.get(chunk_id)
         if snippet and MARK_START not in snippet:  # the words matched the heading, not the text
             snippet = None
         hits.append(
             SearchHit(
-                document_id=document.id,
-                document_title=document.title,
-                collection_id=document.collection_id,
-                collection_name=collection_name,
-                kind=DocumentKind(document.kind),
-                source_uri=document.source_uri,
-                chunk_id=chunk.id,
-                heading=chunk.heading,
-                snippet=snippet or mark_terms(chunk.text, terms),
+                document_id=row.document_id,
+                document_title=row.title,
+                collection_id=row.collection_id,
+                collection_name=row.name,
+                kind=DocumentKind(row.kind),
+                source_uri=row.source_uri,
+                chunk_id=row.id,
+                heading=row.heading,
+                snippet=snippet or mark_terms(row.text, terms),
                 score=round(score, 6),
-                match="both"
-                if found_by_keyword and chunk_id in semantic
-                else "keyword"
-                if found_by_keyword
-                else "semantic",
+                match=_match(chunk_id in keyword, chunk_id in semantic),
             )
         )
     return hits
