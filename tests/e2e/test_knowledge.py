@@ -76,7 +76,9 @@ def test_collect_search_and_read_knowledge(knowledge_server: Server, site: str, 
     name = f"Web ops {uuid.uuid4().hex[:4]}"
 
     page = new_page(f"{server.url}/?project={project['id']}")
-    page.get_by_test_id("nav-knowledge").click()
+    link = page.get_by_test_id("nav-knowledge")
+    expect(link).to_have_attribute("href", f"/knowledge?project={project['id']}")  # once the project has loaded
+    link.click()
     expect(page).to_have_url(re.compile(r"/knowledge\?project="))
 
     # A collection.
