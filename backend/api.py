@@ -18,6 +18,7 @@ from .plugins.endpoints import router as plugins_router
 from .projects.endpoints import router as projects_router
 from .runs.endpoints import router as runs_router
 from .tasks.endpoints import router as tasks_router
+from .workflows.endpoints import router as workflows_router
 
 
 class Health(BaseModel):
@@ -62,6 +63,7 @@ for router in (
     knowledge_router,
     knowledge_project_router,
     knowledge_run_router,
+    workflows_router,
 ):
     api_router.include_router(router)
 

@@ -1,4 +1,4 @@
-"""The `kanban` command: serve the board, migrate the database."""
+"""The `kanban` command: serve the board, migrate the database, work with workflow templates."""
 
 from __future__ import annotations
 
@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         "mcp",
         help="The board's MCP server on stdio (for Claude Code); talks to KANBAN_API_URL",
     )
+
+    from .workflows.cli import add_parser as add_workflow_parser
+
+    add_workflow_parser(commands)
 
     db = commands.add_parser("db", help="Database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -144,6 +148,10 @@ def main(argv: list[str] | None = None) -> None:
 
         mcp_main()
         return
+    if args.command == "workflow":
+        from .workflows.cli import run as workflow_command
+
+        raise SystemExit(workflow_command(args))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = _settings(args)

@@ -205,6 +205,11 @@ class Settings(BaseSettings):
         return self.data_dir / "worktrees"
 
     @property
+    def workflows_dir(self) -> Path:
+        """The user's own workflow templates (`*.yaml`), offered in every project."""
+        return self.data_dir / "workflows"
+
+    @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
 

@@ -52,6 +52,8 @@ CORE_TOOLS = (
     "run_task",
     "wait_for_task",
     "get_task_result",
+    "list_workflows",
+    "start_workflow",
     *KNOWLEDGE_TOOLS,
 )
 FULL_TOOLS = (*CORE_TOOLS, "delete_task", "approve_task", "request_changes", "cancel_run")
@@ -374,8 +376,8 @@ def build_server(
 
     @tool
     async def wait_for_task(task: str, timeout: int = 300) -> dict[str, Any]:
-        """Wait until a task leaves in_progress (its agent finished) or timeout seconds pass (max 600).
-        Returns the task's status and latest run."""
+        """Wait until a task leaves in_progress (its agent, or its workflow, finished) or timeout
+        seconds pass (max 600). Returns the task's status, latest run and result."""
         tid = await task_id(task)
         timeout = max(1, min(timeout, MAX_WAIT_SECONDS))
         deadline = time.monotonic() + timeout
@@ -417,11 +419,49 @@ def build_server(
             except TimeoutError:
                 timed_out = True
         found = await api.request("GET", f"/api/tasks/{tid}")
-        return {
+        answer = {
             "short_id": found["short_id"],
             "status": found["status"],
             "timed_out": timed_out,
             "run": await latest_run(found),
+        }
+        if found.get("result") and found["status"] in ("needs_review", "done"):
+            answer["result"] = found["result"]
+        return answer
+
+    @tool
+    async def list_workflows(project: str = "") -> list[dict[str, Any]]:
+        """Workflow templates a project can start (start_workflow): name, title, steps and inputs
+        ("name: type", * = required, = default)."""
+        params = {"project_id": await project_id(project)} if project.strip() or context.project_id else {}
+        catalog = await api.request("GET", "/api/workflow-templates", params=params)
+        return [
+            {
+                "name": t["name"],
+                "title": t["title"],
+                "steps": " → ".join(s["id"] for s in t["steps"]),
+                "inputs": [
+                    f"{i['name']}: {i['type']}"
+                    + ("*" if i["required"] else "")
+                    + (f" = {i['default']}" if i["default"] not in (None, "") else "")
+                    for i in t["inputs"]
+                ],
+            }
+            for t in catalog["templates"]
+        ]
+
+    @tool
+    async def start_workflow(template: str, inputs: dict[str, Any] | None = None, project: str = "") -> dict[str, Any]:
+        """Start a workflow template: one card per step, each starting once the steps it needs are
+        done. inputs: {name: value}. Returns the workflow's card: wait_for_task on it ends when every
+        step is done, with the final step's result."""
+        body = {"project_id": await project_id(project), "template": template.strip(), "inputs": inputs or {}}
+        workflow = await api.request("POST", "/api/workflows", json=body)
+        parent = await api.request("GET", f"/api/tasks/{workflow['parent_task_id']}")
+        return {
+            **{k: parent[k] for k in ("id", "short_id", "title", "status")},
+            "workflow_id": workflow["id"],
+            "steps": [f"{s['short_id']} {s['step_id']} ({s['kind']})" for s in workflow["steps"]],
         }
 
     @tool

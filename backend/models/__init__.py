@@ -1,6 +1,6 @@
 """Every table of the application. Alembic imports `Base.metadata` from here."""
 
-from .agent_run import ACTIVE_RUN_STATUSES, AgentRun, Approval, ApprovalStatus, RunEvent, RunStatus
+from .agent_run import ACTIVE_RUN_STATUSES, AgentRun, Approval, ApprovalStatus, RunEvent, RunKind, RunStatus
 from .base import Base
 from .event import BoardEvent
 from .knowledge import (
@@ -15,6 +15,7 @@ from .knowledge import (
 from .plugin import Plugin, PluginProject, PluginSource, PluginTransport
 from .project import Project
 from .task import Task, TaskDependency, TaskPriority, TaskStatus
+from .workflow import StepKind, Workflow, WorkflowStatus
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -36,9 +37,13 @@ __all__ = [
     "Project",
     "ProjectKnowledgeBinding",
     "RunEvent",
+    "RunKind",
     "RunStatus",
     "Task",
     "TaskDependency",
     "TaskPriority",
+    "StepKind",
     "TaskStatus",
+    "Workflow",
+    "WorkflowStatus",
 ]

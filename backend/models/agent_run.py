@@ -24,6 +24,13 @@ ACTIVE_RUN_STATUSES = (RunStatus.queued, RunStatus.running, RunStatus.waiting_ap
 FINISHED_RUN_STATUSES = (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled, RunStatus.interrupted)
 
 
+class RunKind(enum.StrEnum):
+    """An agent run, or a workflow's check step (a command in the task's worktree)."""
+
+    agent = "agent"
+    check = "check"
+
+
 class ApprovalStatus(enum.StrEnum):
     pending = "pending"
     allowed = "allowed"
@@ -39,12 +46,14 @@ class AgentRun(TimestampMixin, Base):
         UniqueConstraint("task_id", "attempt"),
         Index("ix_agent_runs_status_id", "status", "id"),
         CheckConstraint(f"status IN ({sql_in(RunStatus)})", name="status"),
+        CheckConstraint(f"kind IN ({sql_in(RunKind)})", name="kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10), default=RunKind.agent.value, server_default=RunKind.agent.value)
     status: Mapped[str] = mapped_column(String(20), default=RunStatus.queued.value)
     # What the agent was asked: the task for a first run, the feedback for a follow-up.
     prompt: Mapped[str] = mapped_column(Text)
@@ -71,6 +80,8 @@ class AgentRun(TimestampMixin, Base):
     starts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set by a cancel request; the process running the agent acts on it.
     cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A workflow step's check after this run (`until`, or a check step): passed, or not; null when none ran.
+    check_passed: Mapped[bool | None] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
 

@@ -62,6 +62,10 @@ class Task(TimestampMixin, Base):
     )
     # Start an agent run by itself once every task it is blocked by is done (consumed by that start).
     start_when_unblocked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A card of a workflow: its parent card (no step) or one of its steps (the step's id and kind).
+    workflow_id: Mapped[int | None] = mapped_column(ForeignKey("workflows.id", ondelete="SET NULL"), index=True)
+    workflow_step: Mapped[str | None] = mapped_column(String(40))
+    workflow_step_kind: Mapped[str | None] = mapped_column(String(10))
 
 
 class TaskDependency(Base):

@@ -87,3 +87,26 @@ async def plugins_for_run(session: AsyncSession, project_id: int, box: SecretBox
         except KanbanError as exc:
             log.warning("plugin %r left out of the run: %s", plugin.name, exc.message)
     return configs
+
+
+async def plugins_named(session: AsyncSession, names: list[str], box: SecretBox) -> list[PluginConfig]:
+    """The plugins a workflow step names (installed and enabled on the board, whether or not its
+    project enables them), decrypted. The board's own plugins are always there anyway. A name
+    that is not installed, or a plugin that cannot be resolved, fails the run with the reason."""
+    wanted = [name for name in dict.fromkeys(names) if name not in ALWAYS_ON]
+    if not wanted:
+        return []
+    found = {
+        plugin.name: plugin
+        for plugin in await session.scalars(
+            select(Plugin).where(Plugin.name.in_(wanted), Plugin.enabled.is_(True)).order_by(Plugin.name)
+        )
+    }
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise InvalidInput(
+            "This workflow step uses plugins that are not installed or are disabled: "
+            + ", ".join(missing)
+            + ". Install or enable them on the Plugins page, then run the step again."
+        )
+    return [resolve(found[name], box) for name in wanted]

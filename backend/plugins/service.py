@@ -32,6 +32,7 @@ from ..kit.queries import get_or_404
 from ..models import Plugin, PluginProject, PluginSource, Project
 from ..models.base import utcnow
 from .run_servers import plugins_for_run as plugins_for_run  # re-exported: the orchestrator takes it from here
+from .run_servers import plugins_named as plugins_named
 from .schemas import PluginInstall, PluginProjectRead, PluginRead, PluginTestRead, PluginUpdate
 from .search import discovery_for as discovery_for  # re-exported: the app's start takes it from here
 from .search import lookup

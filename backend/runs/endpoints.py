@@ -12,6 +12,7 @@ from ..deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
 from ..errors import InvalidInput
 from ..kit.schemas import MAX_ID, ErrorResponse, Responses, parse_decimal_id
 from ..tasks.schemas import TaskRead
+from ..workflows.schemas import WorkflowRead
 from . import service as run_service
 from .live import RunEnded
 from .orchestrator import Orchestrator
@@ -112,6 +113,20 @@ async def get_run(run_id: RunId, session: ReadSession):
 async def cancel_run(run_id: RunId, session: WriteSession, request: Request):
     orchestrator = orchestrator_of(request)
     return await run_service.cancel(session, run_id, orchestrator.until_stopped if orchestrator else None)
+
+
+@router.post(
+    "/workflows/{workflow_id}/cancel",
+    response_model=WorkflowRead,
+    summary="Cancel a workflow",
+    description="No step starts any more, running steps are cancelled (the answer comes once their agents "
+    "stopped), and the workflow's card goes back to To Do. Finished steps stay as they are.",
+    tags=["workflows"],
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def cancel_workflow(workflow_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: WriteSession, request: Request):
+    orchestrator = orchestrator_of(request)
+    return await run_service.cancel_workflow(session, workflow_id, orchestrator.until_stopped if orchestrator else None)
 
 
 @router.post(

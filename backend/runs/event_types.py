@@ -19,6 +19,7 @@ class RunEventType(enum.StrEnum):
     result = "result"
     error = "error"
     status = "status"
+    check = "check"
 
 
 RUN_EVENT_DESCRIPTIONS: dict[RunEventType, str] = {
@@ -35,6 +36,8 @@ RUN_EVENT_DESCRIPTIONS: dict[RunEventType, str] = {
     "input_tokens, output_tokens, turns, duration_ms, session_id, terminal_reason}` (`cost_usd` is the run's own, "
     "`session_cost_usd` the session's total).",
     RunEventType.error: "The run or the model API failed: `{message}`.",
+    RunEventType.check: "A workflow check ran in the task's worktree: `{command, status, exit_code, output, "
+    "truncated, duration_ms, attempt, max_attempts}`; `status` is running (it started), passed, failed or timed_out.",
     RunEventType.status: "The run's state changed (started, resumed, ended): `{status}`, and on a start "
     "`attempt` and `start`.",
 }

@@ -39,8 +39,11 @@ from ..config import Settings
 from ..data_dir import make_private_dir
 from ..db import Database
 from ..errors import KanbanError
-from ..models import AgentRun, Project, RunStatus, Task
+from ..models import AgentRun, Project, RunKind, RunStatus, Task
 from ..tasks import dependencies
+from ..workflows import service as workflow_service
+from ..workflows.service import StepContext
+from ..workflows.templates import ReviewMode
 from . import service as run_service
 from .agent import (
     MISSING_CREDENTIALS,
@@ -53,6 +56,7 @@ from .agent import (
 )
 from .agents_lock import AgentsLock
 from .approvals import ApprovalBridge
+from .checks import CheckOutcome, run_check
 from .event_writer import RunEventWriter
 from .live import RunListeners
 from .processes import AgentFiles, RunControl, kill_process_group, remove_mcp_config, write_launcher
@@ -60,6 +64,7 @@ from .service import RunChangeKind
 
 if TYPE_CHECKING:
     from ..knowledge.schemas import BindingRead
+    from ..workflows.templates import Knowledge as StepKnowledge
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +98,8 @@ class Execution:
     task: Task
     project: Project
     writer: RunEventWriter
+    # The workflow step the run's task is, if it is one.
+    step: StepContext | None = None
     worktree: str = ""
     base_commit: str | None = None
 
@@ -109,6 +116,7 @@ class Orchestrator:
         # False when another process runs the agents of this database (PostgreSQL).
         self.enabled = True
         self._active: dict[int, ActiveRun] = {}
+        self._accepting: set[int] = set()
         self._wake = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._launcher = ""
@@ -212,7 +220,11 @@ class Orchestrator:
             for run in await run_service.left_in_progress(session):
                 if kill_process_group(self.files.pid_file(run.id), cli_path=self.cli_path, forget=True):
                     log.warning("run %s: killed the agent processes left by the previous server", run.id)
-                if self.settings.resume_interrupted and run.session_id:
+                if run.kind == RunKind.check.value:
+                    kill_process_group(self.files.pid_file(run.id), forget=True)  # its command's group
+                    await run_service.requeue(session, run)  # a check runs again from the start
+                    log.info("run %s: will run its check again after the restart", run.id)
+                elif self.settings.resume_interrupted and run.session_id:
                     await run_service.requeue(session, run)
                     log.info("run %s: will resume session %s after the restart", run.id, run.session_id)
                 else:
@@ -224,6 +236,7 @@ class Orchestrator:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             self._wake.clear()
             try:
+                await self._advance_workflows()
                 await self._start_unblocked()
                 await self._start_queued()
                 await self._check_cancel_requests()
@@ -231,6 +244,26 @@ class Orchestrator:
                 raise
             except Exception:
                 log.exception("scheduling runs failed; retrying")
+
+    async def _advance_workflows(self) -> None:
+        """Move running workflows on (their state is in the database, so this also finishes
+        what a restart interrupted): approval steps that nothing blocks go to Review, `review:
+        auto` steps whose run succeeded are accepted, workflows whose steps are done are done."""
+        async with self.database.session() as session:
+            work = await workflow_service.pending_work(session)
+        for task_id in work.approvals:
+            await self._in_transaction(workflow_service.open_approval, task_id, "open the approval step")
+        for task_id in work.auto_review:
+            await self._accept(task_id)
+        for workflow_id in work.complete:
+            await self._in_transaction(workflow_service.complete, workflow_id, "complete the workflow")
+
+    async def _in_transaction(self, action: Callable[[Any, int], Coroutine[Any, Any, Any]], id: int, what: str) -> None:
+        try:
+            async with self.database.session(write=True) as session:
+                await action(session, id)
+        except KanbanError as exc:  # the others still go on; this one is tried again
+            log.warning("could not %s (%s): %s", what, id, exc.message)
 
     async def _start_unblocked(self) -> None:
         """Queue the runs of tasks waiting to start by themselves that nothing blocks any more.
@@ -307,9 +340,15 @@ class Orchestrator:
                 )
                 return
             await self._prepare_worktree(execution)
-            request = await self._build_request(execution)
-            outcome = await self._run_agent(execution, request)
-            await self._settle(active, execution.writer, outcome, await self._commit_work(execution))
+            if execution.run.kind == RunKind.check.value:
+                await self._execute_check(execution)
+            else:
+                request = await self._build_request(execution)
+                outcome = await self._run_agent(execution, request)
+                head_commit = await self._commit_work(execution)
+                if not await self._check_until(execution, outcome, head_commit):
+                    await self._settle(active, execution.writer, outcome, head_commit)
+            await self._accept_if_automatic(execution)
         except asyncio.CancelledError:
             await self._after_cancel(active, execution.writer if execution else None)
             raise
@@ -326,15 +365,16 @@ class Orchestrator:
         async with self.database.session() as session:
             run, task, project = await run_service.for_execution(session, active.run_id)
             next_seq = await run_service.last_seq(session, active.run_id) + 1
+            step = await workflow_service.context_of(session, task)
         writer = RunEventWriter(self.database, active.run_id, next_seq, self.listeners.written)
         active.result_before = task.result
         await writer.emit("status", {"status": "running", "attempt": run.attempt, "start": run.starts})
-        return Execution(active, run, task, project, writer)
+        return Execution(active, run, task, project, writer, step)
 
     async def _cannot_start(self, execution: Execution) -> str | None:
         """Why the agent cannot start (no credentials, no git repository), or None."""
         env = {**os.environ, **self._agent_env()}
-        if not find_credentials(env):
+        if execution.run.kind == RunKind.agent.value and not find_credentials(env):
             return MISSING_CREDENTIALS
         path = execution.project.workspace_path
         if not await asyncio.to_thread(git.is_git_repository, path):
@@ -368,15 +408,20 @@ class Orchestrator:
 
         from ..knowledge.service import list_bindings
         from ..plugins.secrets import SecretBox
-        from ..plugins.service import plugins_for_run
+        from ..plugins.service import plugins_for_run, plugins_named
 
         run, task, project = execution.run, execution.task, execution.project
         token = self.settings.api_token.get_secret_value() if self.settings.api_token else None
         target = RunTarget(
             self.settings.resolved_api_url, token, project.id, task.id, run.id, worktree=execution.worktree
         )
+        step = execution.step.step if execution.step else None
+        box = SecretBox.for_data_dir(self.settings.data_dir)
         async with self.database.session() as session:
-            plugins = await plugins_for_run(session, project.id, SecretBox.for_data_dir(self.settings.data_dir))
+            if step is not None and step.plugins is not None:
+                plugins = await plugins_named(session, step.plugins, box)
+            else:
+                plugins = await plugins_for_run(session, project.id, box)
             bindings = await list_bindings(session, project.id)
         # Building the board's tool server takes ~0.1 s of CPU: off the event loop, so
         # live streams keep flowing while several runs start.
@@ -390,17 +435,122 @@ class Orchestrator:
             pid_file=self.files.pid_file(run.id),
             mcp_config_dir=self.files.mcp_config_dir(run.id),
             resume_session_id=run.resume_session_id,
-            permission_mode=project.permission_mode,
-            model=project.agent_model or self.settings.agent_model,
-            max_turns=project.max_turns or self.settings.agent_max_turns,
-            max_budget_usd=project.max_budget_usd or self.settings.agent_max_budget_usd,
+            permission_mode=(step.permission_mode if step else None) or project.permission_mode,
+            model=(step.model if step else None) or project.agent_model or self.settings.agent_model,
+            max_turns=(step.max_turns if step else None) or project.max_turns or self.settings.agent_max_turns,
+            max_budget_usd=(step.max_budget_usd if step else None)
+            or project.max_budget_usd
+            or self.settings.agent_max_budget_usd,
             mcp_servers=mcp_servers,
             # The board's own tools need no approval; nor do the ones the user always allows.
             allowed_tools=["mcp__kanban", "mcp__knowledge", *project.allowed_tools],
             env=self._agent_env(),
             nice=self.settings.agent_nice,
-            system_prompt_append=knowledge_note(bindings),
+            system_prompt_append=knowledge_note(bindings, step.knowledge if step else None),
         )
+
+    # -- workflow steps: checks, `until`, automatic review -------------------------------
+
+    async def _run_check(
+        self, execution: Execution, command: str, timeout: float, attempt: int | None, max_attempts: int | None
+    ) -> CheckOutcome:
+        """Run a check in the run's worktree; its start and its outcome go to the run's log."""
+        writer, run = execution.writer, execution.run
+        counts = {"attempt": attempt, "max_attempts": max_attempts}
+        await writer.emit("check", {"command": command, "status": "running", **counts})
+        outcome = await run_check(
+            command,
+            execution.worktree,
+            timeout_seconds=timeout,
+            control=execution.active.control,
+            pid_file=self.files.pid_file(run.id),
+            env=self._agent_env(),
+        )
+        status = "timed_out" if outcome.timed_out else "passed" if outcome.passed else "failed"
+        await writer.emit(
+            "check",
+            {
+                "command": command,
+                "status": status,
+                "exit_code": outcome.exit_code,
+                "output": outcome.output,
+                "truncated": outcome.truncated,
+                "duration_ms": outcome.duration_ms,
+                **counts,
+            },
+        )
+        return outcome
+
+    async def _execute_check(self, execution: Execution) -> None:
+        """A check step: its command (the run's prompt) passes or fails the step."""
+        step = execution.step
+        timeout = float(step.step.timeout_seconds or 600) if step else 600.0
+        check = await self._run_check(execution, execution.run.prompt, timeout, None, None)
+        if execution.active.cancelling:
+            raise asyncio.CancelledError
+        error = None if check.passed else f"The check {check.describe()}."
+        outcome = AgentOutcome(is_error=not check.passed, error=error, result=_check_result(check))
+        await self._settle(execution.active, execution.writer, outcome, execution.run.head_commit, check.passed)
+
+    async def _check_until(self, execution: Execution, outcome: AgentOutcome, head_commit: str | None) -> bool:
+        """An agent step with `until`: after a successful attempt its check runs. Passed: the
+        run ends as it would (False: settle it). Failed with attempts left: this run ends
+        failed and the same session continues in a new run with the check's output (True:
+        settled here). Failed on the last attempt: the run, and so the step, fails."""
+        step = execution.step
+        until = step.step.until if step else None
+        if step is None or until is None or outcome.is_error or execution.active.cancelling:
+            return False
+        async with self.database.session() as session:
+            attempt = await run_service.check_attempts(session, execution.run.task_id) + 1
+        command = workflow_service.check_command(step, until=True)
+        check = await self._run_check(execution, command, float(until.timeout_seconds), attempt, until.max_attempts)
+        if execution.active.cancelling:
+            raise asyncio.CancelledError
+        if check.passed:
+            await self._settle(execution.active, execution.writer, outcome, head_commit, True)
+            return True
+        last = attempt >= until.max_attempts
+        error = f"The check {check.describe()} on attempt {attempt} of {until.max_attempts}" + (
+            "; no attempts are left." if last else "; the agent tries again in its session."
+        )
+        await execution.writer.emit("error", {"message": error})
+        await execution.writer.emit("status", {"status": RunStatus.failed.value})
+        await execution.writer.flush()
+        async with self.database.session(write=True) as session:
+            run = await run_service.finish_execution(
+                session,
+                execution.active.run_id,
+                RunStatus.failed,
+                outcome,
+                error=error,
+                head_commit=head_commit,
+                result_before=execution.active.result_before,
+                check_passed=False,
+                move_task=last,
+            )
+            if not last:
+                await run_service.retry_after_check(session, run, _retry_prompt(check, attempt, until.max_attempts))
+        self.listeners.changed(execution.active.run_id)
+        return True
+
+    async def _accept_if_automatic(self, execution: Execution) -> None:
+        """A `review: auto` step that succeeded is accepted at once (the scheduler's pass
+        would find it too, within a second: this only saves the wait)."""
+        if execution.step is None or execution.step.review != ReviewMode.auto:
+            return
+        await self._accept(execution.run.task_id)
+
+    async def _accept(self, task_id: int) -> None:
+        """Accept a `review: auto` step, once at a time per task (the run that ended and the
+        scheduler's pass may both find it)."""
+        if task_id in self._accepting:
+            return
+        self._accepting.add(task_id)
+        try:
+            await self._in_transaction(run_service.accept_automatically, task_id, "accept the step")
+        finally:
+            self._accepting.discard(task_id)
 
     async def _run_agent(self, execution: Execution, request: AgentRequest) -> AgentOutcome:
         active, run, writer = execution.active, execution.run, execution.writer
@@ -429,7 +579,12 @@ class Orchestrator:
         return head or run.head_commit or execution.base_commit
 
     async def _settle(
-        self, active: ActiveRun, writer: RunEventWriter | None, outcome: AgentOutcome, head_commit: str | None
+        self,
+        active: ActiveRun,
+        writer: RunEventWriter | None,
+        outcome: AgentOutcome,
+        head_commit: str | None,
+        check_passed: bool | None = None,
     ) -> None:
         """Write the run's last events, then finish it with what the agent reported."""
         status, error = _verdict(active, outcome)
@@ -447,6 +602,7 @@ class Orchestrator:
                 error=error,
                 head_commit=head_commit,
                 result_before=active.result_before,
+                check_passed=check_passed,
             )
         self.listeners.changed(active.run_id)
 
@@ -510,9 +666,35 @@ async def _finishes_within(task: asyncio.Task[None] | None, seconds: float) -> b
     return bool(done)
 
 
-def knowledge_note(bindings: Sequence[BindingRead]) -> str | None:
+def _check_result(check: CheckOutcome) -> str:
+    """A check step's result: how it ended and the end of its output."""
+    tail = "\n".join(check.output.strip().splitlines()[-30:])
+    text = check.describe() + f" in {check.duration_ms / 1000:.1f} s."
+    return text + (f"\n\n```\n{tail}\n```" if tail else "")
+
+
+def _retry_prompt(check: CheckOutcome, attempt: int, max_attempts: int) -> str:
+    tail = check.output.strip()[-8_000:]
+    return (
+        f"The check {check.describe()} after your attempt {attempt} of {max_attempts}. Its output:\n\n"
+        f"```\n{tail}\n```\n\nFix what makes it fail. The check runs again when you finish; end with a short "
+        "summary of what you did."
+    )
+
+
+def knowledge_note(bindings: Sequence[BindingRead], step: StepKnowledge | None = None) -> str | None:
     """A line for the agent's system prompt: which knowledge collections its tools read and
-    write (nothing when none is bound to the project)."""
+    write (nothing when none is bound to the project and the step names none)."""
+    if step is not None and (step.read or step.write):
+        parts = []
+        if step.read:
+            names = ", ".join(f'"{name}"' for name in step.read)
+            parts.append(
+                f"Knowledge: for this step, search the collections {names} (search_knowledge with collection=<name>)"
+            )
+        if step.write:
+            parts.append(f'save what later tasks should know with add_note(collection="{step.write}")')
+        return "; ".join(parts) + ". Search before solving what may already be known."
     if not bindings:
         return None
     names = ", ".join(f'"{b.collection_name}"' for b in bindings)

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from ..git import MAX_DIFF_LINES_PER_FILE, MAX_DIFF_LINES_TOTAL
 from ..kit.schemas import InputSchema, OutputSchema, TextLimits
-from ..models import ApprovalStatus, RunStatus
+from ..models import ApprovalStatus, RunKind, RunStatus
 from .event_types import RUN_EVENTS_DOC, RunEventType
 
 Instructions = Annotated[str, TextLimits(0, 50_000)]
@@ -48,7 +48,11 @@ class RunSummary(OutputSchema):
     task_id: int
     project_id: int
     attempt: int
+    kind: RunKind = Field(description="agent, or check: a workflow check step's command.")
     status: RunStatus
+    check_passed: bool | None = Field(
+        description="A workflow step's check after this run (`until`, or a check step); null when none ran."
+    )
     session_id: str | None
     branch: str | None
     base_commit: str | None
@@ -68,7 +72,8 @@ class RunSummary(OutputSchema):
 
 
 class RunRead(RunSummary):
-    prompt: str
+    prompt: str = Field(description="What the agent was asked (a check run: its command).")
+    resume_session_id: str | None = Field(description="The Claude session this run continued, if any.")
     result: str | None
     pending_approvals: list[ApprovalRead] = Field(default_factory=list)
 

@@ -36,15 +36,21 @@ from ..models import (
     ApprovalStatus,
     Project,
     RunEvent,
+    RunKind,
     RunStatus,
+    StepKind,
     Task,
     TaskStatus,
+    WorkflowStatus,
 )
 from ..models.agent_run import FINISHED_RUN_STATUSES
 from ..models.base import utcnow
 from ..tasks import dependencies
 from ..tasks import service as task_service
 from ..tasks.schemas import TaskRead
+from ..workflows import service as workflow_service
+from ..workflows.schemas import WorkflowRead
+from ..workflows.templates import ReviewMode
 from .live import RunEnded, RunEventRecord, RunListeners
 from .schemas import ApprovalRead, RunRead, RunSummary
 
@@ -211,6 +217,7 @@ async def _queue(
     resume_session_id: str | None,
     previous: AgentRun | None,
     branch: str,
+    kind: RunKind = RunKind.agent,
 ) -> AgentRun:
     attempt = (previous.attempt + 1) if previous else 1
     spent = await session.scalar(select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == task.id))
@@ -218,6 +225,7 @@ async def _queue(
         task_id=task.id,
         project_id=task.project_id,
         attempt=attempt,
+        kind=kind.value,
         status=RunStatus.queued.value,
         prompt=prompt,
         resume_session_id=resume_session_id,
@@ -248,9 +256,11 @@ async def _active_run(session: AsyncSession, task_id: int) -> AgentRun | None:
 
 async def start(session: AsyncSession, task_id: int, instructions: str = "") -> AgentRun:
     """Queue a run of the task; refused while a run is active or the task is blocked. A start
-    consumes the task's `start_when_unblocked` intent."""
+    consumes the task's `start_when_unblocked` intent. A workflow step's run gets the step's
+    prompt with the results it needs (an agent step) or runs its command (a check step)."""
     task = await task_service.get(session, task_id, for_update=True)
     project = await task_service.lock_project(session, task.project_id)
+    workflow_service.refuse_to_run_workflow_card(task)
     active = await _active_run(session, task_id)
     if active is not None:
         raise Conflict(
@@ -262,16 +272,28 @@ async def start(session: AsyncSession, task_id: int, instructions: str = "") -> 
             dependencies.blocked_message(task.short_id, blockers),
             blocked_by=[blocker.model_dump(mode="json") for blocker in blockers],
         )
+    step = await workflow_service.context_of(session, task)
+    if step is not None and step.step.kind == StepKind.approval:
+        raise Conflict(
+            f"Task {task.short_id} is an approval step: a person approves it in Review (or sends it back); it has no run"
+        )
     previous = await latest_for_task(session, task_id)
     from ..git import branch_name
 
     branch = previous.branch if previous and previous.branch else branch_name(task.short_id, task.title)
-    prompt = first_prompt(task, branch, instructions, await predecessors(session, task_id), project.base_branch)
+    kind = RunKind.agent
+    if step is not None:
+        await workflow_service.render_step(session, task, step)
+    if step is not None and step.step.kind == StepKind.check:
+        kind = RunKind.check
+        prompt = workflow_service.check_command(step, until=False)
+    else:
+        prompt = first_prompt(task, branch, instructions, await predecessors(session, task_id), project.base_branch)
     if task.start_when_unblocked:
         task.start_when_unblocked = False
         if task.status == TaskStatus.in_progress.value:  # _queue moves it otherwise, which records the change
             await task_service.touch(session, task)
-    return await _queue(session, task, prompt, resume_session_id=None, previous=previous, branch=branch)
+    return await _queue(session, task, prompt, resume_session_id=None, previous=previous, branch=branch, kind=kind)
 
 
 async def waiting_to_start(session: AsyncSession, limit: int = 100) -> Sequence[int]:
@@ -291,7 +313,8 @@ async def start_unblocked(session: AsyncSession, task_id: int) -> AgentRun | Non
     await session.refresh(task)  # as it is now that the project's writers wait for us
     if not task.start_when_unblocked or await dependencies.open_blockers(session, task_id):
         return None
-    if task.status != TaskStatus.todo.value or await _active_run(session, task_id) is not None:
+    approval_step = task.workflow_step_kind == StepKind.approval.value  # opened by its workflow, never run
+    if approval_step or task.status != TaskStatus.todo.value or await _active_run(session, task_id) is not None:
         task.start_when_unblocked = False
         await task_service.touch(session, task)
         return None
@@ -299,12 +322,17 @@ async def start_unblocked(session: AsyncSession, task_id: int) -> AgentRun | Non
 
 
 async def request_changes(session: AsyncSession, task_id: int, feedback: str) -> AgentRun:
+    """Continue the task's agent session with the reviewer's feedback. For a workflow's
+    approval step the feedback goes to the agent steps it approves (they work again; the
+    approval comes back to Review once they are done)."""
     task = await task_service.get(session, task_id, for_update=True)
     await task_service.lock_project(session, task.project_id)
     if task.status != TaskStatus.needs_review.value:
         raise Conflict(
             f"Task {task.short_id} is not in review (it is {task.status}); only reviewed work can get change requests"
         )
+    if task.workflow_step_kind == StepKind.approval.value:
+        return await _send_back(session, task, feedback)
     if await _active_run(session, task_id) is not None:
         raise Conflict(f"Task {task.short_id} already has an active run")
     previous = await latest_for_task(session, task_id)
@@ -314,6 +342,35 @@ async def request_changes(session: AsyncSession, task_id: int, feedback: str) ->
     return await _queue(
         session, task, feedback, resume_session_id=previous.session_id, previous=previous, branch=previous.branch
     )
+
+
+async def _send_back(session: AsyncSession, approval: Task, feedback: str) -> AgentRun:
+    context = await workflow_service.context_of(session, approval)
+    cards = await workflow_service.step_cards(session, context.workflow.id) if context else {}
+    queued: list[AgentRun] = []
+    for need in context.step.needs if context else []:
+        card = cards.get(need)
+        previous = await latest_for_task(session, card.id) if card is not None else None
+        if card is None or card.workflow_step_kind != StepKind.agent.value or previous is None:
+            continue
+        if not previous.session_id or not previous.branch or await _active_run(session, card.id) is not None:
+            continue
+        prompt = (
+            f"A person reviewing {approval.short_id} ({approval.title}) sent your work back with this "
+            f"feedback:\n\n{feedback.strip()}\n\nRevise your work accordingly and end with the revised result."
+        )
+        queued.append(
+            await _queue(
+                session, card, prompt, resume_session_id=previous.session_id, previous=previous, branch=previous.branch
+            )
+        )
+    if not queued:
+        raise Conflict(
+            f"Task {approval.short_id} approves no agent step with a session to continue; approve it, "
+            "or rerun the steps it needs"
+        )
+    await task_service.transition(session, approval, TaskStatus.todo)
+    return queued[0]
 
 
 async def resume_interrupted(session: AsyncSession, run_id: int) -> AgentRun:
@@ -394,7 +451,13 @@ def without_nul(value: Any) -> Any:
 
 
 async def finish(
-    session: AsyncSession, run: AgentRun, status: RunStatus, *, error: str | None = None, result: str | None = None
+    session: AsyncSession,
+    run: AgentRun,
+    status: RunStatus,
+    *,
+    error: str | None = None,
+    result: str | None = None,
+    move_task: bool = True,
 ) -> None:
     """Close a run and move its task: review on success, back to To Do otherwise.
 
@@ -417,7 +480,7 @@ async def finish(
     await _expire_pending_approvals(session, run.id, run.finished_at)
     await session.flush()
     await record_run_event(session, BoardEventType.run_finished, run)
-    if task is None:
+    if task is None or not move_task:
         return
     if status == RunStatus.succeeded:
         await task_service.transition(session, task, TaskStatus.needs_review, result=result or "")
@@ -470,6 +533,9 @@ async def approve(session: AsyncSession, task_id: int) -> TaskRead:
     run = await latest_for_task(session, task_id)
     if task.status != TaskStatus.needs_review.value:
         raise Conflict(f"Task {task.short_id} is not in review (it is {task.status})")
+    if task.workflow_step_kind == StepKind.approval.value:  # a person's gate: nothing to merge
+        task = await task_service.get(session, task_id, for_update=True)
+        return await task_service.read(session, await task_service.transition(session, task, TaskStatus.done))
     if run is None or not run.branch or not run.worktree_path:
         raise Conflict(f"Task {task.short_id} has no agent work to merge")
     assert project is not None
@@ -483,6 +549,8 @@ async def approve(session: AsyncSession, task_id: int) -> TaskRead:
         )
         files = await knowledge_service.changed_files(project.workspace_path, run)
     task = await task_service.get(session, task_id, for_update=True)
+    if task.status != TaskStatus.needs_review.value:  # approved meanwhile (the merge found it merged)
+        return await task_service.read(session, task)
     task = await task_service.transition(session, task, TaskStatus.done)
     # The result goes to the project's write collection (knowledge) in the same transaction.
     await knowledge_service.save_on_approve(session, task, run, files)
@@ -748,6 +816,8 @@ async def finish_execution(
     error: str | None,
     head_commit: str | None,
     result_before: str | None,
+    check_passed: bool | None = None,
+    move_task: bool = True,
 ) -> AgentRun:
     """Close an executed run with what its agent reported, then `finish` it.
 
@@ -773,5 +843,73 @@ async def finish_execution(
         current = await session.scalar(select(Task.result).where(Task.id == run.task_id))
         if current and current != result_before:
             result = current  # the agent reported its result itself
-    await finish(session, run, status, error=error, result=result)
+    if check_passed is not None:
+        run.check_passed = check_passed
+    await finish(session, run, status, error=error, result=result, move_task=move_task)
     return run
+
+
+async def retry_after_check(session: AsyncSession, run: AgentRun, feedback: str) -> AgentRun:
+    """An `until` check failed with attempts left: the same agent session continues with the
+    check's output, in a new run of the task (the task stays in Running)."""
+    task = await task_service.get(session, run.task_id, for_update=True)
+    await task_service.lock_project(session, task.project_id)
+    assert run.branch is not None
+    return await _queue(session, task, feedback, resume_session_id=run.session_id, previous=run, branch=run.branch)
+
+
+async def check_attempts(session: AsyncSession, task_id: int) -> int:
+    """How many of the task's runs were followed by a check (an `until` step's attempts)."""
+    return (
+        await session.scalar(
+            select(func.count()).where(AgentRun.task_id == task_id, AgentRun.check_passed.is_not(None))
+        )
+    ) or 0
+
+
+AUTO_ACCEPT_FAILED = "Accepting this step automatically failed: "
+
+
+async def accept_automatically(session: AsyncSession, task_id: int) -> TaskRead | None:
+    """A `review: auto` workflow step in Review whose run succeeded (and whose check passed) is
+    approved: merged into the base branch and done, so its dependents start. A merge that fails
+    leaves it in Review for a person, with the reason on its run. None when nothing was done."""
+    task = await session.get(Task, task_id)
+    if task is None or task.status != TaskStatus.needs_review.value:
+        return None
+    context = await workflow_service.context_of(session, task)
+    if context is None or context.review != ReviewMode.auto:
+        return None
+    if context.workflow.status != WorkflowStatus.running.value:
+        return None
+    run = await latest_for_task(session, task_id)
+    if run is None or run.status != RunStatus.succeeded.value or run.check_passed is False or run.error:
+        return None
+    try:
+        return await approve(session, task_id)
+    except Conflict as exc:
+        run = await get(session, run.id, for_update=True)
+        run.error = f"{AUTO_ACCEPT_FAILED}{exc.message}. Resolve it, then approve the task by hand."
+        run.updated_at = utcnow()
+        await session.flush()
+        await record_run_event(session, BoardEventType.run_updated, run)
+        return None
+
+
+async def cancel_workflow(
+    session: AsyncSession, workflow_id: int, until_stopped: Callable[[int], Awaitable[None]] | None
+) -> WorkflowRead:
+    """Cancel a workflow: no step starts any more, its running steps are cancelled (answered
+    once their agents stopped), its card goes back to To Do."""
+    cards = await workflow_service.mark_cancelled(session, workflow_id)
+    stopping = []
+    for card in cards:
+        active = await _active_run(session, card.id)
+        if active is not None:
+            await request_cancel(session, active.id)
+            stopping.append(active.id)
+    if until_stopped is not None and stopping:
+        async with outside_transaction(session):
+            for run_id in stopping:
+                await until_stopped(run_id)
+    return await workflow_service.get_read(session, workflow_id)

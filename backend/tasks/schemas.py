@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from ..kit.schemas import Id, InputSchema, OutputSchema, TextLimits, strip_blanks
-from ..models import RunStatus, TaskPriority, TaskStatus
+from ..models import RunStatus, StepKind, TaskPriority, TaskStatus
 
 Title = Annotated[str, TextLimits(1, 200, strip=True)]
 Description = Annotated[str, TextLimits(0, 100_000)]
@@ -131,6 +131,21 @@ class BoardTask(OutputSchema):
     start_when_unblocked: bool = Field(description="An agent run starts by itself once nothing blocks the task.")
     blocked: bool = Field(description="Some task in `blocked_by` is not done (or was deleted).")
     blocked_by: list[Blocker] = Field(description="The tasks this one waits for, in the order they were linked.")
+    workflow_id: int | None = Field(
+        default=None, description="The workflow this card belongs to: its parent card, or one of its steps."
+    )
+    workflow_step: str | None = Field(
+        default=None, description="The step's id in its workflow's template; null on the parent card."
+    )
+    workflow_step_kind: StepKind | None = Field(default=None, description="What the step does when it starts.")
+
+
+class WorkflowLink(OutputSchema):
+    """Which workflow a new card belongs to (set by the workflow that makes it, never by the API)."""
+
+    workflow_id: int
+    workflow_step: str | None = None
+    workflow_step_kind: StepKind | None = None
 
 
 class TaskRead(BoardTask):

@@ -39,7 +39,7 @@ from ..models import ACTIVE_RUN_STATUSES, AgentRun, Project, Task, TaskStatus
 from ..models.base import utcnow
 from ..projects import service as project_service
 from . import dependencies
-from .schemas import COLUMN_TITLES, Blocker, BoardTask, TaskCreate, TaskMove, TaskRead, TaskUpdate
+from .schemas import COLUMN_TITLES, Blocker, BoardTask, TaskCreate, TaskMove, TaskRead, TaskUpdate, WorkflowLink
 
 MAX_PAGE = 200
 _READ_COLUMNS = [name for name in TaskRead.model_fields if name in Task.__table__.columns]
@@ -160,8 +160,9 @@ _LOCK_PROJECT = select(_projects.c.id).where(_projects.c.id == bindparam("target
 _INSERT_TASK = insert(_tasks).returning(_tasks.c.id)
 
 
-async def create(session: AsyncSession, data: TaskCreate) -> TaskRead:
-    """Create a task at the end of its column; returns it as the API shows it."""
+async def create(session: AsyncSession, data: TaskCreate, *, workflow: WorkflowLink | None = None) -> TaskRead:
+    """Create a task at the end of its column; returns it as the API shows it. `workflow`: the
+    card is a workflow's (its parent card or a step)."""
     target = {"target_project": data.project_id, "target_status": data.status.value}
     connection = await session.connection()
     if connection.dialect.name != "sqlite":
@@ -196,6 +197,9 @@ async def create(session: AsyncSession, data: TaskCreate) -> TaskRead:
         "result": None,
         "version": 1,
         "start_when_unblocked": data.start_when_unblocked,
+        "workflow_id": workflow.workflow_id if workflow else None,
+        "workflow_step": workflow.workflow_step if workflow else None,
+        "workflow_step_kind": workflow.workflow_step_kind.value if workflow and workflow.workflow_step_kind else None,
         "created_at": now,
         "updated_at": now,
     }
