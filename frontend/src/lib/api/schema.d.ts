@@ -699,6 +699,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workflow-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List workflow templates
+         * @description The built-in templates, the user's (`workflows/` in the data dir) and, with `project_id`, the project's own (`.kanban/workflows/*.yaml` in its repository; a name there replaces the others'). Files that cannot be read are listed in `problems` with their line.
+         */
+        get: operations["workflows-list_templates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workflows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a project's workflows */
+        get: operations["workflows-list_workflows"];
+        put?: never;
+        /**
+         * Start a workflow from a template
+         * @description Makes the workflow's card (in Running) and one card per step, linked by dependencies; each step starts by itself once the steps it needs are done. A broken template file is a 422 naming its line.
+         */
+        post: operations["workflows-start_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workflows/{workflow_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a workflow */
+        get: operations["workflows-get_workflow"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workflows/{workflow_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a workflow
+         * @description No step starts any more, running steps are cancelled (the answer comes once their agents stopped), and the workflow's card goes back to To Do. Finished steps stay as they are.
+         */
+        post: operations["runs-cancel_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -936,6 +1014,18 @@ export interface components {
              * @example 1
              */
             version: number;
+            /**
+             * Workflow Id
+             * @description The workflow this card belongs to: its parent card, or one of its steps.
+             */
+            workflow_id?: number | null;
+            /**
+             * Workflow Step
+             * @description The step's id in its workflow's template; null on the parent card.
+             */
+            workflow_step?: string | null;
+            /** @description What the step does when it starts. */
+            workflow_step_kind?: components["schemas"]["StepKind"] | null;
         };
         /** BoardColumn */
         BoardColumn: {
@@ -2219,6 +2309,7 @@ export interface components {
              *     - `approval`: A tool request waits for the user's answer, or was answered: the approval.
              *     - `result`: The agent finished: `{subtype, is_error, result, errors, cost_usd, session_cost_usd, input_tokens, output_tokens, turns, duration_ms, session_id, terminal_reason}` (`cost_usd` is the run's own, `session_cost_usd` the session's total).
              *     - `error`: The run or the model API failed: `{message}`.
+             *     - `check`: A workflow check ran in the task's worktree: `{command, status, exit_code, output, truncated, duration_ms, attempt, max_attempts}`; `status` is running (it started), passed, failed or timed_out.
              *     - `status`: The run's state changed (started, resumed, ended): `{status}`, and on a start `attempt` and `start`.
              * @example tool_use
              */
@@ -2229,7 +2320,7 @@ export interface components {
          * @description What a run event is; its payload depends on it.
          * @enum {string}
          */
-        RunEventType: "init" | "system" | "text" | "thinking" | "tool_use" | "tool_result" | "user" | "approval" | "result" | "error" | "status";
+        RunEventType: "init" | "system" | "text" | "thinking" | "tool_use" | "tool_result" | "user" | "approval" | "result" | "error" | "status" | "check";
         /**
          * RunFinishedEvent
          * @description An agent run ended: succeeded, failed, cancelled or interrupted. Payload: the run summary.
@@ -2257,6 +2348,12 @@ export interface components {
              */
             type: "run.finished";
         };
+        /**
+         * RunKind
+         * @description An agent run, or a workflow's check step (a command in the task's worktree).
+         * @enum {string}
+         */
+        RunKind: "agent" | "check";
         /** RunKnowledgeSave */
         RunKnowledgeSave: {
             /**
@@ -2306,6 +2403,11 @@ export interface components {
             /** Branch */
             branch: string | null;
             /**
+             * Check Passed
+             * @description A workflow step's check after this run (`until`, or a check step); null when none ran.
+             */
+            check_passed: boolean | null;
+            /**
              * Cost Usd
              * @description This run's own cost in USD (not the earlier runs of its session).
              */
@@ -2327,16 +2429,26 @@ export interface components {
             id: number;
             /** Input Tokens */
             input_tokens: number | null;
+            /** @description agent, or check: a workflow check step's command. */
+            kind: components["schemas"]["RunKind"];
             /** Output Tokens */
             output_tokens: number | null;
             /** Pending Approvals */
             pending_approvals?: components["schemas"]["ApprovalRead"][];
             /** Project Id */
             project_id: number;
-            /** Prompt */
+            /**
+             * Prompt
+             * @description What the agent was asked (a check run: its command).
+             */
             prompt: string;
             /** Result */
             result: string | null;
+            /**
+             * Resume Session Id
+             * @description The Claude session this run continued, if any.
+             */
+            resume_session_id: string | null;
             /** Session Id */
             session_id: string | null;
             /** Started At */
@@ -2396,6 +2508,11 @@ export interface components {
             /** Branch */
             branch: string | null;
             /**
+             * Check Passed
+             * @description A workflow step's check after this run (`until`, or a check step); null when none ran.
+             */
+            check_passed: boolean | null;
+            /**
              * Cost Usd
              * @description This run's own cost in USD (not the earlier runs of its session).
              */
@@ -2417,6 +2534,8 @@ export interface components {
             id: number;
             /** Input Tokens */
             input_tokens: number | null;
+            /** @description agent, or check: a workflow check step's command. */
+            kind: components["schemas"]["RunKind"];
             /** Output Tokens */
             output_tokens: number | null;
             /** Project Id */
@@ -2547,6 +2666,12 @@ export interface components {
              */
             value?: string | null;
         };
+        /**
+         * StepKind
+         * @description What a workflow step's card does when it starts (a task outside a workflow has none).
+         * @enum {string}
+         */
+        StepKind: "agent" | "check" | "approval";
         /** TaskCreate */
         TaskCreate: {
             /**
@@ -2814,6 +2939,18 @@ export interface components {
              * @example 1
              */
             version: number;
+            /**
+             * Workflow Id
+             * @description The workflow this card belongs to: its parent card, or one of its steps.
+             */
+            workflow_id?: number | null;
+            /**
+             * Workflow Step
+             * @description The step's id in its workflow's template; null on the parent card.
+             */
+            workflow_step?: string | null;
+            /** @description What the step does when it starts. */
+            workflow_step_kind?: components["schemas"]["StepKind"] | null;
         };
         /**
          * TaskStatus
@@ -2884,6 +3021,155 @@ export interface components {
              * @enum {string}
              */
             type: "task.updated";
+        };
+        /** TemplateCatalog */
+        TemplateCatalog: {
+            /**
+             * Problems
+             * @description Template files that could not be read, and why.
+             */
+            problems: components["schemas"]["TemplateProblemRead"][];
+            /** Templates */
+            templates: components["schemas"]["TemplateRead"][];
+        };
+        /** TemplateInputRead */
+        TemplateInputRead: {
+            /** Default */
+            default: string | number | boolean | null;
+            /** Description */
+            description: string;
+            /**
+             * Name
+             * @example feature
+             */
+            name: string;
+            /**
+             * Options
+             * @description The allowed values of a choice.
+             */
+            options: string[];
+            /** Required */
+            required: boolean;
+            /**
+             * Title
+             * @example What to build
+             */
+            title: string;
+            /**
+             * Type
+             * @description string (one line), text (several lines), integer, number, boolean or choice.
+             * @example text
+             */
+            type: string;
+        };
+        /** TemplateProblemRead */
+        TemplateProblemRead: {
+            /**
+             * Field
+             * @example steps[1].needs[0]
+             */
+            field: string;
+            /**
+             * Line
+             * @example 12
+             */
+            line: number | null;
+            /**
+             * Message
+             * @example no step named 'biuld'; steps: plan, build
+             */
+            message: string;
+            /**
+             * Source
+             * @example .kanban/workflows/release.yaml
+             */
+            source: string;
+        };
+        /**
+         * TemplateRead
+         * @description A workflow template as the board offers it.
+         */
+        TemplateRead: {
+            /** Description */
+            description: string;
+            /** Inputs */
+            inputs: components["schemas"]["TemplateInputRead"][];
+            /**
+             * Name
+             * @example feature
+             */
+            name: string;
+            /**
+             * Origin
+             * @description builtin, user (the data dir) or project (its `.kanban/workflows`).
+             */
+            origin: string;
+            /**
+             * Source
+             * @description Its file.
+             * @example builtin:feature.yaml
+             */
+            source: string;
+            /** Steps */
+            steps: components["schemas"]["TemplateStepRead"][];
+            /**
+             * Title
+             * @example Build a feature
+             */
+            title: string;
+        };
+        /** TemplateStepRead */
+        TemplateStepRead: {
+            /**
+             * Command
+             * @description A check step's command.
+             */
+            command: string | null;
+            /**
+             * Id
+             * @example plan
+             */
+            id: string;
+            kind: components["schemas"]["StepKind"];
+            /**
+             * Needs
+             * @description The steps this one waits for (all of them).
+             * @example [
+             *       "plan"
+             *     ]
+             */
+            needs: string[];
+            /**
+             * Review
+             * @description human: lands in Review; auto: accepted (merged, done) when it succeeded. Null for approvals.
+             */
+            review: string | null;
+            /**
+             * Title
+             * @example Plan {{feature}}
+             */
+            title: string;
+            /** @description An agent step's check, retried in the same session. */
+            until: components["schemas"]["TemplateUntilRead"] | null;
+        };
+        /** TemplateUntilRead */
+        TemplateUntilRead: {
+            /**
+             * Check
+             * @description The command that must pass (placeholders not filled in).
+             * @example make test
+             */
+            check: string;
+            /**
+             * Max Attempts
+             * @example 3
+             */
+            max_attempts: number;
+            /**
+             * Timeout Seconds
+             * @example 600
+             */
+            timeout_seconds: number;
         };
         /** ToolInfo */
         ToolInfo: {
@@ -2971,6 +3257,174 @@ export interface components {
              * @description Only for values that are not secret.
              */
             value?: string | null;
+        };
+        /** WorkflowCreate */
+        WorkflowCreate: {
+            /**
+             * Inputs
+             * @description The template's inputs by name; defaults fill in what is left out.
+             * @example {
+             *       "feature": "A dark mode toggle",
+             *       "test_command": "make test"
+             *     }
+             */
+            inputs?: {
+                [key: string]: string | number | boolean;
+            };
+            /**
+             * Project Id
+             * @example 1
+             */
+            project_id: number;
+            /**
+             * Template
+             * @description The template's name.
+             * @example feature
+             */
+            template: string;
+            /**
+             * Title
+             * @description The workflow card's title (default: from the template).
+             */
+            title?: string | null;
+        };
+        /**
+         * WorkflowPhase
+         * @description Where a workflow stands, for people: what the board shows on its card.
+         * @enum {string}
+         */
+        WorkflowPhase: "running" | "needs_you" | "stalled" | "done" | "cancelled";
+        /** WorkflowProgress */
+        WorkflowProgress: {
+            /**
+             * Current
+             * @description The titles of the steps working or waiting for a person now.
+             */
+            current: string[];
+            /**
+             * Done
+             * @example 2
+             */
+            done: number;
+            /**
+             * Total
+             * @example 3
+             */
+            total: number;
+        };
+        /** WorkflowRead */
+        WorkflowRead: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Id
+             * @example 1
+             */
+            id: number;
+            /** Inputs */
+            inputs: {
+                [key: string]: string;
+            };
+            /** Origin */
+            origin: string;
+            /**
+             * Parent Task Id
+             * @description The workflow's card; null when it was deleted.
+             */
+            parent_task_id: number | null;
+            phase: components["schemas"]["WorkflowPhase"];
+            progress: components["schemas"]["WorkflowProgress"];
+            /** Project Id */
+            project_id: number;
+            /**
+             * Result
+             * @description The final steps' results, once every step is done.
+             */
+            result: string | null;
+            /** Source */
+            source: string;
+            status: components["schemas"]["WorkflowStatus"];
+            /**
+             * Steps
+             * @description In the template's order (every step after those it needs).
+             */
+            steps: components["schemas"]["WorkflowStepRead"][];
+            /**
+             * Template Name
+             * @example feature
+             */
+            template_name: string;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * WorkflowStatus
+         * @enum {string}
+         */
+        WorkflowStatus: "running" | "done" | "cancelled";
+        /** WorkflowStepRead */
+        WorkflowStepRead: {
+            /** Blocked */
+            blocked: boolean;
+            kind: components["schemas"]["StepKind"];
+            /**
+             * Max Attempts
+             * @description With `until`: how many attempts it may take.
+             */
+            max_attempts: number | null;
+            /**
+             * Needs
+             * @example [
+             *       "approve-plan"
+             *     ]
+             */
+            needs: string[];
+            /**
+             * Reason
+             * @description Why it waits or stopped, when it does.
+             */
+            reason: string | null;
+            /** Review */
+            review: string | null;
+            /** @description Its newest run's state. */
+            run_status: components["schemas"]["RunStatus"] | null;
+            /**
+             * Runs
+             * @description How many runs it had (with `until`: one per attempt).
+             */
+            runs: number;
+            /**
+             * Short Id
+             * @example KAN-7
+             */
+            short_id: string | null;
+            /** @description The card's column. */
+            status: components["schemas"]["TaskStatus"] | null;
+            /**
+             * Step Id
+             * @example implement
+             */
+            step_id: string;
+            /**
+             * Task Id
+             * @description The step's card; null when it was deleted.
+             */
+            task_id: number | null;
+            /**
+             * Title
+             * @example Implement a dark mode toggle
+             */
+            title: string;
         };
     };
     responses: never;
@@ -7129,6 +7583,399 @@ export interface operations {
                 };
             };
             /** @description A run is already active, or the task is blocked (`blocked_by`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "workflows-list_templates": {
+        parameters: {
+            query?: {
+                /** @description Include this project's own. */
+                project_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateCatalog"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such workflow, project or template */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "workflows-list_workflows": {
+        parameters: {
+            query: {
+                project_id: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRead"][];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such workflow, project or template */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "workflows-start_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such workflow, project or template */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "workflows-get_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workflow's id. */
+                workflow_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such workflow, project or template */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "runs-cancel_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
             409: {
                 headers: {
                     [name: string]: unknown;
