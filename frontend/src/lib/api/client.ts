@@ -40,7 +40,10 @@ import type {
 	TaskMove,
 	TaskPage,
 	TaskStatus,
-	TaskUpdate
+	TaskUpdate,
+	TemplateCatalog,
+	Workflow,
+	WorkflowCreate
 } from './types';
 import { auth } from '$lib/state/auth.svelte';
 
@@ -201,6 +204,21 @@ export const api = {
 				params: { path: { approval_id: approvalId } },
 				body: message ? { decision, message } : { decision }
 			})
+		),
+
+	// ---- workflows ----
+	listWorkflowTemplates: (projectId?: number) =>
+		unwrap<TemplateCatalog>(
+			http.GET('/api/workflow-templates', { params: { query: projectId ? { project_id: projectId } : {} } })
+		),
+	startWorkflow: (body: WorkflowCreate) => unwrap<Workflow>(http.POST('/api/workflows', { body })),
+	listWorkflows: (projectId: number) =>
+		unwrap<Workflow[]>(http.GET('/api/workflows', { params: { query: { project_id: projectId } } })),
+	getWorkflow: (id: number) =>
+		unwrap<Workflow>(http.GET('/api/workflows/{workflow_id}', { params: { path: { workflow_id: id } } })),
+	cancelWorkflow: (id: number) =>
+		unwrap<Workflow>(
+			http.POST('/api/workflows/{workflow_id}/cancel', { params: { path: { workflow_id: id } } })
 		)
 };
 

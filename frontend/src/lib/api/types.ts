@@ -67,6 +67,19 @@ export type KnowledgeBinding = Ok<paths['/api/projects/{project_id}/knowledge/{c
 export type KnowledgeStatus = Ok<paths['/api/knowledge/status']['get']>;
 export type RunKnowledgeSave = Body<paths['/api/runs/{run_id}/knowledge']['post']>;
 
+/** `GET /api/workflow-templates`: the templates a project can start, and the files that could not be read. */
+export type TemplateCatalog = Ok<paths['/api/workflow-templates']['get']>;
+export type WorkflowTemplate = TemplateCatalog['templates'][number];
+export type TemplateInput = WorkflowTemplate['inputs'][number];
+export type TemplateStep = WorkflowTemplate['steps'][number];
+export type TemplateProblem = TemplateCatalog['problems'][number];
+export type WorkflowCreate = Body<paths['/api/workflows']['post']>;
+export type Workflow = Ok<paths['/api/workflows/{workflow_id}']['get']>;
+export type WorkflowStep = Workflow['steps'][number];
+export type WorkflowPhase = Workflow['phase'];
+export type StepKind = WorkflowStep['kind'];
+export type RunKind = RunSummary['kind'];
+
 
 /** Runs that are not over yet. */
 export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting_approval'];
@@ -90,6 +103,8 @@ export const everyMember =
 		values: T & ([Exclude<U, T[number]>] extends [never] ? unknown : { missing: Exclude<U, T[number]> })
 	): T =>
 		values;
+
+export const STEP_KINDS = everyMember<StepKind>()(['agent', 'check', 'approval']);
 
 export const DOCUMENT_KINDS = everyMember<DocumentKind>()(['note', 'file', 'url', 'task_result']);
 
@@ -187,5 +202,6 @@ export const RUN_EVENT_TYPES = everyMember<RunEventType>()([
 	'result',
 	'error',
 	'status',
-	'system'
+	'system',
+	'check'
 ]);

@@ -11,6 +11,8 @@ function runSummary(id: number, status: RunSummary['status'], extra: Partial<Run
 		project_id: 1,
 		attempt: id,
 		status,
+		kind: 'agent',
+		check_passed: null,
 		session_id: null,
 		branch: 'kanban/kan-1-task',
 		base_commit: null,

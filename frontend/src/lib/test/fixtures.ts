@@ -8,7 +8,9 @@ import type {
 	RunSummary,
 	Task,
 	TaskDeletedPayload,
-	TaskStatus
+	TaskStatus,
+	Workflow,
+	WorkflowStep
 } from '$lib/api/types';
 
 export const project: Project = {
@@ -66,6 +68,79 @@ export function makeBoard(tasks: Task[]): Board {
 				.map(({ description: _d, result: _r, ...rest }) => rest)
 		}))
 	} as Board;
+}
+
+export function makeRun(id: number, taskId: number, status: RunSummary['status'], extra: Partial<RunSummary> = {}): RunSummary {
+	return {
+		id,
+		task_id: taskId,
+		project_id: 1,
+		attempt: 1,
+		kind: 'agent',
+		status,
+		session_id: null,
+		branch: null,
+		base_commit: null,
+		head_commit: null,
+		error: null,
+		check_passed: null,
+		cost_usd: null,
+		task_cost_usd: null,
+		input_tokens: null,
+		output_tokens: null,
+		turns: null,
+		duration_ms: null,
+		created_at: '2026-01-01T00:00:00Z',
+		started_at: null,
+		finished_at: null,
+		...extra
+	};
+}
+
+export function makeStep(stepId: string, taskId: number | null, extra: Partial<WorkflowStep> = {}): WorkflowStep {
+	return {
+		step_id: stepId,
+		title: `Step ${stepId}`,
+		kind: 'agent',
+		needs: [],
+		review: 'human',
+		task_id: taskId,
+		short_id: taskId == null ? null : `KAN-${taskId}`,
+		status: 'todo',
+		run_status: null,
+		runs: 0,
+		max_attempts: null,
+		blocked: false,
+		reason: null,
+		...extra
+	};
+}
+
+/** The built-in `feature` workflow as just started: card 1, steps plan (2), approve-plan (3), implement (4). */
+export function makeWorkflow(id: number, extra: Partial<Workflow> = {}): Workflow {
+	return {
+		id,
+		project_id: 1,
+		parent_task_id: 1,
+		template_name: 'feature',
+		title: 'Build a feature: dark mode',
+		origin: 'builtin',
+		source: 'builtin:feature.yaml',
+		status: 'running',
+		phase: 'running',
+		inputs: { feature: 'dark mode', test_command: 'make test' },
+		progress: { done: 0, total: 3, current: [] },
+		steps: [
+			makeStep('plan', 2, { title: 'Plan: dark mode', review: 'auto' }),
+			makeStep('approve-plan', 3, { title: 'Approve the plan: dark mode', kind: 'approval', needs: ['plan'], review: null, blocked: true }),
+			makeStep('implement', 4, { title: 'Implement: dark mode', needs: ['approve-plan'], blocked: true, max_attempts: 3 })
+		],
+		result: null,
+		created_at: '2026-01-01T00:00:00Z',
+		updated_at: '2026-01-01T00:00:00Z',
+		finished_at: null,
+		...extra
+	};
 }
 
 let eventId = 0;

@@ -20,6 +20,8 @@ function run(id: number, cost: number, taskCost: number): RunSummary {
 		project_id: 1,
 		attempt: id,
 		status: 'succeeded',
+		kind: 'agent',
+		check_passed: null,
 		session_id: 's',
 		branch: 'kanban/kan-1-task',
 		base_commit: null,
