@@ -7,6 +7,19 @@ export { RUN_EVENT_TYPES };
 export type ToolResult = { seq: number; content: string; isError: boolean };
 
 type Base = { key: number; seq: number };
+/** A workflow check: its start, then (the same row) how it ended. */
+export type CheckStatus = 'running' | 'passed' | 'failed' | 'timed_out';
+export type CheckRow = {
+	command: string;
+	status: CheckStatus;
+	exitCode: number | null;
+	output: string;
+	truncated: boolean;
+	durationMs: number | null;
+	attempt: number | null;
+	maxAttempts: number | null;
+};
+const CHECK_STATUSES = new Set<string>(['running', 'passed', 'failed', 'timed_out']);
 export type LogEntry = Base &
 	(
 		| { kind: 'init'; model: string | null; cwd: string | null; tools: number; permissionMode: string | null }
@@ -26,6 +39,7 @@ export type LogEntry = Base &
 				errors: string[];
 		  }
 		| { kind: 'error'; message: string }
+		| ({ kind: 'check' } & CheckRow)
 		| { kind: 'status'; status: string; start: number | null }
 		| { kind: 'system'; subtype: string }
 	);
@@ -86,6 +100,8 @@ export class RunLog {
 	#items: LogEntry[] = [];
 	#tools = new Map<string, number>();
 	#approvals = new Map<number, number>();
+	/** The row of the check that started and has not ended yet. */
+	#openCheck: number | null = null;
 	#seq = 0;
 	#dirty = false;
 	#scheduled = false;
@@ -235,6 +251,29 @@ export class RunLog {
 			case 'error':
 				this.#push({ ...base, kind: 'error', message: str(p.message) || 'Unknown error' });
 				return;
+			case 'check': {
+				const status = (CHECK_STATUSES.has(str(p.status)) ? str(p.status) : 'failed') as CheckStatus;
+				const row: CheckRow = {
+					command: str(p.command),
+					status,
+					exitCode: num(p.exit_code),
+					output: str(p.output),
+					truncated: p.truncated === true,
+					durationMs: num(p.duration_ms),
+					attempt: num(p.attempt),
+					maxAttempts: num(p.max_attempts)
+				};
+				const at = this.#openCheck;
+				const held = at === null ? undefined : this.#items[at];
+				if (status !== 'running' && at !== null && held?.kind === 'check' && held.command === row.command) {
+					this.#replace(at, { ...held, ...row });
+					this.#openCheck = null;
+					return;
+				}
+				const index = this.#push({ ...base, kind: 'check', ...row });
+				this.#openCheck = status === 'running' ? index : null;
+				return;
+			}
 			case 'status':
 				this.#push({ ...base, kind: 'status', status: str(p.status), start: num(p.start) });
 				return;

@@ -79,6 +79,44 @@ describe('RunLog: rows from events', () => {
 		expect(log.entries[2]).toMatchObject({ costUsd: 0.0123, turns: 3, durationMs: 1500, isError: false });
 		expect(log.lastSeq).toBe(5);
 	});
+
+	it("keeps one row per check: its start, then how it ended, with the attempt", () => {
+		const log = makeLog();
+		const attempt = { attempt: 2, max_attempts: 3 };
+		log.ingest(ev(1, 'check', { command: 'make test', status: 'running', ...attempt }));
+		expect(log.entries).toMatchObject([{ kind: 'check', status: 'running', exitCode: null, attempt: 2, maxAttempts: 3 }]);
+		log.ingest(ev(2, 'check', {
+			command: 'make test',
+			status: 'failed',
+			exit_code: 2,
+			output: '1 failed',
+			truncated: true,
+			duration_ms: 1234,
+			...attempt
+		}));
+		expect(log.entries).toHaveLength(1);
+		expect(log.entries[0]).toMatchObject({
+			kind: 'check',
+			seq: 1,
+			command: 'make test',
+			status: 'failed',
+			exitCode: 2,
+			output: '1 failed',
+			truncated: true,
+			durationMs: 1234,
+			attempt: 2
+		});
+
+		// A check step's own command: no attempt; an ending without its start is a row of its own.
+		log.ingest(ev(3, 'check', { command: 'true', status: 'passed', exit_code: 0, output: '', duration_ms: 5, attempt: null }));
+		log.ingest(ev(4, 'check', { command: 'sleep 9', status: 'running' }));
+		log.ingest(ev(5, 'check', { command: 'sleep 9', status: 'timed_out', exit_code: null, duration_ms: 600000 }));
+		expect(log.entries.map((e) => (e.kind === 'check' ? [e.command, e.status, e.attempt] : e.kind))).toEqual([
+			['make test', 'failed', 2],
+			['true', 'passed', null],
+			['sleep 9', 'timed_out', null]
+		]);
+	});
 });
 
 describe('RunLog: replay', () => {
