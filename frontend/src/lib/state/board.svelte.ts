@@ -17,6 +17,8 @@ import { TaskDetail } from './task-detail.svelte';
 
 export { compareTasks, emptyColumns, matchesQuery, toBoardTask, type Columns } from './columns.svelte';
 
+const NO_STEPS: BoardTask[] = [];
+
 type Deps = {
 	api?: Api;
 	notify?: (message: string) => void;
@@ -76,6 +78,10 @@ export class BoardState {
 	card = (id: number) => this.cards.card(id);
 	find = (id: number) => this.cards.find(id);
 	findByShortId = (shortId: string) => this.cards.findByShortId(shortId);
+	/** A workflow's step cards on the board (its card's progress comes from them). */
+	workflowSteps = (workflowId: number): BoardTask[] => this.cards.workflows.get(workflowId)?.steps ?? NO_STEPS;
+	/** A workflow's own card, when it is on the board. */
+	workflowCard = (workflowId: number): BoardTask | null => this.cards.workflows.get(workflowId)?.card ?? null;
 
 	// ---- moves (BoardMoves) -----------------------------------------------------------------
 

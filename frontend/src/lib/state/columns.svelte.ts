@@ -1,5 +1,6 @@
 import { SvelteMap } from 'svelte/reactivity';
 import { STATUSES, type BoardTask, type Task, type TaskStatus } from '$lib/api/types';
+import { indexWorkflows } from '$lib/workflows/progress';
 
 export type Columns = Record<TaskStatus, BoardTask[]>;
 export type Place = { task: BoardTask; status: TaskStatus; index: number };
@@ -55,6 +56,8 @@ export class BoardCards {
 	#cards = new SvelteMap<number, BoardTask>();
 	/** The columns with each card's newest content. */
 	columns = $derived<Columns>(withContent(this.lists, this.#cards));
+	/** Each workflow's cards on the board (worked out only while something reads it: workflows' cards). */
+	workflows = $derived(indexWorkflows(this.#cards.values()));
 
 	get total(): number {
 		return STATUSES.reduce((n, s) => n + this.lists[s].length, 0);

@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { tick } from 'svelte';
 import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
 import TaskCard from './task-card.svelte';
 import BoardColumn from './board-column.svelte';
 import Markdown from '../tasks/markdown.svelte';
 import { BoardState } from '$lib/state/board.svelte';
-import { fakeApi, makeBoard, makeTask } from '$lib/test/fixtures';
+import { event, fakeApi, makeBoard, makeRun, makeTask } from '$lib/test/fixtures';
 
 afterEach(() => cleanup());
 
@@ -63,6 +64,26 @@ describe('TaskCard', () => {
 		expect(screen.queryByTestId('blocked-badge')).toBeNull();
 	});
 
+	it("shows a step's kind; neither a workflow's card nor an approval step offers Run", async () => {
+		const approval = makeTask(3, 'needs_review', 'a0', { workflow_id: 1, workflow_step: 'approve', workflow_step_kind: 'approval' });
+		render(TaskCard, { task: approval });
+		expect(screen.getByTestId('step-kind')).toHaveAttribute('data-kind', 'approval');
+		expect(screen.getByRole('img', { name: 'Approval step' })).toBeInTheDocument();
+		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		expect(screen.queryByTestId('run-button')).toBeNull();
+		cleanup();
+
+		render(TaskCard, { task: makeTask(1, 'todo', 'a0', { workflow_id: 1 }), steps: [] });
+		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		expect(screen.queryByTestId('run-button')).toBeNull();
+		expect(screen.queryByTestId('step-kind')).toBeNull();
+		cleanup();
+
+		render(TaskCard, { task: makeTask(4, 'todo', 'a0', { workflow_id: 1, workflow_step: 'build', workflow_step_kind: 'agent' }) });
+		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		expect(screen.getByTestId('run-button')).toBeInTheDocument();
+	});
+
 	it('shows no priority icon for "none"', () => {
 		render(TaskCard, { task: makeTask(1, 'todo', 'a0') });
 		expect(screen.queryByRole('img')).toBeNull();
@@ -107,5 +128,36 @@ describe('BoardColumn', () => {
 		expect(screen.getByTestId('column-empty').textContent).toContain('Press N');
 		await fireEvent.click(screen.getByRole('button', { name: 'New task in To Do' }));
 		expect(onCreate).toHaveBeenCalledWith('todo');
+	});
+
+	it("shows a workflow's progress on its card, following its step cards' events", async () => {
+		const step = (id: number, status: 'todo' | 'in_progress' | 'needs_review' | 'done', stepId: string) =>
+			makeTask(id, status, `a${id}`, { workflow_id: 5, workflow_step: stepId, workflow_step_kind: 'agent', parent_id: 1 });
+		const board = await boardWith([
+			makeTask(1, 'in_progress', 'a0', { workflow_id: 5, title: 'Build a feature: dark mode' }),
+			step(2, 'todo', 'plan'),
+			step(3, 'todo', 'approve-plan'),
+			step(4, 'todo', 'implement'),
+			makeTask(9, 'in_progress', 'a9')
+		]);
+		// The steps move between the other columns (this one's cards stay where they are).
+		render(BoardColumn, { board, status: 'in_progress', onOpen: vi.fn(), onCreate: vi.fn() });
+		const progress = () => screen.getByTestId('workflow-progress');
+		expect(screen.getAllByTestId('workflow-progress')).toHaveLength(1);
+		expect(screen.getByTestId('workflow-progress-count')).toHaveTextContent('0/3 steps');
+		expect(progress()).toHaveAttribute('data-phase', 'running');
+
+		board.applyEvent(event('task.moved', { ...step(2, 'done', 'plan'), version: 2 }));
+		board.applyEvent(event('task.moved', { ...step(3, 'needs_review', 'approve-plan'), version: 2 }));
+		await tick();
+		expect(screen.getByTestId('workflow-progress-count')).toHaveTextContent('1/3 steps');
+		expect(screen.getByTestId('workflow-phase')).toHaveTextContent('Needs you');
+		expect(screen.getByRole('progressbar', { name: 'Steps done' })).toHaveAttribute('aria-valuenow', '1');
+
+		// A step's run failed and it went back to To Do: stalled.
+		board.applyEvent(event('task.updated', { ...step(4, 'todo', 'implement'), version: 2 }));
+		board.applyEvent(event('run.finished', makeRun(8, 4, 'failed')));
+		await tick();
+		expect(progress()).toHaveAttribute('data-phase', 'stalled');
 	});
 });
