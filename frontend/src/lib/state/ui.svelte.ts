@@ -15,9 +15,11 @@ export class UiState {
 	createTaskOpen = $state(false);
 	createTaskStatus = $state<import('$lib/api/types').TaskStatus>('todo');
 	createProjectOpen = $state(false);
+	createWorkflowOpen = $state(false);
 	editTaskId = $state<number | null>(null);
 	deleteTaskId = $state<number | null>(null);
 	searchInput = $state<HTMLInputElement | null>(null);
+	#openTask: ((id: number) => void) | null = null;
 
 	get sidebarWidth(): number {
 		return this.#sidebarWidth.current;
@@ -28,8 +30,27 @@ export class UiState {
 	}
 
 	get anyDialogOpen(): boolean {
-		return this.createTaskOpen || this.createProjectOpen || this.editTaskId != null || this.deleteTaskId != null;
+		return (
+			this.createTaskOpen ||
+			this.createProjectOpen ||
+			this.createWorkflowOpen ||
+			this.editTaskId != null ||
+			this.deleteTaskId != null
+		);
 	}
+
+	/** The board page says how a task is opened in the sidebar (the URL's `task`); returns the undo. */
+	setTaskOpener(open: (id: number) => void): () => void {
+		this.#openTask = open;
+		return () => {
+			if (this.#openTask === open) this.#openTask = null;
+		};
+	}
+
+	/** Open a task in the sidebar (a workflow's step from its graph, a step's workflow card). */
+	openTask = (id: number) => {
+		this.#openTask?.(id);
+	};
 
 	openCreateTask = (status: import('$lib/api/types').TaskStatus = 'todo') => {
 		this.createTaskStatus = status;
