@@ -132,11 +132,11 @@ async def agents_status(request: Request, settings: SettingsDep):
             active_runs=0,
             max_concurrent_runs=settings.max_concurrent_runs,
         )
-    problem = orchestrator.credentials_problem()
+    credentials = orchestrator.credentials_problem()
     return AgentsStatus(
         runs_agents=True,
-        can_run=problem is None,
-        problem=problem,
+        can_run=credentials is None,
+        problem=credentials,
         login_command=orchestrator.login_command,
         active_runs=orchestrator.active_count,
         max_concurrent_runs=settings.max_concurrent_runs,
