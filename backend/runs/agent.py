@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shlex
 import tempfile
 import warnings
 from collections import deque
@@ -73,10 +74,22 @@ CREDENTIAL_VARIABLES = (
     "CLAUDE_CODE_USE_BEDROCK",
     "CLAUDE_CODE_USE_VERTEX",
 )
-MISSING_CREDENTIALS = (
-    "No Anthropic credentials: set ANTHROPIC_API_KEY in the environment of the Kanban Orchestrator "
-    "server (or log in once with `claude login` as the user that runs it), then run the task again."
-)
+
+
+def login_command(cli_path: str, agent_home: str | None = None) -> str:
+    """The command that logs the agents' CLI in, as the server's user: the CLI the server runs
+    (there may be no `claude` on PATH), with the agents' HOME when they have their own."""
+    command = f"{shlex.quote(cli_path)} auth login"
+    return f"HOME={shlex.quote(agent_home)} {command}" if agent_home else command
+
+
+def missing_credentials(cli_path: str, agent_home: str | None = None) -> str:
+    """Why agents cannot run without credentials, and the two ways that work here."""
+    return (
+        "No Anthropic credentials: set ANTHROPIC_API_KEY in the environment of the Kanban Orchestrator "
+        f"server and restart it, or log in once as the user that runs it with `{login_command(cli_path, agent_home)}`; "
+        "then run the task again."
+    )
 
 
 def bundled_cli_path() -> str:

@@ -46,13 +46,14 @@ from ..workflows.service import StepContext
 from ..workflows.templates import ReviewMode
 from . import service as run_service
 from .agent import (
-    MISSING_CREDENTIALS,
     AgentOutcome,
     AgentRequest,
     ClaudeExecutor,
     Executor,
     bundled_cli_path,
     find_credentials,
+    login_command,
+    missing_credentials,
 )
 from .agents_lock import AgentsLock
 from .approvals import ApprovalBridge
@@ -138,6 +139,9 @@ class Orchestrator:
         for folder in (self.files.folder, self.settings.data_dir / "bin", self.settings.worktrees_dir):
             make_private_dir(folder)
         self._launcher = write_launcher(self.settings.data_dir / "bin" / "claude-launcher")
+        problem = self.credentials_problem()
+        if problem:
+            log.warning("Agents cannot run yet. %s", problem)
         await self._recover()
         await self._start_unblocked()  # what was unblocked while no process ran agents
         self._stop_reacting = self.database.on_commit(self._on_commit)
@@ -373,13 +377,29 @@ class Orchestrator:
 
     async def _cannot_start(self, execution: Execution) -> str | None:
         """Why the agent cannot start (no credentials, no git repository), or None."""
-        env = {**os.environ, **self._agent_env()}
-        if execution.run.kind == RunKind.agent.value and not find_credentials(env):
-            return MISSING_CREDENTIALS
+        if execution.run.kind == RunKind.agent.value:
+            problem = self.credentials_problem()
+            if problem:
+                return problem
         path = execution.project.workspace_path
         if not await asyncio.to_thread(git.is_git_repository, path):
             return f"{path} is not a git repository; agents work on git branches."
         return None
+
+    def credentials_problem(self) -> str | None:
+        """Why agents cannot authenticate here (with the fix), or None when they can."""
+        if find_credentials({**os.environ, **self._agent_env()}):
+            return None
+        home = str(self.settings.agent_home) if self.settings.agent_home else None
+        return missing_credentials(self.cli_path, home)
+
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    @property
+    def login_command(self) -> str:
+        return login_command(self.cli_path, str(self.settings.agent_home) if self.settings.agent_home else None)
 
     def _agent_env(self) -> dict[str, str]:
         return {"HOME": str(self.settings.agent_home)} if self.settings.agent_home else {}
@@ -656,6 +676,8 @@ def _describe_error(exc: Exception) -> str:
             f"The run could not be saved: the database reported an error ({type(exc).__name__}). "
             "The details are in the server log."
         )
+    if isinstance(exc, KanbanError):  # ours: written for the user already
+        return exc.message
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -41,6 +41,19 @@ class ApprovalRead(OutputSchema):
     decided_at: datetime | None
 
 
+class AgentsStatus(OutputSchema):
+    """Whether this board can run agents now, and what to do when it cannot."""
+
+    runs_agents: bool = Field(description="This server process runs agents (false: another process does, or none).")
+    can_run: bool = Field(description="Agents can start: this process runs them and finds credentials.")
+    problem: str | None = Field(description="Why agents cannot run, with the fix; null when they can.")
+    login_command: str | None = Field(
+        description="The command that logs the agents' Claude CLI in on this machine (there may be no `claude` on PATH)."
+    )
+    active_runs: int = Field(description="Runs this process is executing now.")
+    max_concurrent_runs: int
+
+
 class RunSummary(OutputSchema):
     """A run as shown on cards and in the run history."""
 

@@ -7,6 +7,7 @@ never race.
 
 from __future__ import annotations
 
+import json
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -369,10 +370,21 @@ async def _refuse_if_agent_active(session: AsyncSession, condition, what: str) -
         raise Conflict(f"{what} has an agent run in progress (run {run_id}); cancel it first")
 
 
-def _search(query: Select, q: str | None) -> Select:
-    if q:
-        query = query.where(Task.title.icontains(q, autoescape=True) | Task.description.icontains(q, autoescape=True))
-    return query
+def _search(query: Select, q: str | None, dialect: str) -> Select:
+    """Tasks whose title, description or a label contains `q`, or whose short id is `q` (`DEM-3`),
+    ignoring case."""
+    q = (q or "").strip()
+    if not q:
+        return query
+    # Labels are a JSON list: searched in its text. SQLite keeps it as Python's json.dumps wrote it
+    # (non-ASCII escaped as \uXXXX), PostgreSQL's jsonb prints it as it is.
+    label_text = json.dumps(q)[1:-1] if dialect == "sqlite" else q
+    return query.where(
+        Task.title.icontains(q, autoescape=True)
+        | Task.description.icontains(q, autoescape=True)
+        | (func.upper(Task.short_id) == q.upper())
+        | cast(Task.labels, Text).icontains(label_text, autoescape=True)
+    )
 
 
 async def list_page(
@@ -386,7 +398,7 @@ async def list_page(
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[TaskRead], str | None]:
-    query = _search(select(Task), q)
+    query = _search(select(Task), q, (await session.connection()).dialect.name)
     if project_id is not None:
         query = query.where(Task.project_id == project_id)
     if status is not None:
@@ -461,6 +473,7 @@ async def board_columns_json(
             _tasks.c.project_id == project_id
         ),
         q,
+        connection.dialect.name,
     )
     result = await connection.execute(query.order_by(_tasks.c.status, _tasks.c.position, _tasks.c.id))
     blocked_by = {

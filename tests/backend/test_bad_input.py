@@ -18,7 +18,7 @@ async def snapshot(app) -> dict[str, list]:
     async with app.state.database.session() as session:
         return {
             table: [tuple(row) for row in (await session.execute(text(f"SELECT * FROM {table} ORDER BY id"))).all()]
-            for table in ("projects", "tasks", "board_events", "agent_runs", "plugins")
+            for table in ("projects", "tasks", "board_events", "agent_runs", "plugins", "workflows")
         }
 
 
@@ -169,6 +169,54 @@ def cases(project_id: int, task_id: int, workspace: str) -> list[tuple[str, str,
             "system folder",
         ),
         ("POST", "/api/projects", {"name": "x", "workspace_path": "~", "init_git": True}, 422, "home folder"),
+        # workflows
+        ("POST", "/api/workflows", {"project_id": project_id, "template": "feature"}, 422, "feature"),
+        ("POST", "/api/workflows", {"project_id": project_id, "template": "Feature!"}, 422, "template"),
+        ("POST", "/api/workflows", {"project_id": project_id, "template": "no-such"}, 404, "no-such"),
+        ("POST", "/api/workflows", {"project_id": INT32_OVERFLOW, "template": "feature"}, 422, "project_id"),
+        ("POST", "/api/workflows", {"project_id": 987654, "template": "feature"}, 422, "does not exist"),
+        (
+            "POST",
+            "/api/workflows",
+            {"project_id": project_id, "template": "bugfix", "inputs": {"bug": "a\x00b"}},
+            422,
+            "NUL",
+        ),
+        (
+            "POST",
+            "/api/workflows",
+            {"project_id": project_id, "template": "bugfix", "inputs": {"bug": "x", "bugg": "y"}},
+            422,
+            "bugg",
+        ),
+        (
+            "POST",
+            "/api/workflows",
+            {"project_id": project_id, "template": "bugfix", "inputs": {"bug": ["x"]}},
+            422,
+            "bug",
+        ),
+        (
+            "POST",
+            "/api/workflows",
+            {"project_id": project_id, "template": "bugfix", "inputs": {"bug": "   "}},
+            422,
+            "bug",
+        ),
+        (
+            "POST",
+            "/api/workflows",
+            {"project_id": project_id, "template": "bugfix", "inputs": {"bug": "x"}, "title": ZERO_WIDTH},
+            422,
+            "title",
+        ),
+        ("GET", f"/api/workflows/{INT32_OVERFLOW}", None, 422, "workflow_id"),
+        ("GET", "/api/workflows/987654", None, 404, "Workflow 987654 not found"),
+        ("GET", "/api/workflows", None, 422, "project_id"),
+        ("GET", "/api/workflows?project_id=987654", None, 404, "987654"),
+        ("GET", f"/api/workflow-templates?project_id={INT32_OVERFLOW}", None, 422, "project_id"),
+        ("GET", "/api/workflow-templates?project_id=987654", None, 404, "987654"),
+        ("POST", "/api/workflows/987654/cancel", None, 404, "Workflow 987654 not found"),
     ]
 
 

@@ -111,3 +111,49 @@ def test_serve_migrates_and_serves(tmp_path: Path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_workflow_validate_names_file_line_and_field(tmp_path: Path):
+    good = tmp_path / "good.yaml"
+    good.write_text("name: good\ntitle: Good\nsteps:\n  - id: only\n    title: Only\n    prompt: Do it\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "name: broken\ntitle: Broken\nsteps:\n  - id: a\n    title: A\n    prompt: '{{nope}}'\n    needs: [b]\n"
+    )
+    result = run_cli("workflow", "validate", str(good))
+    assert result.returncode == 0, result.stderr
+    assert f"{good}: ok: good (Good): only (agent)" in result.stdout
+    result = run_cli("workflow", "validate", str(good), str(broken))
+    assert result.returncode == 1
+    assert f"{broken}:7: steps[0].needs[0]:" in result.stdout and "'b'" in result.stdout
+    assert f"{broken}:6: steps[0].prompt:" in result.stdout and "nope" in result.stdout
+
+
+async def test_workflow_list_and_start_talk_to_the_running_board(live_server, tmp_path: Path):
+    import asyncio
+
+    from tests.backend.factories import create_project
+
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        project = await create_project(http)
+    env = {"KANBAN_API_URL": live_server.url}
+    listed = await asyncio.to_thread(run_cli, "workflow", "list", "--project", project["key"], env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "feature  Build a feature  [builtin" in listed.stdout and "--input test_command=" in listed.stdout
+    missing = await asyncio.to_thread(
+        run_cli, "workflow", "start", "feature", "--project", project["key"], "--input", "oops", env=env
+    )
+    assert missing.returncode == 1 and "NAME=VALUE" in missing.stderr
+    refused = await asyncio.to_thread(run_cli, "workflow", "start", "feature", "--project", project["key"], env=env)
+    assert refused.returncode == 1 and "feature" in refused.stderr and "422" in refused.stderr
+    started = await asyncio.to_thread(
+        run_cli,
+        "workflow", "start", "bugfix", "--project", project["key"],
+        "--input", "bug=The totals are off by one", "--input", "test_command=true",
+        env=env,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert "Started workflow" in started.stdout and "reproduce (agent)" in started.stdout
+    assert "fix (agent) after reproduce" in started.stdout
+    down = run_cli("workflow", "list", env={"KANBAN_API_URL": "http://127.0.0.1:9"})
+    assert down.returncode == 1 and "kanban serve" in down.stderr

@@ -197,8 +197,15 @@ async def test_missing_credentials_fail_fast_with_a_clear_message(client, monkey
     run = await wait_for_status(client, task["id"], {"failed", "succeeded"}, timeout=20)
     assert run["status"] == "failed"
     assert "ANTHROPIC_API_KEY" in run["error"]
+    assert "/_bundled/claude auth login`" in run["error"]  # the CLI the board runs: no `claude` on PATH needed
     card = (await client.get(f"/api/tasks/{task['id']}")).json()
     assert card["status"] == "todo"
+    status = (await client.get("/api/agents/status")).json()
+    assert status["runs_agents"] and not status["can_run"] and status["problem"] == run["error"]
+    assert status["login_command"].endswith("/_bundled/claude auth login")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-shown")
+    status = (await client.get("/api/agents/status")).json()
+    assert status["can_run"] and status["problem"] is None and "sk-test" not in str(status)
 
 
 async def test_run_stream_replays_from_last_event_id(live_server, agent_env: FakeAnthropic):

@@ -108,6 +108,28 @@ async def test_list_filter_search_and_paginate(client):
     assert seen[:7] == [t["id"] for t in made]
 
 
+async def test_search_finds_a_task_by_its_short_id_and_its_labels(client):
+    project = await create_project(client)
+    first = await create_task(client, project["id"], title="Plain")
+    await create_task(client, project["id"], title="Tagged", labels=["frontend", "Café"])
+    await create_task(client, project["id"], title="Other", labels=["backend"])
+
+    def titles(items: list[dict]) -> list[str]:
+        return sorted(t["title"] for t in items)
+
+    async def search(q: str) -> tuple[list[str], list[str]]:
+        listed = (await client.get("/api/tasks", params={"project_id": project["id"], "q": q})).json()["items"]
+        board = (await client.get(f"/api/projects/{project['id']}/board", params={"q": q})).json()
+        return titles(listed), titles([t for column in board["columns"] for t in column["tasks"]])
+
+    assert await search(first["short_id"]) == (["Plain"], ["Plain"])
+    assert await search(first["short_id"].lower()) == (["Plain"], ["Plain"])
+    assert await search("FRONT") == (["Tagged"], ["Tagged"])
+    assert await search("café") == (["Tagged"], ["Tagged"])
+    assert await search("end") == (["Other", "Tagged"], ["Other", "Tagged"])
+    assert await search(f"{first['short_id']}0") == ([], [])
+
+
 async def test_move_between_and_within_columns(client):
     project = await create_project(client)
     a, b, c, d = [await create_task(client, project["id"], title=n) for n in "abcd"]

@@ -282,7 +282,9 @@ async def test_starting_a_workflow_checks_the_template_and_the_inputs(client, tm
     project = await create_project(client)
     write_template(project, "three-steps", THREE_STEPS)
     write_template(
-        project, "broken", "name: broken\ntitle: Broken\nsteps:\n  - id: a\n    title: A\n    prompt: go\n    needs: [b]\n"
+        project,
+        "broken",
+        "name: broken\ntitle: Broken\nsteps:\n  - id: a\n    title: A\n    prompt: go\n    needs: [b]\n",
     )
 
     def post(**body):
@@ -371,3 +373,97 @@ async def test_kill_9_mid_workflow_then_restart_continues_and_no_step_runs_twice
             if server.poll() is None:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(15)
+
+
+SLOW_CHECK = """
+    name: slow-check
+    title: A slow check
+    inputs:
+      marker:
+        type: string
+      seconds:
+        type: integer
+    steps:
+      - id: wait
+        title: Wait
+        kind: check
+        command: "echo started {{marker}}; sleep {{seconds}} # {{marker}}"
+        timeout_seconds: 5
+"""
+
+
+def _processes_with(marker: str) -> list[str]:
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    return found
+
+
+async def test_a_check_over_its_time_limit_fails_and_leaves_no_process(client, tmp_path):
+    project = await create_project(client)
+    write_template(project, "slow-check", SLOW_CHECK)
+    marker = f"slow-{os.getpid()}-{id(tmp_path)}"
+    workflow = await start(client, project, "slow-check", marker=marker, seconds=60)
+    run = await wait_for_status(client, step(workflow, "wait")["task_id"], {"succeeded", "failed"}, timeout=30)
+    assert run["status"] == "failed" and run["kind"] == "check" and run["check_passed"] is False
+    assert "did not finish within the time limit" in run["error"]
+    checks = [e["payload"] for e in await all_events(client, run["id"]) if e["type"] == "check"]
+    assert [c["status"] for c in checks] == ["running", "timed_out"] and f"started {marker}" in checks[-1]["output"]
+    assert _processes_with(marker) == []
+
+
+async def test_cancelling_a_check_stops_its_command(client, tmp_path):
+    project = await create_project(client)
+    write_template(project, "slow-check", SLOW_CHECK.replace("timeout_seconds: 5", "timeout_seconds: 600"))
+    marker = f"cancel-{os.getpid()}-{id(tmp_path)}"
+    workflow = await start(client, project, "slow-check", marker=marker, seconds=120)
+    task_id = step(workflow, "wait")["task_id"]
+    run = await wait_for_status(client, task_id, {"running"})
+    deadline = asyncio.get_running_loop().time() + 20
+    while not _processes_with(marker):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    began = asyncio.get_running_loop().time()
+    response = await client.post(f"/api/runs/{run['id']}/cancel")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled", response.text
+    assert asyncio.get_running_loop().time() - began < 5
+    assert _processes_with(marker) == []
+
+
+SETTINGS = """
+    name: step-settings
+    title: Per-step settings
+    steps:
+      - id: tuned
+        title: Tuned
+        prompt: "[wf-tuned] Work with the step's own settings."
+        model: claude-haiku-4-5
+        permission_mode: plan
+        knowledge:
+          read: [Style guide]
+          write: Findings
+      - id: plugged
+        title: Plugged
+        prompt: "[wf-plugged] Needs a plugin."
+        plugins: [no-such-plugin]
+"""
+
+
+async def test_a_step_runs_with_its_own_settings_and_a_missing_plugin_fails_it_clearly(client, agent_env):
+    project = await create_project(client)
+    write_template(project, "step-settings", SETTINGS)
+    agent_env.add_script("[wf-tuned]", [Turn.text("tuned done")])
+    workflow = await start(client, project, "step-settings")
+    tuned = await wait_for_status(client, step(workflow, "tuned")["task_id"], {"succeeded", "failed"})
+    assert tuned["status"] == "succeeded", tuned["error"]
+    (request,) = [r for r in agent_env.main_requests() if "[wf-tuned]" in r.all_text()][:1]
+    assert request.model == "claude-haiku-4-5"
+    system = str(request.body.get("system"))
+    assert '"Style guide"' in system and 'add_note(collection="Findings")' in system
+    init = next(e for e in await all_events(client, tuned["id"]) if e["type"] == "init")
+    assert init["payload"]["permission_mode"] == "plan"
+
+    plugged = await wait_for_status(client, step(workflow, "plugged")["task_id"], {"succeeded", "failed"})
+    assert plugged["status"] == "failed"
+    assert plugged["error"].startswith("This workflow step uses plugins that are not installed or are disabled")
+    assert "no-such-plugin" in plugged["error"] and "Plugins page" in plugged["error"]

@@ -473,3 +473,34 @@ async def test_dependencies_through_the_tools(mcp_client, live_server):
         assert "must be true or false" in await error_of(
             client, "update_task", task=third["short_id"], start_when_unblocked="yes"
         )
+
+
+async def test_start_workflow_then_wait_for_its_card_returns_the_final_result(live_server, agent_env: FakeAnthropic):
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        project = await create_project(http)
+    folder = Path(project["workspace_path"]) / ".kanban" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "two-steps.yaml").write_text(
+        "name: two-steps\ntitle: Two steps\ninputs:\n  topic:\n    type: string\nsteps:\n"
+        "  - id: draft\n    title: Draft\n    prompt: '[mcp-wf-draft] Draft about {{topic}}'\n    review: auto\n"
+        "  - id: final\n    title: Final\n    needs: [draft]\n    review: auto\n"
+        "    prompt: '[mcp-wf-final] Finish: {{steps.draft.result}}'\n"
+    )
+    agent_env.add_script("[mcp-wf-draft]", [Turn.text("a draft about owls")])
+    agent_env.add_script("[mcp-wf-final]", [Turn.text("The final answer about owls")])
+    async with Client(f"{live_server.url}/mcp") as client:
+        listed = await call(client, "list_workflows", project=project["key"])
+        (two_steps,) = [t for t in listed if t["name"] == "two-steps"]
+        assert two_steps["steps"] == "draft → final" and two_steps["inputs"] == ["topic: string*"]
+        assert {"research", "feature", "prototype", "bugfix"} <= {t["name"] for t in listed}
+        wrong = await error_of(client, "start_workflow", template="two-steps", inputs={}, project=project["key"])
+        assert "topic" in wrong
+        started = await call(
+            client, "start_workflow", template="two-steps", inputs={"topic": "owls"}, project=project["key"]
+        )
+        assert started["status"] == "in_progress" and len(started["steps"]) == 2
+        waited = await call(client, "wait_for_task", task=started["short_id"], timeout=120)
+    assert waited["status"] == "done" and not waited["timed_out"], waited
+    assert waited["result"] == "The final answer about owls"
+    final_prompt = next(r for r in agent_env.main_requests() if "[mcp-wf-final]" in r.all_text()).all_text()
+    assert "Finish: a draft about owls" in final_prompt

@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/agents/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether agents can run here */
+        get: operations["runs-agents_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/approvals/{approval_id}": {
         parameters: {
             query?: never;
@@ -430,6 +447,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/deletion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What deleting a project removes */
+        get: operations["projects-project_deletion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/knowledge": {
         parameters: {
             query?: never;
@@ -781,6 +815,39 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AgentsStatus
+         * @description Whether this board can run agents now, and what to do when it cannot.
+         */
+        AgentsStatus: {
+            /**
+             * Active Runs
+             * @description Runs this process is executing now.
+             */
+            active_runs: number;
+            /**
+             * Can Run
+             * @description Agents can start: this process runs them and finds credentials.
+             */
+            can_run: boolean;
+            /**
+             * Login Command
+             * @description The command that logs the agents' Claude CLI in on this machine (there may be no `claude` on PATH).
+             */
+            login_command: string | null;
+            /** Max Concurrent Runs */
+            max_concurrent_runs: number;
+            /**
+             * Problem
+             * @description Why agents cannot run, with the fix; null when they can.
+             */
+            problem: string | null;
+            /**
+             * Runs Agents
+             * @description This server process runs agents (false: another process does, or none).
+             */
+            runs_agents: boolean;
+        };
         /** ApprovalDecision */
         ApprovalDecision: {
             /**
@@ -2127,6 +2194,43 @@ export interface components {
             /** Id */
             id: number;
         };
+        /**
+         * ProjectDeletion
+         * @description What deleting a project removes, for the confirmation that names it.
+         */
+        ProjectDeletion: {
+            /**
+             * Active Runs
+             * @description Runs in progress: the delete is refused until they are cancelled.
+             */
+            active_runs: number;
+            /**
+             * Runs
+             * @example 20
+             */
+            runs: number;
+            /**
+             * Tasks
+             * @description Its tasks, with their runs and logs.
+             * @example 12
+             */
+            tasks: number;
+            /**
+             * Workflows
+             * @example 1
+             */
+            workflows: number;
+            /**
+             * Workspace Path
+             * @description The project's folder: never touched.
+             */
+            workspace_path: string;
+            /**
+             * Worktrees
+             * @description Its tasks' worktrees on disk: kept unless the delete asks to remove them (their branches stay).
+             */
+            worktrees: string[];
+        };
         /** ProjectEnablement */
         ProjectEnablement: {
             /**
@@ -3435,6 +3539,71 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "runs-agents_status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentsStatus"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
     "runs-decide_approval": {
         parameters: {
             query?: never;
@@ -5677,7 +5846,10 @@ export interface operations {
     };
     "projects-delete_project": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Also remove its tasks' worktrees (their branches stay in the repository). */
+                remove_worktrees?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The project's id. */
@@ -5871,6 +6043,83 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BoardRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "projects-project_deletion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's id. */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectDeletion"];
                 };
             };
             /** @description Host header not allowed */

@@ -46,6 +46,13 @@ describe('ordering and matching', () => {
 		expect(matchesQuery(task, 'billing')).toBe(false);
 		expect(matchesQuery(task, '  ')).toBe(true);
 	});
+
+	it('matches a label, as the server does', () => {
+		const task = makeTask(8, 'todo', 'a0', { title: 'Plain', labels: ['frontend', 'Café'] });
+		expect(matchesQuery(task, 'FRONT')).toBe(true);
+		expect(matchesQuery(task, 'café')).toBe(true);
+		expect(matchesQuery(task, 'backend')).toBe(false);
+	});
 });
 
 describe('loading', () => {

@@ -36,7 +36,8 @@ export function matchesQuery(task: Task | BoardTask, q: string): boolean {
 	return (
 		task.title.toLowerCase().includes(needle) ||
 		description.toLowerCase().includes(needle) ||
-		task.short_id.toLowerCase() === needle
+		task.short_id.toLowerCase() === needle ||
+		task.labels.some((label) => label.toLowerCase().includes(needle))
 	);
 }
 
