@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { WorkflowStep } from '$lib/api/types';
-import { layoutSteps, nodePositions, stepEdges, stepState, type GraphStep } from './graph';
+import { layoutSteps, nodePositions, stepEdges, stepState, tallestColumn, type GraphStep } from './graph';
 
 const steps = (...list: [string, string[]][]): GraphStep[] => list.map(([id, needs]) => ({ id, needs }));
 const placements = (list: GraphStep[]) => Object.fromEntries([...layoutSteps(list)].map(([id, p]) => [id, [p.column, p.row]]));
@@ -52,6 +52,12 @@ describe('nodePositions', () => {
 
 	it('places nothing for no steps', () => {
 		expect(nodePositions(new Map(), size).size).toBe(0);
+		expect(tallestColumn(new Map())).toBe(0);
+	});
+
+	it('tells how many rows the fullest column has', () => {
+		expect(tallestColumn(layoutSteps(steps(['a', []], ['b', ['a']], ['c', ['a']], ['d', ['a']], ['e', ['d']])))).toBe(3);
+		expect(tallestColumn(layoutSteps(steps(['a', []], ['b', ['a']])))).toBe(1);
 	});
 });
 

@@ -9,7 +9,7 @@ export type GraphStep = { id: string; needs: readonly string[] };
 export type Placement = { column: number; row: number };
 export type Size = { width: number; height: number; gapX: number; gapY: number };
 
-export const NODE_SIZE: Size = { width: 220, height: 64, gapX: 64, gapY: 24 };
+export const NODE_SIZE: Size = { width: 168, height: 64, gapX: 36, gapY: 16 };
 
 /**
  * Each step's column and row. Needs that name no step are left out; a cycle (which the
@@ -49,13 +49,20 @@ export function layoutSteps(steps: readonly GraphStep[]): Map<string, Placement>
 export function nodePositions(layout: Map<string, Placement>, size: Size = NODE_SIZE): Map<string, { x: number; y: number }> {
 	const perColumn = new Map<number, number>();
 	for (const { column } of layout.values()) perColumn.set(column, (perColumn.get(column) ?? 0) + 1);
-	const tallest = Math.max(0, ...perColumn.values());
+	const tallest = tallestColumn(layout);
 	const positions = new Map<string, { x: number; y: number }>();
 	for (const [id, { column, row }] of layout) {
 		const offset = (tallest - (perColumn.get(column) ?? 1)) / 2;
 		positions.set(id, { x: column * (size.width + size.gapX), y: (row + offset) * (size.height + size.gapY) });
 	}
 	return positions;
+}
+
+/** How many steps the fullest column holds (the graph's height in rows). */
+export function tallestColumn(layout: Map<string, Placement>): number {
+	const perColumn = new Map<number, number>();
+	for (const { column } of layout.values()) perColumn.set(column, (perColumn.get(column) ?? 0) + 1);
+	return Math.max(0, ...perColumn.values());
 }
 
 /** The edges of the graph: from each step a step needs to that step. */
