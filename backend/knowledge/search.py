@@ -389,7 +389,7 @@ async def search(
             bound = await service.project_collection_ids(session, project_id)
             wanted = [i for i in collection_ids if i in bound] if collection_ids else bound
         if side is not None:
-            await side.cache.refresh(session)
+            await side.cache.refresh(session, count_later=True)
             side.start(CANDIDATES * 4 if kind else CANDIDATES, wanted)
         if mode in ("hybrid", "keyword"):
             keyword = await keyword_ranking(session, query, terms, wanted, kind, min(limit, CANDIDATES))
