@@ -6,8 +6,13 @@ digits), each word quoted and joined with AND, then OR for the fallback (FTS5); 
 the text goes through `to_tsvector` as the documents did (so `VE-107` is parsed alike on both
 sides) and its lexemes are joined with `&`, then `|`, as quoted tsquery operands. No input makes
 a syntax error. Snippets mark matched words with « and »; they are made for the returned hits
-only. In hybrid mode the semantic side (embedding the query, the matrix product) runs in a
-thread while the keyword query runs."""
+only.
+
+What a search costs: on PostgreSQL a keyword search is one statement (both tiers, the hit rows and
+their snippets); a hybrid one adds the vector cache's check before and, after the fusion, the rows
+of the semantic side's hits. The semantic side starts first: one thread embeds the query and,
+once the cache is checked, does the matrix product, while the keyword query runs. The
+collections asked for are looked up only when none of the hits comes from them."""
 
 from __future__ import annotations
 
