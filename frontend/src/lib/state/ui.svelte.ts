@@ -18,6 +18,8 @@ export class UiState {
 	editTaskId = $state<number | null>(null);
 	deleteTaskId = $state<number | null>(null);
 	searchInput = $state<HTMLInputElement | null>(null);
+	paletteOpen = $state(false);
+	shortcutsOpen = $state(false);
 
 	get sidebarWidth(): number {
 		return this.#sidebarWidth.current;
