@@ -16,7 +16,15 @@ from .commands import GitCommandFailed
 from .diffs import MAX_DIFF_LINES_PER_FILE, MAX_DIFF_LINES_TOTAL, diff
 from .merge import MergeResult, merge_into_base
 from .repository import branch_exists, current_branch, head_commit, init_repository, is_git_repository
-from .worktrees import SLUG_MAX_LENGTH, Worktree, branch_name, commit_all, ensure_worktree, remove_worktree
+from .worktrees import (
+    SLUG_MAX_LENGTH,
+    Worktree,
+    branch_name,
+    commit_all,
+    discard_worktree,
+    ensure_worktree,
+    remove_worktree,
+)
 
 __all__ = [
     "MAX_DIFF_LINES_PER_FILE",
@@ -30,6 +38,7 @@ __all__ = [
     "commit_all",
     "current_branch",
     "diff",
+    "discard_worktree",
     "ensure_worktree",
     "head_commit",
     "init_repository",

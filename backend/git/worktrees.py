@@ -334,3 +334,21 @@ def remove_worktree(repo_path: StrPath, worktree_path: StrPath, branch: str, bas
     status, _, err = run(repo, "worktree", "remove", target)
     if status != 0:
         raise Conflict(f"could not remove worktree {target}: {err}", path=target)
+
+
+def discard_worktree(repo_path: StrPath, worktree_path: StrPath) -> None:
+    """Remove a task's worktree even with uncommitted changes (its branch and commits stay).
+    For a project being deleted on the user's word; a folder that is not one of the repository's
+    worktrees is left alone. A repository that is gone leaves nothing to unregister."""
+    target = os.path.abspath(os.fspath(Path(worktree_path).expanduser()))
+    if not is_git_repository(repo_path):
+        return
+    repo = require_repository(repo_path)
+    worktrees = list_worktrees(repo)
+    entry = next((item for item in worktrees if same_path(item.path, target) or item.path == target), None)
+    if entry is None or entry is worktrees[0]:
+        return
+    if os.path.isdir(target):
+        run(repo, "worktree", "remove", "--force", "--force", target)
+    else:
+        output(repo, "worktree", "prune")

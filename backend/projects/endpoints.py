@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Query, status
 
 from ..deps import ReadSession, WriteSession
 from ..kit.schemas import MAX_ID, ErrorResponse, Responses
 from . import service as project_service
-from .schemas import ProjectCreate, ProjectRead, ProjectUpdate
+from .schemas import ProjectCreate, ProjectDeletion, ProjectRead, ProjectUpdate
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id.")]
@@ -49,5 +49,21 @@ async def update_project(project_id: ProjectId, body: ProjectUpdate, session: Wr
     summary="Delete a project and its tasks",
     responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "An agent run of the project is in progress"}},
 )
-async def delete_project(project_id: ProjectId, session: WriteSession) -> None:
-    await project_service.delete(session, project_id)
+async def delete_project(
+    project_id: ProjectId,
+    session: WriteSession,
+    remove_worktrees: Annotated[
+        bool, Query(description="Also remove its tasks' worktrees (their branches stay in the repository).")
+    ] = False,
+) -> None:
+    await project_service.delete(session, project_id, remove_worktrees=remove_worktrees)
+
+
+@router.get(
+    "/{project_id}/deletion",
+    response_model=ProjectDeletion,
+    summary="What deleting a project removes",
+    responses=NOT_FOUND,
+)
+async def project_deletion(project_id: ProjectId, session: ReadSession):
+    return await project_service.deletion(session, project_id)

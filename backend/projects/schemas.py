@@ -119,3 +119,16 @@ class ProjectRead(OutputSchema):
     save_task_results: bool
     created_at: datetime
     updated_at: datetime
+
+
+class ProjectDeletion(OutputSchema):
+    """What deleting a project removes, for the confirmation that names it."""
+
+    tasks: int = Field(description="Its tasks, with their runs and logs.", examples=[12])
+    runs: int = Field(examples=[20])
+    active_runs: int = Field(description="Runs in progress: the delete is refused until they are cancelled.")
+    workflows: int = Field(examples=[1])
+    worktrees: list[str] = Field(
+        description="Its tasks' worktrees on disk: kept unless the delete asks to remove them (their branches stay)."
+    )
+    workspace_path: str = Field(description="The project's folder: never touched.")

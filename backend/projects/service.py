@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import git
-from ..errors import Conflict, InvalidInput
+from ..db import outside_transaction
+from ..errors import Conflict, InvalidInput, KanbanError
 from ..events import service as event_log
 from ..events.types import BoardEventType
 from ..kit.queries import get_or_404
-from ..models import ACTIVE_RUN_STATUSES, AgentRun, Project
-from .schemas import ProjectCreate, ProjectRead, ProjectUpdate
+from ..models import ACTIVE_RUN_STATUSES, AgentRun, Project, Task, Workflow
+from .schemas import ProjectCreate, ProjectDeletion, ProjectRead, ProjectUpdate
 
 
 def derive_key(name: str) -> str:
@@ -42,6 +45,7 @@ def resolve_workspace(raw: str) -> str:
 
 
 # Folders the server must never make a repository of (it would commit all of it as its user).
+log = logging.getLogger(__name__)
 _SYSTEM_FOLDERS = frozenset(
     [
         "/",
@@ -233,7 +237,37 @@ async def update(session: AsyncSession, project_id: int, data: ProjectUpdate) ->
     return project
 
 
-async def delete(session: AsyncSession, project_id: int) -> None:
+async def _worktrees(session: AsyncSession, project_id: int) -> list[str]:
+    paths = await session.scalars(
+        select(AgentRun.worktree_path)
+        .where(AgentRun.project_id == project_id, AgentRun.worktree_path.is_not(None))
+        .distinct()
+    )
+    return sorted(path for path in paths if path and os.path.isdir(path))
+
+
+async def deletion(session: AsyncSession, project_id: int) -> ProjectDeletion:
+    """What deleting the project would remove."""
+    project = await get(session, project_id)
+    active = [status.value for status in ACTIVE_RUN_STATUSES]
+
+    async def count(model: Any, *where: Any) -> int:
+        return await session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    return ProjectDeletion(
+        tasks=await count(Task, Task.project_id == project_id),
+        runs=await count(AgentRun, AgentRun.project_id == project_id),
+        active_runs=await count(AgentRun, AgentRun.project_id == project_id, AgentRun.status.in_(active)),
+        workflows=await count(Workflow, Workflow.project_id == project_id),
+        worktrees=await _worktrees(session, project_id),
+        workspace_path=project.workspace_path,
+    )
+
+
+async def delete(session: AsyncSession, project_id: int, *, remove_worktrees: bool = False) -> None:
+    """Delete the project with its tasks, runs and workflows. Its folder is never touched; its
+    tasks' worktrees stay unless `remove_worktrees` (then they go, once the delete has
+    committed; their branches and commits stay in the repository)."""
     project = await get(session, project_id, for_update=True)
     active = [status.value for status in ACTIVE_RUN_STATUSES]
     run_id = await session.scalar(
@@ -241,6 +275,15 @@ async def delete(session: AsyncSession, project_id: int) -> None:
     )
     if run_id is not None:
         raise Conflict(f"Project {project.name!r} has an agent run in progress (run {run_id}); cancel it first")
+    worktrees = await _worktrees(session, project_id) if remove_worktrees else []
+    workspace = project.workspace_path
     await session.delete(project)  # its tasks go with it (ON DELETE CASCADE)
     await session.flush()
     await event_log.record(session, BoardEventType.project_deleted, project_id, {"id": project_id})
+    if worktrees:
+        async with outside_transaction(session):  # the project is gone (committed) before its worktrees
+            for path in worktrees:
+                try:
+                    await asyncio.to_thread(git.discard_worktree, workspace, path)
+                except KanbanError as exc:  # the rest still go; a folder left over is only disk space
+                    log.warning("project %s: could not remove the worktree %s: %s", project_id, path, exc.message)

@@ -676,6 +676,8 @@ def _describe_error(exc: Exception) -> str:
             f"The run could not be saved: the database reported an error ({type(exc).__name__}). "
             "The details are in the server log."
         )
+    if isinstance(exc, KanbanError):  # ours: written for the user already
+        return exc.message
     return f"{type(exc).__name__}: {exc}"
 
 

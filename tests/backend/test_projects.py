@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -206,3 +207,43 @@ async def test_init_git_in_a_folder_the_server_cannot_write_is_refused(client, w
     assert response.status_code == 422, response.text
     assert "cannot write" in response.json()["detail"]
     assert not (workspace / ".git").exists()
+
+
+async def test_deleting_a_project_names_what_goes_and_removes_worktrees_only_when_asked(client, app):
+    from backend.models import AgentRun, RunStatus
+
+    def git(path: str, *args: str) -> str:
+        return subprocess.run(["git", "-C", path, *args], capture_output=True, text=True, check=True).stdout
+
+    async def project_with_worktree() -> tuple[dict, str]:
+        project = await create_project(client)
+        task = await create_task(client, project["id"])
+        repo = project["workspace_path"]
+        worktree = os.path.join(repo + "-worktrees", "kanban-task")
+        git(repo, "worktree", "add", "-b", "kanban/task", worktree)
+        Path(worktree, "scratch.txt").write_text("uncommitted\n")
+        async with app.state.database.session(write=True) as session:
+            session.add(
+                AgentRun(
+                    task_id=task["id"], project_id=project["id"], attempt=1, status=RunStatus.succeeded.value,
+                    prompt="p", branch="kanban/task", worktree_path=worktree,
+                )
+            )  # fmt: skip
+        return project, worktree
+
+    project, worktree = await project_with_worktree()
+    preview = (await client.get(f"/api/projects/{project['id']}/deletion")).json()
+    assert preview == {
+        "tasks": 1, "runs": 1, "active_runs": 0, "workflows": 0, "worktrees": [worktree],
+        "workspace_path": project["workspace_path"],
+    }  # fmt: skip
+    assert (await client.delete(f"/api/projects/{project['id']}")).status_code == 204
+    assert os.path.isdir(worktree)  # kept by default
+
+    project, worktree = await project_with_worktree()
+    response = await client.delete(f"/api/projects/{project['id']}", params={"remove_worktrees": "true"})
+    assert response.status_code == 204
+    assert not os.path.exists(worktree)
+    assert "kanban/task" in git(project["workspace_path"], "branch", "--list", "kanban/task")  # the branch stays
+    assert os.path.isdir(project["workspace_path"])
+    assert (await client.get(f"/api/projects/{project['id']}/deletion")).status_code == 404

@@ -428,3 +428,42 @@ async def test_cancelling_a_check_stops_its_command(client, tmp_path):
     assert response.status_code == 200 and response.json()["status"] == "cancelled", response.text
     assert asyncio.get_running_loop().time() - began < 5
     assert _processes_with(marker) == []
+
+
+SETTINGS = """
+    name: step-settings
+    title: Per-step settings
+    steps:
+      - id: tuned
+        title: Tuned
+        prompt: "[wf-tuned] Work with the step's own settings."
+        model: claude-haiku-4-5
+        permission_mode: plan
+        knowledge:
+          read: [Style guide]
+          write: Findings
+      - id: plugged
+        title: Plugged
+        prompt: "[wf-plugged] Needs a plugin."
+        plugins: [no-such-plugin]
+"""
+
+
+async def test_a_step_runs_with_its_own_settings_and_a_missing_plugin_fails_it_clearly(client, agent_env):
+    project = await create_project(client)
+    write_template(project, "step-settings", SETTINGS)
+    agent_env.add_script("[wf-tuned]", [Turn.text("tuned done")])
+    workflow = await start(client, project, "step-settings")
+    tuned = await wait_for_status(client, step(workflow, "tuned")["task_id"], {"succeeded", "failed"})
+    assert tuned["status"] == "succeeded", tuned["error"]
+    (request,) = [r for r in agent_env.main_requests() if "[wf-tuned]" in r.all_text()][:1]
+    assert request.model == "claude-haiku-4-5"
+    system = str(request.body.get("system"))
+    assert '"Style guide"' in system and 'add_note(collection="Findings")' in system
+    init = next(e for e in await all_events(client, tuned["id"]) if e["type"] == "init")
+    assert init["payload"]["permission_mode"] == "plan"
+
+    plugged = await wait_for_status(client, step(workflow, "plugged")["task_id"], {"succeeded", "failed"})
+    assert plugged["status"] == "failed"
+    assert plugged["error"].startswith("This workflow step uses plugins that are not installed or are disabled")
+    assert "no-such-plugin" in plugged["error"] and "Plugins page" in plugged["error"]

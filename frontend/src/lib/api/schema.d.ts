@@ -447,6 +447,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/deletion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What deleting a project removes */
+        get: operations["projects-project_deletion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/knowledge": {
         parameters: {
             query?: never;
@@ -2176,6 +2193,43 @@ export interface components {
         ProjectDeletedPayload: {
             /** Id */
             id: number;
+        };
+        /**
+         * ProjectDeletion
+         * @description What deleting a project removes, for the confirmation that names it.
+         */
+        ProjectDeletion: {
+            /**
+             * Active Runs
+             * @description Runs in progress: the delete is refused until they are cancelled.
+             */
+            active_runs: number;
+            /**
+             * Runs
+             * @example 20
+             */
+            runs: number;
+            /**
+             * Tasks
+             * @description Its tasks, with their runs and logs.
+             * @example 12
+             */
+            tasks: number;
+            /**
+             * Workflows
+             * @example 1
+             */
+            workflows: number;
+            /**
+             * Workspace Path
+             * @description The project's folder: never touched.
+             */
+            workspace_path: string;
+            /**
+             * Worktrees
+             * @description Its tasks' worktrees on disk: kept unless the delete asks to remove them (their branches stay).
+             */
+            worktrees: string[];
         };
         /** ProjectEnablement */
         ProjectEnablement: {
@@ -5792,7 +5846,10 @@ export interface operations {
     };
     "projects-delete_project": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Also remove its tasks' worktrees (their branches stay in the repository). */
+                remove_worktrees?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The project's id. */
@@ -5986,6 +6043,83 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BoardRead"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "projects-project_deletion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's id. */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectDeletion"];
                 };
             };
             /** @description Host header not allowed */
