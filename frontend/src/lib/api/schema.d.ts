@@ -98,6 +98,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness: the database answers and its schema is current
+         * @description 200 when the database answers a `SELECT 1` within 2 s and its schema is at the migrations' head; 503 with the problems otherwise. Like `/api/health`, it needs no API token.
+         */
+        get: operations["health-ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/knowledge/collections": {
         parameters: {
             query?: never;
@@ -1686,6 +1706,23 @@ export interface components {
              */
             queue: components["schemas"]["DocumentSummary"][];
         };
+        /** NotReady */
+        NotReady: {
+            /**
+             * Problems
+             * @description What keeps the server from serving.
+             * @example [
+             *       "the database did not answer within 2 s"
+             *     ]
+             */
+            problems: string[];
+            /**
+             * Status
+             * @default not_ready
+             * @constant
+             */
+            status?: "not_ready";
+        };
         /** NoteCreate */
         NoteCreate: {
             /**
@@ -2369,6 +2406,33 @@ export interface components {
              * @enum {string}
              */
             type: "project.updated";
+        };
+        /** Ready */
+        Ready: {
+            /**
+             * Database
+             * @description sqlite or postgresql
+             * @example postgresql
+             */
+            database: string;
+            /**
+             * Head
+             * @description The revision this version of the server needs.
+             * @example 0008
+             */
+            head: string | null;
+            /**
+             * Revision
+             * @description The schema's migration revision.
+             * @example 0008
+             */
+            revision: string | null;
+            /**
+             * Status
+             * @default ready
+             * @constant
+             */
+            status?: "ready";
         };
         /** RunCreate */
         RunCreate: {
@@ -3826,6 +3890,80 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "health-ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ready"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+            /** @description Not ready: the database or its schema is not usable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotReady"];
                 };
             };
         };
