@@ -18,6 +18,7 @@ from .knowledge.endpoints import router as knowledge_router
 from .knowledge.endpoints import run_router as knowledge_run_router
 from .migrations_runner import current_revision
 from .monitoring import readiness
+from .notifications.endpoints import router as notifications_router
 from .plugins.endpoints import router as plugins_router
 from .projects.endpoints import router as projects_router
 from .runs.endpoints import router as runs_router
@@ -97,6 +98,7 @@ for router in (
     knowledge_project_router,
     knowledge_run_router,
     workflows_router,
+    notifications_router,
 ):
     api_router.include_router(router)
 

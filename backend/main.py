@@ -30,6 +30,7 @@ from .knowledge.ingestion import IngestionWorker
 from .metrics import Metrics
 from .migrations_runner import current_revision, head_revision
 from .monitoring import metrics_router
+from .notifications.delivery import NotificationWorker
 from .plugins import service as plugin_service
 from .plugins.secrets import SecretBox
 from .runs import monitoring as run_monitoring
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             await _register_builtin_plugins(database)
             orchestrator = None
             ingestion = None
+            notifications = None
             if settings.run_agents:
                 orchestrator = Orchestrator(database, settings, executor, metrics)
                 await orchestrator.start()
@@ -95,12 +97,18 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
                     # PostgreSQL the one holding the agents lock).
                     ingestion = IngestionWorker(database, settings)
                     await ingestion.start()
+                    # Notifications too: one sender per database, so none is sent twice.
+                    notifications = NotificationWorker(database, settings, hub, app.state.secrets)
+                    await notifications.start()
             app.state.orchestrator = orchestrator
             app.state.knowledge_ingestion = ingestion
+            app.state.notifications = notifications
             try:
                 async with mcp_app.router.lifespan_context(mcp_app):
                     yield
             finally:
+                if notifications is not None:
+                    await notifications.stop()
                 if ingestion is not None:
                     await ingestion.stop()
                 if orchestrator is not None:
