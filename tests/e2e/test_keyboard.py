@@ -77,6 +77,14 @@ def test_palette_opens_a_task_by_its_short_id(server: Server, new_page, tmp_path
     page.keyboard.press("Escape")
     expect(page.get_by_test_id("task-dialog")).to_be_hidden()
 
+    # New from template: the header button's dialog.
+    page.keyboard.press("Control+k")
+    page.keyboard.type("from template")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("workflow-dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("workflow-dialog")).to_be_hidden()
+
     # Switch project, then go to another page and back to the board.
     focus_page(page)
     page.keyboard.press("Control+k")
@@ -88,6 +96,10 @@ def test_palette_opens_a_task_by_its_short_id(server: Server, new_page, tmp_path
     page.keyboard.type("go to plugins")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"/plugins\?project={other['id']}"))
+    page.keyboard.press("Control+k")
+    page.keyboard.type("go to settings")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/settings\?project={other['id']}"))
     page.keyboard.press("Control+k")
     page.keyboard.type("go to board")
     page.keyboard.press("Enter")
