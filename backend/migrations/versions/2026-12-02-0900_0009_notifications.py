@@ -5,7 +5,7 @@ are never turned into notifications.
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-03 09:00:00
+Create Date: 2026-12-02 09:00:00
 """
 
 from collections.abc import Sequence
