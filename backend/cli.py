@@ -1,4 +1,4 @@
-"""The `kanban` command: serve the board, migrate the database, work with workflow templates."""
+"""The `kanban` command: serve the board, migrate the database, show its status, work with workflow templates."""
 
 from __future__ import annotations
 
@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .workflows.cli import add_parser as add_workflow_parser
 
     add_workflow_parser(commands)
+
+    status = commands.add_parser(
+        "status",
+        help="What the database says: schema, runs by state, the queue, running runs, who runs agents (read only)",
+    )
+    status.add_argument("--json", action="store_true", help="Print JSON instead of text")
+    _add_database_options(status)
 
     db = commands.add_parser("db", help="Database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -157,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings(args)
     if args.command == "serve":
         serve(settings)
+    elif args.command == "status":
+        from .status import main as status
+
+        raise SystemExit(status(settings, as_json=args.json))
     elif args.command == "db" and args.db_command == "upgrade":
         from .migrations_runner import upgrade
 

@@ -149,11 +149,33 @@ class Settings(BaseSettings):
         "KANBAN_KNOWLEDGE_EMBEDDING_MODEL.",
     )
 
+    # Outgoing notifications
+    notification_retry_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [2.0, 10.0],
+        max_length=10,
+        description="The waits between a notification's attempts, in seconds (comma separated in the "
+        "environment): a delivery is tried once more than there are waits, then marked failed.",
+    )
+
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("notification_retry_seconds", mode="before")
+    @classmethod
+    def _split_numbers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("notification_retry_seconds", mode="after")
+    @classmethod
+    def _retry_waits(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= wait <= 86_400 for wait in value):
+            raise ValueError("each wait must be from 0 to 86400 seconds")
         return value
 
     @field_validator("allowed_origins", mode="after")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -32,6 +33,7 @@ from .config import Settings
 from .data_dir import create_private_file, make_private_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+APPLICATION_NAME = "kanban-orchestrator"  # PostgreSQL's application_name, with the pid
 WRITER_TURN = "kanban_writer_turn"  # session.info key: the write session's place in the writers' queue
 
 
@@ -67,10 +69,11 @@ def create_engine(settings: Settings, *, sqlite_writer: bool = False, **kwargs: 
         )
         _configure_sqlite(engine, writer=sqlite_writer)
         return engine
-    connect_args: dict[str, Any] = {}
+    # The process's pid in pg_stat_activity: `kanban status` names the one holding the agents lock.
+    server_settings = {"application_name": f"{APPLICATION_NAME} (pid {os.getpid()})"}
     if settings.database_schema:
-        connect_args["server_settings"] = {"search_path": settings.database_schema}
-    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+        server_settings["search_path"] = settings.database_schema
+    return create_async_engine(url, connect_args={"server_settings": server_settings}, pool_pre_ping=True, **kwargs)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:

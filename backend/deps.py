@@ -18,6 +18,7 @@ from mcp_client.discovery import DiscoveryClient
 
 from .config import Settings
 from .db import Database
+from .metrics import Metrics
 
 
 async def get_database(request: Request) -> Database:
@@ -30,6 +31,10 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_discovery(request: Request) -> DiscoveryClient:
     return request.app.state.discovery
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
 
 
 async def _read_session(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
@@ -49,3 +54,4 @@ WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DiscoveryDep = Annotated[DiscoveryClient, Depends(get_discovery)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -27,9 +27,13 @@ from .db import Database
 from .errors import KanbanError
 from .events.hub import EventHub
 from .knowledge.ingestion import IngestionWorker
+from .metrics import Metrics
 from .migrations_runner import current_revision, head_revision
+from .monitoring import metrics_router
+from .notifications.delivery import NotificationWorker
 from .plugins import service as plugin_service
 from .plugins.secrets import SecretBox
+from .runs import monitoring as run_monitoring
 from .runs.agent import Executor
 from .runs.orchestrator import Orchestrator
 from .security import RequestGuard, redact_access_log
@@ -67,12 +71,14 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     event_payloads.install()  # every board event's payload is checked against its model
 
     mcp_app = _kanban_mcp_app(settings)
+    metrics = Metrics()  # this app's own registry: several apps in one process do not clash
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
         try:
             await _check_schema(database)
+            database.on_commit(run_monitoring.counting(metrics))
             hub = EventHub(database, poll_seconds=settings.event_poll_seconds)
             await hub.start()
             app.state.database = database
@@ -82,20 +88,27 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             await _register_builtin_plugins(database)
             orchestrator = None
             ingestion = None
+            notifications = None
             if settings.run_agents:
-                orchestrator = Orchestrator(database, settings, executor)
+                orchestrator = Orchestrator(database, settings, executor, metrics)
                 await orchestrator.start()
                 if orchestrator.enabled:
                     # Knowledge documents are ingested by the same one process per database (on
                     # PostgreSQL the one holding the agents lock).
                     ingestion = IngestionWorker(database, settings)
                     await ingestion.start()
+                    # Notifications too: one sender per database, so none is sent twice.
+                    notifications = NotificationWorker(database, settings, hub, app.state.secrets)
+                    await notifications.start()
             app.state.orchestrator = orchestrator
             app.state.knowledge_ingestion = ingestion
+            app.state.notifications = notifications
             try:
                 async with mcp_app.router.lifespan_context(mcp_app):
                     yield
             finally:
+                if notifications is not None:
+                    await notifications.stop()
                 if ingestion is not None:
                     await ingestion.stop()
                 if orchestrator is not None:
@@ -116,7 +129,9 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
         openapi_url="/api/openapi.json",
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.include_router(api_router)
+    app.include_router(metrics_router)
     app.mount("/mcp", mcp_app, name="mcp")
     _add_error_handlers(app)
     _add_well_known(app)

@@ -10,8 +10,11 @@
   Requests without Origin and without Sec-Fetch-Site are not from a browser page (curl,
   scripts, the agents' tools) and pass. Reads from other origins are kept from the page by CORS:
   the server sends no CORS headers.
-- Token: with an API token configured, every /api and /mcp request carries it (the API's
-  documentation page and its OpenAPI document excepted: they hold nothing of the board).
+- Token: with an API token configured, every /api and /mcp request carries it, and so does
+  /metrics (Prometheus sends it as a bearer token). Excepted: the API's documentation page and
+  its OpenAPI document, which hold nothing of the board, and the health checks (`/api/health`,
+  `/api/health/ready`: a load balancer or an orchestrator probes them, and they tell only the
+  version and whether the database is usable). Host and Origin are checked for these too.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .config import Settings
 
 PROTECTED_PREFIXES = ("/api", "/mcp")
+PROTECTED_PATHS = frozenset({"/metrics"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Sec-Fetch-Site values of requests a page of this origin made, or the user made (a typed URL).
 OWN_FETCH_SITES = frozenset({"same-origin", "none"})
-PUBLIC_PATHS = frozenset({"/api/docs", "/api/openapi.json"})
+PUBLIC_PATHS = frozenset({"/api/docs", "/api/openapi.json", "/api/health", "/api/health/ready"})
 PUBLIC_PREFIXES = ("/api/docs/",)
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -111,7 +115,7 @@ class RequestGuard:
         path: str = scope["path"]
         if (
             self.token
-            and path.startswith(PROTECTED_PREFIXES)
+            and (path.startswith(PROTECTED_PREFIXES) or path in PROTECTED_PATHS)
             and not _is_public(path)
             and not self._token_ok(scope, headers)
         ):

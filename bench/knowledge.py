@@ -11,7 +11,8 @@
   of the test extra (tests/fixtures/embedding_model.py), as nothing can be downloaded here.
 
 SQLite always; PostgreSQL too when KANBAN_BENCH_POSTGRES_URL is set (a database the bench may
-fill: it works in a schema of its own and drops it).
+fill: it works in a schema of its own and drops it). KANBAN_BENCH_KNOWLEDGE=search runs the search
+part alone (the ingestion takes most of the time).
 """
 
 from __future__ import annotations
@@ -276,26 +277,29 @@ async def search_latency(settings: Settings, words: Words, chunks: int, queries:
         await database.dispose()
 
 
+def ingestion_rows(label: str, settings: Settings, words: Words, ingest_chunks: int) -> list[Row]:
+    keyword_only = settings.model_copy(update={"knowledge_embedding_model": "off", "knowledge_model_path": None})
+    documents, chunks, seconds = asyncio.run(ingest(keyword_only, words, ingest_chunks))
+    rows = [Row(SECTION, f"{label}: ingest, keyword only ({chunks:,} chunks)", f"{documents / seconds:.0f} docs/s")]
+    documents, chunks, seconds = asyncio.run(ingest(settings, words, ingest_chunks))
+    rows.append(
+        Row(SECTION, f"{label}: ingest with embeddings ({chunks:,} chunks)", f"{chunks / seconds:.0f} chunks/s")
+    )
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
     ingest_chunks = 1_000 if quick else 10_000
     search_chunks = 10_000 if quick else 100_000
     queries = 40 if quick else 200
     rows: list[Row] = []
     load_at_start = os.getloadavg()[0]
+    search_only = os.environ.get("KANBAN_BENCH_KNOWLEDGE", "").strip().lower() == "search"
     for label, settings, drop in databases(quick):
         try:
             words = Words()
-            keyword_only = settings.model_copy(
-                update={"knowledge_embedding_model": "off", "knowledge_model_path": None}
-            )
-            documents, chunks, seconds = asyncio.run(ingest(keyword_only, words, ingest_chunks))
-            rows.append(
-                Row(SECTION, f"{label}: ingest, keyword only ({chunks:,} chunks)", f"{documents / seconds:.0f} docs/s")
-            )
-            documents, chunks, seconds = asyncio.run(ingest(settings, words, ingest_chunks))
-            rows.append(
-                Row(SECTION, f"{label}: ingest with embeddings ({chunks:,} chunks)", f"{chunks / seconds:.0f} chunks/s")
-            )
+            if not search_only:
+                rows += ingestion_rows(label, settings, words, ingest_chunks)
             f = asyncio.run(search_latency(settings, words, search_chunks, queries))
             at = f"{search_chunks // 1000}k chunks"
             rows += [

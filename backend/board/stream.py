@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse
 
 from ..db import Database
-from ..deps import DatabaseDep, SettingsDep
+from ..deps import DatabaseDep, MetricsDep, SettingsDep
 from ..errors import InvalidInput, NotFound
 from ..events import service
 from ..events.hub import CATCH_UP, EventHub, LiveEvent, to_live
@@ -36,7 +36,7 @@ def _sse(event: LiveEvent) -> dict[str, Any]:
 
 async def board_event_stream(
     hub: EventHub, database: Database, project_id: int | None, cursor: int | None
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Events after `cursor` (all of them, in order, once), then live ones.
 
     Subscribe first, then read the log: anything committed meanwhile arrives through the
@@ -103,6 +103,7 @@ async def stream_events(
     hub: HubDep,
     database: DatabaseDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     project_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this project's events.")] = None,
     last_event_id: Annotated[str | None, Query(description="For clients that cannot set the header.")] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
@@ -116,7 +117,7 @@ async def stream_events(
             if await session.get(Project, project_id) is None:
                 raise NotFound(f"Project {project_id} not found")
     return EventSourceResponse(
-        board_event_stream(hub, database, project_id, cursor),
+        metrics.count_subscriber("board", board_event_stream(hub, database, project_id, cursor)),
         ping=int(settings.sse_heartbeat_seconds) or 1,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

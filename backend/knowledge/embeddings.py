@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 OFF = "off"
 RETRY_AFTER_SECONDS = 300.0
 BATCH_SIZE = 32
+# A query is one short text: a second ONNX Runtime thread buys little for it, and its pool's
+# threads spin between operators, taking a core from the matrix product and the database that
+# run beside it (hybrid search). Queries get a session of their own with one thread; batches of
+# passages (ingestion) keep ONNX Runtime's default, a thread per core.
+QUERY_THREADS = 1
 # The files a local model folder needs (fastembed's tokenizer loader wants both tokenizer files).
 LOCAL_MODEL_FILES = ("model.onnx", "tokenizer.json", "tokenizer_config.json")
 
@@ -81,6 +86,7 @@ class Embedder:
         self.model_path = model_path
         self._fastembed_name = model_name
         self._model: Any = None
+        self._query_model: Any = None  # the session for queries (QUERY_THREADS), opened on first use
         self._dimensions: int | None = None
         self._failure: EmbeddingUnavailable | None = None
         self._failed_at = 0.0
@@ -128,7 +134,7 @@ class Embedder:
             if self._failure is not None and not self._may_retry():
                 raise self._failure
             try:
-                self._model, self._dimensions = self._load_local() if self.model_path else self._load_named()
+                self._model, self._dimensions = self._open()
             except EmbeddingUnavailable as exc:
                 self._failure, self._failed_at = exc, time.monotonic()
                 log.warning("%s", exc)
@@ -136,7 +142,10 @@ class Embedder:
             self._failure = None
             log.info("embedding model %s loaded (%d dimensions)", self.model_name, self._dimensions)
 
-    def _load_named(self) -> tuple[Any, int]:
+    def _open(self, threads: int | None = None) -> tuple[Any, int]:
+        return self._load_local(threads) if self.model_path else self._load_named(threads)
+
+    def _load_named(self, threads: int | None = None) -> tuple[Any, int]:
         from fastembed import TextEmbedding
 
         name = self._fastembed_name
@@ -151,7 +160,7 @@ class Embedder:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._download_once(name)
-            model = TextEmbedding(name, cache_dir=str(self.cache_dir), local_files_only=True)
+            model = TextEmbedding(name, cache_dir=str(self.cache_dir), local_files_only=True, threads=threads)
         except EmbeddingUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure to fetch or open the model
@@ -190,7 +199,7 @@ class Embedder:
                 )
                 return
 
-    def _load_local(self) -> tuple[Any, int]:
+    def _load_local(self, threads: int | None = None) -> tuple[Any, int]:
         from fastembed import TextEmbedding
         from fastembed.common.model_description import ModelSource, PoolingType
 
@@ -205,7 +214,9 @@ class Embedder:
         try:
             dimensions = _local_dimensions(folder)
             _register_local(self.model_name, dimensions, _local_pooling(folder), ModelSource, PoolingType)
-            model = TextEmbedding(self.model_name, cache_dir=str(self.cache_dir), specific_model_path=str(folder))
+            model = TextEmbedding(
+                self.model_name, cache_dir=str(self.cache_dir), specific_model_path=str(folder), threads=threads
+            )
         except Exception as exc:  # noqa: BLE001 - a broken model file or tokenizer
             raise EmbeddingUnavailable(
                 f"Semantic search is unavailable: the model in {folder} (KANBAN_KNOWLEDGE_MODEL_PATH) could not "
@@ -226,7 +237,11 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         """float32 (d,), L2-normalised."""
         self.load()
-        return _normalise(next(iter(self._model.query_embed([text]))))
+        if self._query_model is None:
+            with self._lock:
+                if self._query_model is None:
+                    self._query_model = self._open(QUERY_THREADS)[0]
+        return _normalise(next(iter(self._query_model.query_embed([text]))))
 
 
 _registered: dict[str, tuple[int, str]] = {}

@@ -6,12 +6,18 @@ digits), each word quoted and joined with AND, then OR for the fallback (FTS5); 
 the text goes through `to_tsvector` as the documents did (so `VE-107` is parsed alike on both
 sides) and its lexemes are joined with `&`, then `|`, as quoted tsquery operands. No input makes
 a syntax error. Snippets mark matched words with « and »; they are made for the returned hits
-only. In hybrid mode the semantic side (embedding the query, the matrix product) runs in a
-thread while the keyword query runs."""
+only.
+
+What a search costs: on PostgreSQL a keyword search is one statement (both tiers, the hit rows and
+their snippets); a hybrid one adds the vector cache's check before and, after the fusion, the rows
+of the semantic side's hits. The semantic side starts first: one thread embeds the query and,
+once the cache is checked, does the matrix product, while the keyword query runs. The
+collections asked for are looked up only when none of the hits comes from them."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import re
 from collections.abc import Sequence
@@ -91,15 +97,11 @@ _OPERANDS = f"""SELECT CASE WHEN lexeme ~ '^-?[0-9]+$'
         FROM (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', :q))) AS lexemes"""
 
 
-def _postgres_query(every: bool) -> str:
-    join = "' & '" if every else "' | '"
-    return f"(SELECT coalesce(string_agg(operand, {join}), '')::tsquery FROM ({_OPERANDS}) AS operands)"
-
-
 @dataclass(slots=True)
 class Candidate:
     chunk_id: int
     score: float
+    row: Any = None  # the hit's columns and snippet, when the ranking read them (PostgreSQL)
 
 
 async def keyword_ranking(
@@ -116,6 +118,26 @@ async def keyword_ranking(
     tier's scores are put below the first's."""
     if not terms:
         return []
+    if session.get_bind().dialect.name == "sqlite":
+        return await _fts5_ranking(session, terms, collection_ids, kind, limit)
+    return await _postgres_ranking(session, query, collection_ids, kind, limit)
+
+
+def _tiers(found: list[Candidate], more: list[Candidate], limit: int) -> list[Candidate]:
+    """The first tier, then the second's chunks not in it, scored below every first-tier score
+    in their own order, `limit` in all."""
+    seen = {c.chunk_id for c in found}
+    more = [c for c in more if c.chunk_id not in seen]
+    if not more:
+        return found[:limit]
+    floor = min((c.score for c in found), default=0.0)
+    shift = floor - max(c.score for c in more) - 1e-6 if found else 0.0
+    return [*found, *(Candidate(c.chunk_id, c.score + min(shift, 0.0), c.row) for c in more)][:limit]
+
+
+async def _fts5_ranking(
+    session: AsyncSession, terms: Sequence[str], collection_ids: Sequence[int] | None, kind: str | None, limit: int
+) -> list[Candidate]:
     filters = ""
     params: dict[str, Any] = {"limit": limit}
     if collection_ids is not None:
@@ -123,49 +145,76 @@ async def keyword_ranking(
     if kind is not None:
         filters += " AND d.kind = :kind"
         params["kind"] = kind
-    sqlite = session.get_bind().dialect.name == "sqlite"
-
-    if sqlite:
-        queries = fts5_query(terms, every=True), fts5_query(terms)
-    else:  # the tsqueries as text first: a constant lets the planner use the GIN index
-        sql = f"SELECT {_postgres_query(True)}::text, {_postgres_query(False)}::text"
-        queries = tuple((await session.execute(text(sql), {"q": query})).one())
-        if not queries[0]:
-            return []
-
-    async def tier(every: bool) -> list[Candidate]:
-        match = queries[0] if every else queries[1]
-        if sqlite:
-            return await _ranking(session, (_FTS5_TOP, _FTS5_FILTERED), match, filters, params, limit)
-        bound = "" if every else f" LIMIT {POSTGRES_ANY_ROWS}"
-        sqls = (_POSTGRES_TOP.format(bound=bound), _POSTGRES_FILTERED.format(bound=bound, filters="{filters}"))
-        return await _ranking(session, sqls, match, filters, params, limit)
-
-    found = await tier(every=True)
+    sqls = (_FTS5_TOP, _FTS5_FILTERED)
+    found = await _ranking(session, sqls, fts5_query(terms, every=True), filters, params, limit)
     if len(found) >= limit or len(terms) < 2:
         return found
-    seen = {c.chunk_id for c in found}
-    floor = min((c.score for c in found), default=0.0)
-    more = [c for c in await tier(every=False) if c.chunk_id not in seen]
-    if more:
-        # Below every first-tier score, in their own order.
-        shift = floor - max(c.score for c in more) - 1e-6 if found else 0.0
-        found += [Candidate(c.chunk_id, c.score + min(shift, 0.0)) for c in more[: limit - len(found)]]
-    return found
+    return _tiers(found, await _ranking(session, sqls, fts5_query(terms), filters, params, limit), limit)
 
 
-# PostgreSQL: ts_rank over the matching rows (negated, to sort as bm25 does). A query of every
-# word matches few rows; one of any word can match most of the table, so it ranks at most
-# POSTGRES_ANY_ROWS of them (the first the GIN index gives): the second tier is a fallback, not
-# an exact ranking.
+async def _postgres_ranking(
+    session: AsyncSession, query: str, collection_ids: Sequence[int] | None, kind: str | None, limit: int
+) -> list[Candidate]:
+    """Both tiers in one statement (_POSTGRES_KEYWORD)."""
+    filters = ""
+    params: dict[str, Any] = {"q": query, "limit": limit}
+    if collection_ids is not None:
+        filters += " AND d.collection_id = ANY(:collections)"
+        params["collections"] = [int(i) for i in collection_ids]
+    if kind is not None:
+        filters += " AND d.kind = :kind"
+        params["kind"] = kind
+    sql = _POSTGRES_KEYWORD.format(
+        operands=_OPERANDS,
+        documents=_POSTGRES_DOCUMENT if filters else "",
+        filters=filters,
+        any_rows=POSTGRES_ANY_ROWS,
+        hit_columns=_POSTGRES_HIT_COLUMNS,
+    )
+    rows = (await session.execute(text(sql), params)).all()
+    found = [Candidate(row.id, float(row.rank), row) for row in rows if row.tier == 0]
+    return _tiers(found, [Candidate(row.id, float(row.rank), row) for row in rows if row.tier == 1], limit)
+
+
+# PostgreSQL, in one round trip: the query's lexemes as two tsqueries (every word, any word), the
+# chunks with every word ranked by ts_rank, and only when these are fewer than `limit` (and the
+# query has more than one lexeme) those with some of the words but not all. A query of every word
+# matches few rows; one of any word can match most of the table, so that tier ranks at most
+# POSTGRES_ANY_ROWS of them (the first the GIN index gives that pass the filters): it is a
+# fallback, not an exact ranking. The tsqueries reach the index as parameters (InitPlans), so the
+# GIN index is used whatever the planner knows of the table. The filters read each matched chunk's
+# document by primary key (a lateral subquery the planner cannot turn around: a join lets it scan
+# the chunks by document, a table's worth, when it misjudges how many documents a collection has).
 POSTGRES_ANY_ROWS = 300
-_POSTGRES_TOP = """SELECT id, -ts_rank(search_vector, CAST(:q AS tsquery)) AS rank FROM (
-        SELECT id, search_vector FROM knowledge_chunks WHERE search_vector @@ CAST(:q AS tsquery){bound}
-    ) AS matched ORDER BY rank, id LIMIT :limit"""
-_POSTGRES_FILTERED = """SELECT id, -ts_rank(search_vector, CAST(:q AS tsquery)) AS rank FROM (
-        SELECT c.id, c.search_vector FROM knowledge_chunks AS c JOIN knowledge_documents AS d ON d.id = c.document_id
-        WHERE c.search_vector @@ CAST(:q AS tsquery){filters}{bound}
-    ) AS matched ORDER BY rank, id LIMIT :limit"""
+_POSTGRES_DOCUMENT = """
+        CROSS JOIN LATERAL (
+            SELECT d.collection_id, d.kind FROM knowledge_documents AS d WHERE d.id = c.document_id LIMIT 1
+        ) AS d"""
+_POSTGRES_KEYWORD = """WITH words AS MATERIALIZED (
+        SELECT string_agg(operand, ' & ')::tsquery AS all_of, string_agg(operand, ' | ')::tsquery AS any_of
+        FROM ({operands}) AS operands
+    ), every_word AS MATERIALIZED (
+        SELECT c.id, ts_rank(c.search_vector, (SELECT all_of FROM words)) AS rank
+        FROM knowledge_chunks AS c{documents}
+        WHERE c.search_vector @@ (SELECT all_of FROM words){filters}
+        ORDER BY rank DESC, c.id LIMIT :limit
+    ), some_word AS (
+        SELECT matched.id, ts_rank(matched.search_vector, (SELECT any_of FROM words)) AS rank FROM (
+            SELECT c.id, c.search_vector FROM knowledge_chunks AS c{documents}
+            WHERE (SELECT count(*) FROM every_word) < :limit AND (SELECT all_of <> any_of FROM words)
+                AND c.search_vector @@ (SELECT any_of FROM words) AND c.id NOT IN (SELECT id FROM every_word){filters}
+            LIMIT {any_rows}
+        ) AS matched ORDER BY rank DESC, matched.id LIMIT :limit
+    ), ranked AS MATERIALIZED (
+        SELECT id, rank, 0 AS tier FROM every_word UNION ALL SELECT id, rank, 1 FROM some_word
+        ORDER BY tier, rank DESC, id LIMIT :limit
+    )
+    SELECT ranked.rank, ranked.tier, {hit_columns}
+    FROM ranked
+    JOIN knowledge_chunks AS c ON c.id = ranked.id
+    JOIN knowledge_documents AS d ON d.id = c.document_id
+    JOIN knowledge_collections AS k ON k.id = d.collection_id
+    ORDER BY ranked.tier, ranked.rank DESC, ranked.id"""
 
 
 # The best chunks by bm25 (ts_rank) from the full-text index alone (no join per match), then
@@ -186,10 +235,21 @@ _KEEP_DOCUMENTS = "SELECT d.id FROM knowledge_documents AS d WHERE d.id IN ({ids
 # Snippets, for the hits returned only (never for every candidate).
 _FTS5_SNIPPETS = f"""SELECT rowid, snippet(knowledge_chunks_fts, 1, '{MARK_START}', '{MARK_END}', '…', 40)
     FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH :q AND rowid IN ({{ids}})"""
-_POSTGRES_SNIPPETS = """WITH query AS (SELECT {query} AS q)
-    SELECT c.id, ts_headline('english', c.text, query.q, 'StartSel={start}, StopSel={end}, MaxWords=40, MinWords=15,
-        MaxFragments=2, FragmentDelimiter=" … "')
-    FROM knowledge_chunks AS c, query WHERE c.id IN ({ids}) AND c.search_vector @@ query.q"""
+# PostgreSQL: a hit's columns and snippet (ts_headline, for the chunks that match a word), read
+# with the keyword ranking for its candidates and for the other hits (the semantic side's) after the
+# fusion; the tsquery of any word is made once per statement.
+_POSTGRES_HIT_COLUMNS = f"""c.id, c.heading, c.text, d.id AS document_id, d.title, d.collection_id, d.kind,
+        d.source_uri, k.name, CASE WHEN c.search_vector @@ (SELECT any_of FROM words) THEN ts_headline('english',
+            c.text, (SELECT any_of FROM words), 'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=40,
+            MinWords=15, MaxFragments=2, FragmentDelimiter=" … "') END AS snippet"""
+_POSTGRES_HITS = f"""WITH words AS MATERIALIZED (
+        SELECT string_agg(operand, ' | ')::tsquery AS any_of FROM ({_OPERANDS}) AS operands
+    )
+    SELECT {_POSTGRES_HIT_COLUMNS}
+    FROM knowledge_chunks AS c
+    JOIN knowledge_documents AS d ON d.id = c.document_id
+    JOIN knowledge_collections AS k ON k.id = d.collection_id
+    WHERE c.id = ANY(:ids)"""
 
 
 def _in_list(ids: Sequence[int]) -> str:
@@ -216,16 +276,11 @@ async def _ranking(
     return [Candidate(chunk_id, score) for chunk_id, score in ranked[:limit]]
 
 
-async def snippets(session: AsyncSession, query: str, terms: Sequence[str], chunk_ids: Sequence[int]) -> dict[int, str]:
-    """The database's snippets (any query word marked) for the chunks that match a word."""
+async def fts5_snippets(session: AsyncSession, terms: Sequence[str], chunk_ids: Sequence[int]) -> dict[int, str]:
+    """FTS5's snippets (any query word marked) for the chunks that match a word."""
     if not terms or not chunk_ids:
         return {}
-    ids = _in_list(chunk_ids)
-    if session.get_bind().dialect.name == "sqlite":
-        rows = await session.execute(text(_FTS5_SNIPPETS.format(ids=ids)), {"q": fts5_query(terms)})
-    else:
-        sql = _POSTGRES_SNIPPETS.format(query=_postgres_query(False), start=MARK_START, end=MARK_END, ids=ids)
-        rows = await session.execute(text(sql), {"q": query})
+    rows = await session.execute(text(_FTS5_SNIPPETS.format(ids=_in_list(chunk_ids))), {"q": fts5_query(terms)})
     return {int(row[0]): row[1] for row in rows}
 
 
@@ -236,51 +291,53 @@ def semantic_status(settings: Settings) -> dict[str, Any]:
     return dict(embeddings.embedding_status(settings))
 
 
-async def _start_semantic(
-    session: AsyncSession,
-    settings: Settings,
-    query: str,
-    collection_ids: Sequence[int] | None,
-    kind: str | None,
-    limit: int,
-) -> tuple[asyncio.Future[list[tuple[int, float]]] | None, SemanticStatus]:
-    """Start embedding the query and searching the vector cache in a thread, so that the keyword
-    query runs meanwhile; or say why semantic search cannot run. The cache's check uses the
-    session first (on the first search, after the model loaded: an unusable model loads no vectors)."""
+class _SemanticSide:
+    """Embedding the query and the matrix product, one after the other in one thread, while the
+    keyword query runs. The thread embeds at once, then waits for `start` (the vector cache checked
+    against the database, the filters known) and searches; `cancel` lets it end without searching."""
+
+    def __init__(self, embedder: embeddings.Embedder, cache: vectors.VectorCache, query: str) -> None:
+        self.cache = cache
+        self._plan: concurrent.futures.Future[tuple[int, set[int] | None] | None] = concurrent.futures.Future()
+        self.found = asyncio.ensure_future(asyncio.to_thread(self._run, embedder, query))
+
+    def _run(self, embedder: embeddings.Embedder, query: str) -> list[tuple[int, float]]:
+        vector = embedder.embed_query(query)
+        plan = self._plan.result()
+        return [] if plan is None else self.cache.search(vector, *plan)
+
+    def start(self, k: int, collection_ids: Sequence[int] | None) -> None:
+        self._plan.set_result((k, set(collection_ids) if collection_ids is not None else None))
+
+    def cancel(self) -> None:
+        if not self._plan.done():
+            self._plan.set_result(None)
+
+
+async def _begin_semantic(settings: Settings, query: str) -> tuple[_SemanticSide | None, SemanticStatus]:
+    """Start embedding the query, or say why semantic search cannot run. A model not loaded yet is
+    loaded first (in a thread), so that an unusable model loads no vectors."""
     embedder = embeddings.get_embedder(settings)
     if embedder is None:
         status = embeddings.embedding_status(settings)
         return None, SemanticStatus(state="off", message=status.get("message") or "Semantic search is off.")
-    cache = vectors.cache_for(embedder.model_name)
-    embedded = asyncio.ensure_future(asyncio.to_thread(embedder.embed_query, query))
-    try:
-        if not cache.loaded:
-            await asyncio.shield(embedded)
-        await cache.refresh(session)
-    except embeddings.EmbeddingUnavailable as exc:
-        return None, SemanticStatus(state="unavailable", message=str(exc))
-    except BaseException:
-        await asyncio.gather(embedded, return_exceptions=True)
-        raise
-    wanted = set(collection_ids) if collection_ids is not None else None
-
-    async def nearest() -> list[tuple[int, float]]:
-        return await asyncio.to_thread(cache.search, await embedded, limit * 4 if kind else limit, wanted)
-
-    return asyncio.ensure_future(nearest()), SemanticStatus(state="ready", message=embedder.message)
+    if embedder.state != "ready":
+        try:
+            await asyncio.to_thread(embedder.load)
+        except embeddings.EmbeddingUnavailable as exc:
+            return None, SemanticStatus(state="unavailable", message=str(exc))
+    side = _SemanticSide(embedder, vectors.cache_for(embedder.model_name), query)
+    return side, SemanticStatus(state="ready", message=embedder.message)
 
 
 async def _finish_semantic(
-    session: AsyncSession,
-    pending: asyncio.Future[list[tuple[int, float]]] | None,
-    status: SemanticStatus,
-    kind: str | None,
-    limit: int,
+    session: AsyncSession, side: _SemanticSide | None, status: SemanticStatus, kind: str | None, limit: int
 ) -> tuple[list[Candidate], SemanticStatus]:
-    if pending is None:
+    if side is None:
         return [], status
+    side.cancel()  # unless it was started
     try:
-        found = await pending
+        found = await side.found
     except embeddings.EmbeddingUnavailable as exc:
         return [], SemanticStatus(state="unavailable", message=str(exc))
     if kind is not None and found:
@@ -322,26 +379,29 @@ async def search(
 ) -> SearchResponse:
     if not query.strip():
         raise InvalidInput("q: give some words to search for")
-    if collection_ids:
-        for collection_id in dict.fromkeys(collection_ids):
-            await service.get_collection(session, collection_id)
-    if project_id is not None:
-        bound = await service.project_collection_ids(session, project_id)
-        collection_ids = [i for i in collection_ids if i in bound] if collection_ids else bound
     terms = query_terms(query)
     keyword: list[Candidate] = []
     semantic: list[Candidate] = []
     status = SemanticStatus(state="off", message="Keyword search only, as asked.")
-    pending = None
-    if mode in ("hybrid", "semantic"):
-        pending, status = await _start_semantic(session, settings, query, collection_ids, kind, CANDIDATES)
+    side = None
+    if mode in ("hybrid", "semantic"):  # first: embedding the query is the longest part of a search
+        side, status = await _begin_semantic(settings, query)
+    wanted = collection_ids
     try:
+        if project_id is not None:
+            if collection_ids:
+                await service.check_collections(session, collection_ids)
+            bound = await service.project_collection_ids(session, project_id)
+            wanted = [i for i in collection_ids if i in bound] if collection_ids else bound
+        if side is not None:
+            await side.cache.refresh(session, count_later=True)
+            side.start(CANDIDATES * 4 if kind else CANDIDATES, wanted)
         if mode in ("hybrid", "keyword"):
-            keyword = await keyword_ranking(session, query, terms, collection_ids, kind, min(limit, CANDIDATES))
+            keyword = await keyword_ranking(session, query, terms, wanted, kind, min(limit, CANDIDATES))
     finally:
-        semantic, status = await _finish_semantic(session, pending, status, kind, CANDIDATES)
+        semantic, status = await _finish_semantic(session, side, status, kind, CANDIDATES)
     if mode == "semantic" and status.state != "ready":
-        keyword = await keyword_ranking(session, query, terms, collection_ids, kind, min(limit, CANDIDATES))
+        keyword = await keyword_ranking(session, query, terms, wanted, kind, min(limit, CANDIDATES))
     if status.state == "ready" and mode in ("hybrid", "semantic"):
         mode_used = mode
     else:
@@ -349,7 +409,11 @@ async def search(
     if mode_used == "semantic":
         keyword = []
     ranked = _fuse(keyword, semantic, limit) if mode_used == "hybrid" else _single(keyword or semantic, limit)
-    hits = await _hits(session, ranked, {c.chunk_id for c in keyword}, {c.chunk_id for c in semantic}, query, terms)
+    hits = await _hits(session, ranked, keyword, {c.chunk_id for c in semantic}, query, terms)
+    if collection_ids and project_id is None:
+        # The collections asked for exist (else 404); those that gave a hit need no look-up.
+        found = {hit.collection_id for hit in hits}
+        await service.check_collections(session, [i for i in collection_ids if i not in found])
     return SearchResponse(query=query, mode_used=mode_used, semantic=status, hits=hits)  # type: ignore[arg-type]  # mode_used is one of the SearchMode values
 
 
@@ -362,10 +426,27 @@ def _fuse(keyword: list[Candidate], semantic: list[Candidate], limit: int) -> li
     return reciprocal_rank_fusion(rankings)[:limit]
 
 
+_HIT_ROWS = (
+    select(
+        KnowledgeChunk.id,
+        KnowledgeChunk.heading,
+        KnowledgeChunk.text,
+        KnowledgeDocument.id.label("document_id"),
+        KnowledgeDocument.title,
+        KnowledgeDocument.collection_id,
+        KnowledgeDocument.kind,
+        KnowledgeDocument.source_uri,
+        KnowledgeCollection.name,
+    )
+    .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+    .join(KnowledgeCollection, KnowledgeCollection.id == KnowledgeDocument.collection_id)
+)
+
+
 async def _hits(
     session: AsyncSession,
     ranked: list[tuple[int, float]],
-    keyword: set[int],
+    keyword: list[Candidate],
     semantic: set[int],
     query: str,
     terms: Sequence[str],
@@ -373,28 +454,18 @@ async def _hits(
     if not ranked:
         return []
     chunk_ids = [chunk_id for chunk_id, _ in ranked]
-    marked = await snippets(session, query, terms, chunk_ids)
-    rows = {
-        row.id: row
-        for row in (
-            await session.execute(
-                select(
-                    KnowledgeChunk.id,
-                    KnowledgeChunk.heading,
-                    KnowledgeChunk.text,
-                    KnowledgeDocument.id.label("document_id"),
-                    KnowledgeDocument.title,
-                    KnowledgeDocument.collection_id,
-                    KnowledgeDocument.kind,
-                    KnowledgeDocument.source_uri,
-                    KnowledgeCollection.name,
-                )
-                .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
-                .join(KnowledgeCollection, KnowledgeCollection.id == KnowledgeDocument.collection_id)
-                .where(KnowledgeChunk.id.in_(chunk_ids))
+    rows: dict[int, Any] = {c.chunk_id: c.row for c in keyword if c.row is not None}
+    if session.get_bind().dialect.name == "sqlite":
+        rows.update((row.id, row) for row in await session.execute(_HIT_ROWS.where(KnowledgeChunk.id.in_(chunk_ids))))
+        marked = await fts5_snippets(session, terms, chunk_ids)
+    else:
+        missing = [chunk_id for chunk_id in chunk_ids if chunk_id not in rows]
+        if missing:
+            rows.update(
+                (row.id, row) for row in await session.execute(text(_POSTGRES_HITS), {"q": query, "ids": missing})
             )
-        ).all()
-    }
+        marked = {chunk_id: rows[chunk_id].snippet for chunk_id in chunk_ids if chunk_id in rows}
+    by_keyword = {c.chunk_id for c in keyword}
     hits = []
     for chunk_id, score in ranked:
         row = rows.get(chunk_id)
@@ -415,7 +486,7 @@ async def _hits(
                 heading=row.heading,
                 snippet=snippet or mark_terms(row.text, terms),
                 score=round(score, 6),
-                match=_match(chunk_id in keyword, chunk_id in semantic),
+                match=_match(chunk_id in by_keyword, chunk_id in semantic),
             )
         )
     return hits

@@ -74,6 +74,17 @@ async def get_collection(session: AsyncSession, collection_id: int) -> Knowledge
     return await get_or_404(session, KnowledgeCollection, collection_id, "Collection")
 
 
+async def check_collections(session: AsyncSession, collection_ids: Sequence[int]) -> None:
+    """NotFound for the first of `collection_ids` that does not exist (one query for all)."""
+    wanted = list(dict.fromkeys(collection_ids))
+    if not wanted:
+        return
+    found = set((await session.scalars(select(KnowledgeCollection.id).where(KnowledgeCollection.id.in_(wanted)))).all())
+    for collection_id in wanted:
+        if collection_id not in found:
+            raise NotFound(f"Collection {collection_id} not found")
+
+
 async def _ensure_name_free(session: AsyncSession, name: str, except_id: int | None = None) -> None:
     query = select(KnowledgeCollection.id).where(func.lower(KnowledgeCollection.name) == name.lower())
     if except_id is not None:

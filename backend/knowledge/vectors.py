@@ -14,6 +14,10 @@ The vectors are L2-normalised, so the product is the cosine.
   that rolled back after an `upsert`. Until then a deleted chunk may still be found; search
   resolves hits against the database and drops it. Another database (URL and schema) is loaded
   in full.
+- The count reads an index entry per chunk (on PostgreSQL a table row each, until VACUUM has
+  marked the pages visible: 100 ms at 100,000 chunks), so a search does not wait for it:
+  `refresh(session, count_later=True)` checks the newest id and loads new chunks as always, and
+  counts on a connection of its own in the background when a count is due.
 - One cache per model and process (`cache_for`). Thread-safe: searches may run in threads.
 """
 
@@ -28,7 +32,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ class VectorCache:
         self._refresh_loop: asyncio.AbstractEventLoop | None = None
         self._expected = 0
         self._counted_at = 0.0
+        self._count: asyncio.Task[None] | None = None  # the count in the background (count_later)
 
     def __len__(self) -> int:
         return self._size
@@ -178,45 +183,83 @@ class VectorCache:
 
     # -- the database ---------------------------------------------------------------
 
-    async def refresh(self, session: AsyncSession) -> None:
+    async def refresh(self, session: AsyncSession, *, count_later: bool = False) -> None:
         """Bring the cache in line with the database (see the module's docstring). Concurrent
-        searches wait for one refresh instead of each loading the matrix."""
+        searches wait for one refresh instead of each loading the matrix. With `count_later`, a
+        count that is due runs in the background on a connection of its own (`counted` awaits it)."""
         loop = asyncio.get_running_loop()
         if self._refresh_loop is not loop:
-            self._refresh_lock, self._refresh_loop = asyncio.Lock(), loop
+            self._refresh_lock, self._refresh_loop, self._count = asyncio.Lock(), loop, None
         async with self._refresh_lock:
-            await self._refresh(session)
+            due = await self._refresh(session, count=not count_later)
+        engine = session.bind
+        if due and isinstance(engine, AsyncEngine) and (self._count is None or self._count.done()):
+            self._counted_at = time.monotonic()
+            self._count = loop.create_task(self._count_apart(engine))
 
-    async def _refresh(self, session: AsyncSession) -> None:
+    async def counted(self) -> None:
+        """Wait for the count in the background, if one runs."""
+        if self._count is not None and self._refresh_loop is asyncio.get_running_loop():
+            await asyncio.shield(self._count)
+
+    async def _count_apart(self, engine: AsyncEngine) -> None:
+        try:
+            async with engine.connect() as connection:
+                url = engine.url.render_as_string(hide_password=True)
+                postgresql = engine.dialect.name == "postgresql"
+                count, max_id, schema = (
+                    await connection.execute(_VERSION_POSTGRESQL if postgresql else _VERSION, {"model": self.model})
+                ).one()
+                async with self._refresh_lock:
+                    if (url, schema) == self._database and (int(count), int(max_id)) != (self._size, self._max_id):
+                        await self._reconcile(connection, int(count), int(max_id))
+        except Exception as exc:  # noqa: BLE001 - the next count tries again
+            log.warning("vector cache for %s: the count failed (%s: %s)", self.model, type(exc).__name__, exc)
+
+    async def _refresh(self, session: AsyncSession, *, count: bool) -> bool:
+        """True when a count is due and was left to the caller (`count` false)."""
         bind = session.get_bind()
         postgresql = bind.dialect.name == "postgresql"
         url = bind.engine.url.render_as_string(hide_password=True)
         now = time.monotonic()
-        if self._database is not None and self._database[0] == url and now - self._counted_at < COUNT_EVERY_SECONDS:
+        due = now - self._counted_at >= COUNT_EVERY_SECONDS
+        if self._database is not None and self._database[0] == url and (not due or not count):
             # Between counts, only the newest id (an index lookup): new chunks are loaded at once.
             max_id, schema = (
                 await session.execute(_NEWEST_POSTGRESQL if postgresql else _NEWEST, {"model": self.model})
             ).one()
-            if (url, schema) == self._database and int(max_id) == self._max_id:
-                return
-        count, max_id, schema = (
+            if (url, schema) == self._database and int(max_id) >= self._max_id:
+                if int(max_id) > self._max_id:
+                    await self._load_after(session)
+                return due
+        count_, max_id, schema = (
             await session.execute(_VERSION_POSTGRESQL if postgresql else _VERSION, {"model": self.model})
         ).one()
         self._counted_at = now
         # SQLite's reader and writer engines share the file; PostgreSQL tests share a URL, not a schema.
         database = (url, schema)
         if database != self._database:
-            await self._load_all(session, int(count))
+            await self._load_all(session, int(count_))
             self._database = database
+            return False
+        await self._reconcile(session, int(count_), int(max_id))
+        return False
+
+    async def _load_after(self, connection: AsyncSession | AsyncConnection) -> None:
+        """The chunks above the cache's largest id."""
+        sql = text(_ROWS + " AND c.id > :after ORDER BY c.id")
+        self._add_rows((await connection.execute(sql, {"model": self.model, "after": self._max_id})).all())
+
+    async def _reconcile(self, connection: AsyncSession | AsyncConnection, count: int, max_id: int) -> None:
+        """Bring the cache to the database's `count` chunks up to `max_id`: new chunks above the
+        cache's largest id first (the common case); when that does not close the gap, the ids."""
+        if (count, max_id) == (self._size, self._max_id):
             return
-        if (int(count), int(max_id)) == (self._size, self._max_id):
-            return
-        if int(max_id) > self._max_id and int(count) > self._size:  # new chunks only, the common case
-            sql = text(_ROWS + " AND c.id > :after ORDER BY c.id")
-            self._add_rows((await session.execute(sql, {"model": self.model, "after": self._max_id})).all())
-            if (int(count), int(max_id)) == (self._size, self._max_id):
+        if max_id > self._max_id and count > self._size:
+            await self._load_after(connection)
+            if (count, max_id) == (self._size, self._max_id):
                 return
-        ids = {row[0] for row in await session.execute(_IDS, {"model": self.model})}
+        ids = {row[0] for row in await connection.execute(_IDS, {"model": self.model})}
         with self._lock:
             gone = [chunk_id for chunk_id in self._rows if chunk_id not in ids]
             missing = sorted(ids.difference(self._rows))
@@ -224,7 +267,7 @@ class VectorCache:
         for start in range(0, len(missing), _FETCH_BATCH):
             batch = missing[start : start + _FETCH_BATCH]
             sql = text(_ROWS + f" AND c.id IN ({', '.join(str(int(i)) for i in batch)})")
-            self._add_rows((await session.execute(sql, {"model": self.model})).all())
+            self._add_rows((await connection.execute(sql, {"model": self.model})).all())
 
     async def _load_all(self, session: AsyncSession, expected: int = 0) -> None:
         result = await session.stream(text(_ROWS + " ORDER BY c.id"), {"model": self.model})

@@ -12,6 +12,14 @@ from .knowledge import (
     KnowledgeDocument,
     ProjectKnowledgeBinding,
 )
+from .notification import (
+    EVENT_KINDS,
+    DeliveryStatus,
+    NotificationChannel,
+    NotificationCursor,
+    NotificationDelivery,
+    NotificationKind,
+)
 from .plugin import Plugin, PluginProject, PluginSource, PluginTransport
 from .project import Project
 from .task import Task, TaskDependency, TaskPriority, TaskStatus
@@ -26,10 +34,16 @@ __all__ = [
     "BoardEvent",
     "CollectionScope",
     "DocumentKind",
+    "DeliveryStatus",
     "DocumentStatus",
+    "EVENT_KINDS",
     "KnowledgeChunk",
     "KnowledgeCollection",
     "KnowledgeDocument",
+    "NotificationChannel",
+    "NotificationCursor",
+    "NotificationDelivery",
+    "NotificationKind",
     "Plugin",
     "PluginProject",
     "PluginSource",

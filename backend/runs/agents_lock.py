@@ -9,6 +9,8 @@ lifetime, says who runs them. (On SQLite `kanban serve` locks the data dir inste
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,6 +19,34 @@ from ..db import Database
 
 # First key of the advisory lock; the second is the database and schema's hash.
 AGENTS_LOCK_SPACE = 0x4B414E  # "KAN"
+SCHEMA_KEY = "hashtext(current_database() || '.' || current_schema())"
+
+
+class LockHolder(NamedTuple):
+    """The session holding the agents lock, as pg_locks and pg_stat_activity show it."""
+
+    backend_pid: int  # PostgreSQL's process serving that session
+    application_name: str | None  # "kanban-orchestrator (pid N)": the board process
+    client_addr: str | None
+    since: datetime | None  # when that session started
+
+
+async def holder(connection: AsyncConnection) -> LockHolder | None:
+    """Who holds this database and schema's agents lock (None: no process runs agents).
+    Reads pg_locks only: it takes nothing."""
+    row = (
+        await connection.execute(
+            text(
+                "SELECT l.pid, a.application_name, host(a.client_addr), a.backend_start "
+                "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                f"AND l.classid = CAST(:space AS oid) AND l.objid = CAST({SCHEMA_KEY} AS oid)"
+            ),
+            {"space": AGENTS_LOCK_SPACE},
+        )
+    ).first()
+    return LockHolder(row[0], row[1] or None, row[2], row[3]) if row else None
 
 
 class AgentsLock:
@@ -31,7 +61,7 @@ class AgentsLock:
         try:
             self.schema = await connection.scalar(text("SELECT current_schema()"))
             taken = await connection.scalar(
-                text("SELECT pg_try_advisory_lock(:space, hashtext(current_database() || '.' || current_schema()))"),
+                text(f"SELECT pg_try_advisory_lock(:space, {SCHEMA_KEY})"),
                 {"space": AGENTS_LOCK_SPACE},
             )
             await connection.commit()  # the lock is the session's, not the transaction's

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, status
 from sse_starlette import EventSourceResponse
 
 from ..db import Database
-from ..deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
+from ..deps import DatabaseDep, MetricsDep, ReadSession, SettingsDep, WriteSession
 from ..errors import InvalidInput
 from ..kit.schemas import MAX_ID, ErrorResponse, Responses, parse_decimal_id
 from ..tasks.schemas import TaskRead
@@ -202,7 +202,7 @@ def _sse(event: Any) -> dict[str, Any]:
 
 async def run_event_stream(
     database: Database, orchestrator: Orchestrator | None, run_id: int, cursor: int
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     listeners = orchestrator.listeners if orchestrator else None
     async for item in run_service.follow(database, listeners, run_id, cursor):
         if isinstance(item, RunEnded):
@@ -233,6 +233,7 @@ async def stream_run(
     session: ReadSession,
     database: DatabaseDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     request: Request,
     last_event_id: Annotated[str | None, Query()] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
@@ -244,7 +245,7 @@ async def stream_run(
         raise InvalidInput(f"last_event_id: expected a run event sequence number, got {raw[:40]!r}")
     await run_service.get(session, run_id)
     return EventSourceResponse(
-        run_event_stream(database, orchestrator_of(request), run_id, cursor),
+        metrics.count_subscriber("run", run_event_stream(database, orchestrator_of(request), run_id, cursor)),
         ping=int(settings.sse_heartbeat_seconds) or 1,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

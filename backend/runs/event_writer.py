@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,12 @@ class RunEventWriter:
     """
 
     def __init__(
-        self, database: Database, run_id: int, next_seq: int, on_written: Callable[[int, list[RunEventRecord]], None]
+        self,
+        database: Database,
+        run_id: int,
+        next_seq: int,
+        on_written: Callable[[int, list[RunEventRecord]], None],
+        on_timed: Callable[[float], None] | None = None,
     ) -> None:
         self.database = database
         self.run_id = run_id
@@ -33,6 +39,7 @@ class RunEventWriter:
         self._session_id: str | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._on_written = on_written
+        self._on_timed = on_timed  # seconds one batch took to write and commit (the metrics)
 
     async def emit(self, type: str, payload: dict[str, Any]) -> None:
         self._pending.append((type, payload))
@@ -45,9 +52,12 @@ class RunEventWriter:
         while self._pending:
             batch, self._pending = self._pending, []
             session_id, self._session_id = self._session_id, None
+            started = time.perf_counter()
             async with self.database.connection(write=True) as connection:
                 # The session id goes with its batch: a crash after this can resume the session.
                 written = await run_service.append_events(connection, self.run_id, self.next_seq, batch, session_id)
+            if self._on_timed is not None:
+                self._on_timed(time.perf_counter() - started)
             self.next_seq = written[-1].seq + 1
             self._on_written(self.run_id, written)  # committed: now followers may see them
             if self._pending:

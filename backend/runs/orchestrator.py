@@ -39,6 +39,7 @@ from ..config import Settings
 from ..data_dir import make_private_dir
 from ..db import Database
 from ..errors import KanbanError
+from ..metrics import Metrics
 from ..models import AgentRun, Project, RunKind, RunStatus, Task
 from ..tasks import dependencies
 from ..workflows import service as workflow_service
@@ -106,9 +107,12 @@ class Execution:
 
 
 class Orchestrator:
-    def __init__(self, database: Database, settings: Settings, executor: Executor | None = None) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, executor: Executor | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.database = database
         self.settings = settings
+        self.metrics = metrics
         self.executor = executor or ClaudeExecutor()
         self.cli_path = settings.claude_cli or bundled_cli_path()
         self.listeners = RunListeners()
@@ -370,7 +374,8 @@ class Orchestrator:
             run, task, project = await run_service.for_execution(session, active.run_id)
             next_seq = await run_service.last_seq(session, active.run_id) + 1
             step = await workflow_service.context_of(session, task)
-        writer = RunEventWriter(self.database, active.run_id, next_seq, self.listeners.written)
+        timed = self.metrics.event_write.observe if self.metrics is not None else None
+        writer = RunEventWriter(self.database, active.run_id, next_seq, self.listeners.written, timed)
         active.result_before = task.result
         await writer.emit("status", {"status": "running", "attempt": run.attempt, "start": run.starts})
         return Execution(active, run, task, project, writer, step)

@@ -79,6 +79,29 @@ def committed_changes(session: Session) -> list[RunChange]:
     return session.info.pop(RUN_CHANGES, [])
 
 
+# What the metrics count (`runs/monitoring.py`), noted the same way: counted once committed.
+RUN_OUTCOMES = "run_outcomes"
+
+
+class RunStarted(NamedTuple):
+    """A run was claimed, after waiting this long in the queue."""
+
+    queue_wait_seconds: float
+
+
+class RunFinished(NamedTuple):
+    status: str
+
+
+def committed_outcomes(session: Session) -> list[RunStarted | RunFinished]:
+    """The runs started and finished in the transaction that has just committed."""
+    return session.info.pop(RUN_OUTCOMES, [])
+
+
+def _note_outcome(session: AsyncSession, outcome: RunStarted | RunFinished) -> None:
+    session.info.setdefault(RUN_OUTCOMES, []).append(outcome)
+
+
 def summary(run: AgentRun) -> dict[str, Any]:
     return RunSummary.model_validate(run).model_dump(mode="json")
 
@@ -480,6 +503,7 @@ async def finish(
     await _expire_pending_approvals(session, run.id, run.finished_at)
     await session.flush()
     await record_run_event(session, BoardEventType.run_finished, run)
+    _note_outcome(session, RunFinished(status.value))
     if task is None or not move_task:
         return
     if status == RunStatus.succeeded:
@@ -695,6 +719,12 @@ async def queued_ids(session: AsyncSession, limit: int) -> Sequence[int]:
 async def claim(session: AsyncSession, run_id: int) -> AgentRun | None:
     """Start a queued run; None when it is not queued (any more). A conditional UPDATE: of
     several processes trying, exactly one gets the run."""
+    # A queued run's updated_at is when it was queued (nothing changes a run while it waits).
+    queued_since = await session.scalar(
+        select(AgentRun.updated_at).where(AgentRun.id == run_id, AgentRun.status == RunStatus.queued.value)
+    )
+    if queued_since is None:
+        return None
     now = utcnow()
     # An UPDATE's result is a CursorResult (Session.execute is typed as returning a Result).
     claimed = cast(
@@ -709,6 +739,7 @@ async def claim(session: AsyncSession, run_id: int) -> AgentRun | None:
         return None
     run = await get(session, run_id)
     await record_run_event(session, BoardEventType.run_started, run)
+    _note_outcome(session, RunStarted(max(0.0, (now - queued_since).total_seconds())))
     return run
 
 

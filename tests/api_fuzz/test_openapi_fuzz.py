@@ -2,8 +2,9 @@
 
 Checks: no 5xx, every answer's status code is documented for its operation, and every body
 matches its documented schema. The live streams are left out (they never end; their edges
-have tests of their own), and so is the plugin connection test (it starts whatever command a
-plugin names: the fuzzer would run made-up programs on this machine).
+have tests of their own), and so are the plugin connection test (it starts whatever command a
+plugin names: the fuzzer would run made-up programs on this machine) and the notification
+channel test (it sends to whatever service a channel names).
 
 KANBAN_FUZZ_SECONDS bounds each database's run (default 100); KANBAN_FUZZ_SEED repeats one.
 """
@@ -28,7 +29,7 @@ from tests.conftest import DATABASE_KINDS, LiveServer, free_port, make_settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
-EXCLUDED = r"^/api/events$|/stream$|^/api/plugins/\{plugin_id\}/test$"
+EXCLUDED = r"^/api/events$|/stream$|^/api/plugins/\{plugin_id\}/test$|^/api/notifications/channels/\{channel_id\}/test$"
 
 
 def git_repository(folder: Path) -> Path:
@@ -52,7 +53,7 @@ def git_repository(folder: Path) -> Path:
 
 async def seed(client: httpx.AsyncClient, workspace: Path) -> dict[str, list[int]]:
     """A project with tasks, subtasks, a queued run, a plugin, knowledge collections with
-    documents (one bound to the project): records the fuzzer can find."""
+    documents (one bound to the project), notification channels: records the fuzzer can find."""
 
     async def post(path: str, body: dict) -> dict:
         response = await client.post(path, json=body)
@@ -80,6 +81,11 @@ async def seed(client: httpx.AsyncClient, workspace: Path) -> dict[str, list[int
         )
         for n in range(2)
     ]
+    dead_hook = f"json://127.0.0.1:{free_port()}/hook"  # nothing listens (and no worker sends: run_agents off)
+    channels = [
+        await post("/api/notifications/channels", {"name": f"Channel {n}", "url": dead_hook, "project_id": kept})
+        for n in range(2)
+    ]
     bound = await client.put(f"/api/projects/{kept}/knowledge/{kept_collection}", json={"can_write": True})
     assert bound.status_code == 200, bound.text
     return {
@@ -94,6 +100,8 @@ async def seed(client: httpx.AsyncClient, workspace: Path) -> dict[str, list[int
         "delete:project_id": [spare, projects[2]["id"]],
         "delete:task_id": [task["id"] for task in spare_tasks],
         "delete:plugin_id": [plugins[1]["id"]],
+        "channel_id": [channels[0]["id"]],
+        "delete:channel_id": [channels[1]["id"]],
     }
 
 

@@ -378,6 +378,27 @@ async def test_bindings_one_write_collection_per_project(kn):
     assert response.status_code == 409
 
 
+async def test_a_project_bound_to_nothing_finds_nothing_and_unknown_ids_are_404(kn):
+    project = await create_project(kn)
+    collection = await new_collection(kn)
+    response = await kn.post(
+        f"/api/knowledge/collections/{collection['id']}/notes", json={"title": "Loose", "content": "Platypus facts."}
+    )
+    await wait_for_document(kn, response.json()["id"])
+    for mode in ("keyword", "hybrid", "semantic"):
+        assert len((await search(kn, "platypus", collection_id=collection["id"], mode=mode))["hits"]) == 1
+        assert (await search(kn, "platypus", project_id=project["id"], mode=mode))["hits"] == []
+        both = await search(kn, "platypus", project_id=project["id"], collection_id=collection["id"], mode=mode)
+        assert both["hits"] == []
+        for params, missing in (
+            ({"collection_id": [collection["id"], 999999]}, "Collection 999999 not found"),
+            ({"collection_id": [999998, collection["id"]]}, "Collection 999998 not found"),
+            ({"project_id": 999999}, "Project 999999 not found"),
+        ):
+            answer = await kn.get("/api/knowledge/search", params={"q": "platypus", "mode": mode, **params})
+            assert answer.status_code == 404 and answer.json()["detail"] == missing, answer.text
+
+
 async def test_status_and_document_listing(kn):
     collection = await new_collection(kn)
     note = (

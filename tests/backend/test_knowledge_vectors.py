@@ -187,6 +187,34 @@ async def test_refresh_loads_then_follows_other_writers(settings: Settings) -> N
         await database.dispose()
 
 
+async def test_a_search_leaves_the_count_to_the_background(settings: Settings) -> None:
+    """`count_later` (what search uses): new chunks are loaded before the search as always; the
+    count that notices deletions elsewhere runs on a connection of its own after it."""
+    database = Database(settings)
+    model = f"{MODEL}-{uuid.uuid4().hex[:6]}"
+    rng = np.random.default_rng(12)
+    try:
+        first, second = await new_collection(database), await new_collection(database)
+        await add_chunks(database, first, unit(rng, 10), model)
+        ids_b = await add_chunks(database, second, unit(rng, 5), model)
+        cache = VectorCache(model)
+        async with database.session() as session:
+            await cache.refresh(session, count_later=True)  # the first load is in full, at once
+        assert len(cache) == 15
+        await cache.counted()  # nothing to wait for
+        async with database.session(write=True) as session:
+            await session.execute(delete(KnowledgeCollection).where(KnowledgeCollection.id == first))
+        ids_new = await add_chunks(database, second, unit(rng, 2), model)
+        cache._counted_at -= COUNT_EVERY_SECONDS
+        async with database.session() as session:
+            await cache.refresh(session, count_later=True)
+        assert len(cache) == 17  # the new chunks are in; the deleted ones too, until the count has run
+        await cache.counted()
+        assert len(cache) == 7 and {i for i, _ in cache.search(unit(rng, 1)[0], 10)} == {*ids_b, *ids_new}
+    finally:
+        await database.dispose()
+
+
 async def test_another_database_is_loaded_in_full(settings: Settings, tmp_path) -> None:
     from tests.conftest import make_settings
 

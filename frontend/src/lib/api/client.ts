@@ -8,6 +8,11 @@ import type {
 	Approval,
 	ApprovalChoice,
 	Board,
+	ChannelCreate,
+	ChannelUpdate,
+	Delivery,
+	DeliveryStatus,
+	NotificationChannel,
 	Collection,
 	CollectionCreate,
 	CollectionUpdate,
@@ -249,6 +254,24 @@ export const pluginsApi = {
 	remove: (id: number) => unwrap<unknown>(http.DELETE('/api/plugins/{plugin_id}', pluginPath(id)))
 };
 export type PluginsApi = typeof pluginsApi;
+
+const channelPath = (id: number) => ({ params: { path: { channel_id: id } } });
+
+/** The Settings page's notification calls (channels, their test, the delivery log). */
+export const notificationsApi = {
+	listChannels: () => unwrap<NotificationChannel[]>(http.GET('/api/notifications/channels')),
+	createChannel: (body: ChannelCreate) =>
+		unwrap<NotificationChannel>(http.POST('/api/notifications/channels', { body })),
+	updateChannel: (id: number, body: ChannelUpdate) =>
+		unwrap<NotificationChannel>(http.PATCH('/api/notifications/channels/{channel_id}', { ...channelPath(id), body })),
+	deleteChannel: (id: number) =>
+		unwrap<unknown>(http.DELETE('/api/notifications/channels/{channel_id}', channelPath(id))),
+	testChannel: (id: number) =>
+		unwrap<Delivery>(http.POST('/api/notifications/channels/{channel_id}/test', channelPath(id))),
+	listDeliveries: (query: { channel_id?: number; status?: DeliveryStatus; limit?: number } = {}) =>
+		unwrap<Delivery[]>(http.GET('/api/notifications/deliveries', { params: { query } }))
+};
+export type NotificationsApi = typeof notificationsApi;
 
 const collectionPath = (id: number) => ({ params: { path: { collection_id: id } } });
 const documentPath = (id: number) => ({ params: { path: { document_id: id } } });

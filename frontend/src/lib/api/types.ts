@@ -205,3 +205,12 @@ export const RUN_EVENT_TYPES = everyMember<RunEventType>()([
 	'system',
 	'check'
 ]);
+
+export type NotificationChannel = Ok<paths['/api/notifications/channels']['get']>[number];
+export type ChannelCreate = Body<paths['/api/notifications/channels']['post']>;
+export type ChannelUpdate = Body<paths['/api/notifications/channels/{channel_id}']['patch']>;
+/** What a channel can be told about (approval_requested, run_succeeded, run_failed, workflow_done). */
+export type NotificationKind = NotificationChannel['events'][number];
+/** One notification of the delivery log (a board event's or a channel test's). */
+export type Delivery = Ok<paths['/api/notifications/deliveries']['get']>[number];
+export type DeliveryStatus = Delivery['status'];

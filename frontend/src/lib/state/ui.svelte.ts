@@ -20,6 +20,8 @@ export class UiState {
 	deleteTaskId = $state<number | null>(null);
 	searchInput = $state<HTMLInputElement | null>(null);
 	#openTask: ((id: number) => void) | null = null;
+	paletteOpen = $state(false);
+	shortcutsOpen = $state(false);
 
 	get sidebarWidth(): number {
 		return this.#sidebarWidth.current;

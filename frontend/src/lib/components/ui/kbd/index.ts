@@ -1,3 +1,4 @@
 import Root from './kbd.svelte';
+import Shortcut from './kbd-shortcut.svelte';
 
-export { Root, Root as Kbd };
+export { Root, Root as Kbd, Shortcut, Shortcut as KbdShortcut };

@@ -1,0 +1,1 @@
+"""Outgoing notifications to chat and push services (apprise URLs)."""
