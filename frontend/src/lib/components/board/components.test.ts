@@ -73,7 +73,7 @@ describe('TaskCard', () => {
 		expect(screen.queryByTestId('run-button')).toBeNull();
 		cleanup();
 
-		render(TaskCard, { task: makeTask(1, 'todo', 'a0', { workflow_id: 1 }), steps: [] });
+		render(TaskCard, { task: makeTask(1, 'todo', 'a0', { workflow_id: 1 }), workflowSteps: () => [] });
 		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
 		expect(screen.queryByTestId('run-button')).toBeNull();
 		expect(screen.queryByTestId('step-kind')).toBeNull();
