@@ -15,7 +15,7 @@ from ..tasks.schemas import TaskRead
 from ..workflows.schemas import WorkflowRead
 from . import service as run_service
 from .live import RunEnded
-from .orchestrator import Orchestrator
+from .orchestrator import Orchestrator, agents_status_of
 from .schemas import (
     AgentsStatus,
     ApprovalDecision,
@@ -118,29 +118,7 @@ async def cancel_run(run_id: RunId, session: WriteSession, request: Request):
 
 @router.get("/agents/status", response_model=AgentsStatus, summary="Whether agents can run here")
 async def agents_status(request: Request, settings: SettingsDep):
-    orchestrator = orchestrator_of(request)
-    if orchestrator is None or not orchestrator.enabled:
-        problem = (
-            "This server runs no agents (KANBAN_RUN_AGENTS=false, or another process on this PostgreSQL "
-            "database runs them); runs wait for the process that does."
-        )
-        return AgentsStatus(
-            runs_agents=False,
-            can_run=False,
-            problem=problem,
-            login_command=None,
-            active_runs=0,
-            max_concurrent_runs=settings.max_concurrent_runs,
-        )
-    credentials = orchestrator.credentials_problem()
-    return AgentsStatus(
-        runs_agents=True,
-        can_run=credentials is None,
-        problem=credentials,
-        login_command=orchestrator.login_command,
-        active_runs=orchestrator.active_count,
-        max_concurrent_runs=settings.max_concurrent_runs,
-    )
+    return agents_status_of(orchestrator_of(request), settings)
 
 
 @router.post(

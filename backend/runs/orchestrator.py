@@ -62,6 +62,7 @@ from .checks import CheckOutcome, run_check
 from .event_writer import RunEventWriter
 from .live import RunListeners
 from .processes import AgentFiles, RunControl, kill_process_group, remove_mcp_config, write_launcher
+from .schemas import AgentsStatus
 from .service import RunChangeKind
 
 if TYPE_CHECKING:
@@ -730,3 +731,31 @@ def knowledge_note(bindings: Sequence[BindingRead], step: StepKnowledge | None =
     if writable is not None:
         note += f'; add_note saves what later tasks should know to "{writable.collection_name}"'
     return note + ". Search it before solving what may already be known."
+
+
+NO_AGENTS_HERE = (
+    "This server runs no agents (KANBAN_RUN_AGENTS=false, or another process on this PostgreSQL "
+    "database runs them); runs wait for the process that does."
+)
+
+
+def agents_status_of(orchestrator: Orchestrator | None, settings: Settings) -> AgentsStatus:
+    """Whether this process can run agents now, and what to do when it cannot."""
+    if orchestrator is None or not orchestrator.enabled:
+        return AgentsStatus(
+            runs_agents=False,
+            can_run=False,
+            problem=NO_AGENTS_HERE,
+            login_command=None,
+            active_runs=0,
+            max_concurrent_runs=settings.max_concurrent_runs,
+        )
+    problem = orchestrator.credentials_problem()
+    return AgentsStatus(
+        runs_agents=True,
+        can_run=problem is None,
+        problem=problem,
+        login_command=orchestrator.login_command,
+        active_runs=orchestrator.active_count,
+        max_concurrent_runs=settings.max_concurrent_runs,
+    )
