@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-# Imported by `kanban`'s argument parser, which `kanban mcp` uses too: the standard library and
-# httpx only at the top (templates need pydantic and PyYAML; `validate` imports them).
+# Imported by `kanban`'s argument parser, which `kanban mcp` uses too: the standard library only
+# at the top (httpx pulls in click; templates need pydantic and PyYAML): the commands import
+# what they use.
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
@@ -79,6 +78,8 @@ class Board:
     """The board's REST API, with its errors turned into one-line messages."""
 
     def __init__(self, url: str, token: str | None) -> None:
+        import httpx
+
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
         self.client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
@@ -90,6 +91,8 @@ class Board:
         self.client.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.TransportError as exc:

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cachetools import LRUCache
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,17 +53,13 @@ from .templates import ReviewMode, Step, Template
 TITLE_CHARS = 200
 DESCRIPTION_CHARS = 100_000
 _FINISHED_BADLY = {RunStatus.failed.value, RunStatus.cancelled.value, RunStatus.interrupted.value}
-# Templates as stored with their workflows (they never change): parsed once per process.
-_definitions: LRUCache[int, Template] = LRUCache(maxsize=512)
 
 
 def definition(workflow: Workflow) -> Template:
-    """The template the workflow was started from, as it was then."""
-    found = _definitions.get(workflow.id)
-    if found is None:
-        found = Template.model_validate(workflow.definition)
-        _definitions[workflow.id] = found
-    return found
+    """The template the workflow was started from, as it was then (validating the stored JSON
+    takes well under a millisecond; a cache by id would be wrong for a process that opens more
+    than one database)."""
+    return Template.model_validate(workflow.definition)
 
 
 # -- templates ------------------------------------------------------------------------------
