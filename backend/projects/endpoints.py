@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, status
 from ..deps import ReadSession, WriteSession
 from ..kit.schemas import MAX_ID, ErrorResponse, Responses
 from . import service as project_service
-from .schemas import ProjectCreate, ProjectDeletion, ProjectRead, ProjectUpdate
+from .schemas import ProjectCreate, ProjectDeletion, ProjectName, ProjectRead, ProjectUpdate, SuggestedKey
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id.")]
@@ -29,6 +29,14 @@ async def list_projects(session: ReadSession):
 )
 async def create_project(body: ProjectCreate, session: WriteSession):
     return await project_service.create(session, body)
+
+
+@router.get("/suggested-key", response_model=SuggestedKey, summary="The key a new project would get")
+async def suggested_key(
+    session: ReadSession,
+    name: Annotated[ProjectName, Query(description="The new project's name.")],
+):
+    return SuggestedKey(key=await project_service.suggest_key(session, name))
 
 
 @router.get("/{project_id}", response_model=ProjectRead, summary="Get a project", responses=NOT_FOUND)

@@ -132,3 +132,7 @@ class ProjectDeletion(OutputSchema):
         description="Its tasks' worktrees on disk: kept unless the delete asks to remove them (their branches stay)."
     )
     workspace_path: str = Field(description="The project's folder: never touched.")
+
+
+class SuggestedKey(OutputSchema):
+    key: str = Field(description="The key a project of that name gets when created without `key`.", examples=["KAN"])

@@ -119,7 +119,7 @@ async def _free_key(session: AsyncSession, wanted: str | None, name: str, except
 
     if wanted is not None:
         if await taken(wanted):
-            raise Conflict(f"The key {wanted!r} is used by another project; short ids must stay unique")
+            raise Conflict(f"The key {wanted!r} is used by another project; short ids must stay unique", field="key")
         return wanted
     base = derive_key(name)
     for suffix in ["", *map(str, range(2, 1000))]:
@@ -129,12 +129,17 @@ async def _free_key(session: AsyncSession, wanted: str | None, name: str, except
     raise Conflict("No free project key; choose one with `key`")
 
 
+async def suggest_key(session: AsyncSession, name: str) -> str:
+    """The key a project of this name gets when it is created without one (what the create form previews)."""
+    return await _free_key(session, None, name)
+
+
 async def _ensure_name_free(session: AsyncSession, name: str, except_id: int | None = None) -> None:
     query = select(Project.id).where(func.lower(Project.name) == name.lower())
     if except_id is not None:
         query = query.where(Project.id != except_id)
     if await session.scalar(query) is not None:
-        raise Conflict(f"A project named {name!r} already exists; choose another name")
+        raise Conflict(f"A project named {name!r} already exists; choose another name", field="name")
 
 
 def _publish(session: AsyncSession, type: BoardEventType, project: Project):  # noqa: ANN202

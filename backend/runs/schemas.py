@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..git import MAX_DIFF_LINES_PER_FILE, MAX_DIFF_LINES_TOTAL
 from ..kit.schemas import InputSchema, OutputSchema, TextLimits
@@ -82,6 +82,17 @@ class RunSummary(OutputSchema):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    has_changes: bool = Field(
+        default=False,
+        description="The task's branch has commits the base did not have when its work began (head differs from "
+        "base); false before any work and for a run that changed nothing: then approving merges nothing.",
+    )
+
+    @model_validator(mode="after")
+    def _changes_from_commits(self) -> RunSummary:
+        """Derived from the commits, never taken from input, so a card and an event cannot disagree."""
+        self.has_changes = bool(self.head_commit and self.base_commit and self.head_commit != self.base_commit)
+        return self
 
 
 class RunRead(RunSummary):

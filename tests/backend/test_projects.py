@@ -62,6 +62,25 @@ async def test_keys_are_unique_so_short_ids_are(client):
     response = await client.patch(f"/api/projects/{second['id']}", json={"key": "KEY"})
     assert response.status_code == 409
     assert "short ids must stay unique" in response.json()["detail"]
+    assert response.json()["field"] == "key"
+
+
+async def test_the_suggested_key_is_the_key_a_new_project_gets(client):
+    async def suggested(name: str) -> str:
+        response = await client.get("/api/projects/suggested-key", params={"name": name})
+        assert response.status_code == 200, response.text
+        return response.json()["key"]
+
+    assert await suggested("Demo App") == "DEM"
+    first = await create_project(client, name="Demo App")
+    assert first["key"] == "DEM"
+    assert await suggested("Demolition") == "DEM2"
+    assert (await create_project(client, name="Demolition"))["key"] == "DEM2"
+    assert await suggested("  42 x  ") == "TASK"
+    for bad in ("", "   ", "a\x00b", "x" * 101):
+        response = await client.get("/api/projects/suggested-key", params={"name": bad})
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["errors"][0]["loc"] == ["query", "name"]
 
 
 async def test_duplicate_name_is_409(client):
@@ -74,6 +93,7 @@ async def test_duplicate_name_is_409(client):
     other = await create_project(client)
     response = await client.patch(f"/api/projects/{other['id']}", json={"name": project["name"]})
     assert response.status_code == 409
+    assert response.json()["field"] == "name"
 
 
 async def test_workspace_must_be_a_git_repository(client, workspace: Path, tmp_path: Path):

@@ -77,6 +77,7 @@ async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnt
     (card,) = [card for column in board["columns"] for card in column["tasks"] if card["id"] == task["id"]]
     assert card["run"]["id"] == run["id"] and card["run"]["status"] == "succeeded"
     assert card["run"]["cost_usd"] == run["cost_usd"]
+    assert run["has_changes"] is True and card["run"]["has_changes"] is True
     task_now = (await client.get(f"/api/tasks/{task['id']}")).json()
     assert task_now["status"] == "needs_review"
     assert task_now["result"] == "Wrote hello.txt and out.txt"
@@ -135,6 +136,28 @@ async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnt
     assert git(repo, "show", f"{project['base_branch']}:hello.txt") == "hello world"
     assert git(repo, "branch", "--list", run["branch"]) != ""
     assert not any(run["branch"] in line for line in git(repo, "worktree", "list").splitlines())
+
+
+async def test_a_run_that_changed_nothing_has_nothing_to_merge(client, agent_env: FakeAnthropic):
+    project = await create_project(client)
+    task = await create_task(client, project["id"], title="Look around", description="[nothing-to-merge]")
+    agent_env.add_script("[nothing-to-merge]", [Turn.text("Everything is already as it should be.")])
+    queued = (await client.post(f"/api/tasks/{task['id']}/runs", json={})).json()
+    assert queued["has_changes"] is False
+    run = await wait_for_status(client, task["id"], {"succeeded", "failed"})
+    assert run["status"] == "succeeded", run["error"]
+    assert run["head_commit"] == run["base_commit"] and run["has_changes"] is False
+    board = (await client.get(f"/api/projects/{project['id']}/board")).json()
+    (card,) = [card for column in board["columns"] for card in column["tasks"] if card["id"] == task["id"]]
+    assert card["status"] == "needs_review" and card["run"]["has_changes"] is False
+    assert (await client.get(f"/api/tasks/{task['id']}/diff")).json()["files"] == []
+
+    repo = project["workspace_path"]
+    base_before = git(repo, "rev-parse", project["base_branch"])
+    response = await client.post(f"/api/tasks/{task['id']}/approve")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "done"
+    assert git(repo, "rev-parse", project["base_branch"]) == base_before
 
 
 async def test_approval_answered_through_the_api(client, agent_env: FakeAnthropic):

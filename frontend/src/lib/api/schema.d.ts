@@ -516,6 +516,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/suggested-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The key a new project would get */
+        get: operations["projects-suggested_key"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}": {
         parameters: {
             query?: never;
@@ -2799,6 +2816,12 @@ export interface components {
             error: string | null;
             /** Finished At */
             finished_at: string | null;
+            /**
+             * Has Changes
+             * @description The task's branch has commits the base did not have when its work began (head differs from base); false before any work and for a run that changed nothing: then approving merges nothing.
+             * @default false
+             */
+            has_changes?: boolean;
             /** Head Commit */
             head_commit: string | null;
             /** Id */
@@ -2904,6 +2927,12 @@ export interface components {
             error: string | null;
             /** Finished At */
             finished_at: string | null;
+            /**
+             * Has Changes
+             * @description The task's branch has commits the base did not have when its work began (head differs from base); false before any work and for a run that changed nothing: then approving merges nothing.
+             * @default false
+             */
+            has_changes?: boolean;
             /** Head Commit */
             head_commit: string | null;
             /** Id */
@@ -3048,6 +3077,15 @@ export interface components {
          * @enum {string}
          */
         StepKind: "agent" | "check" | "approval";
+        /** SuggestedKey */
+        SuggestedKey: {
+            /**
+             * Key
+             * @description The key a project of that name gets when created without `key`.
+             * @example KAN
+             */
+            key: string;
+        };
         /** TaskCreate */
         TaskCreate: {
             /**
@@ -6561,6 +6599,74 @@ export interface operations {
             };
             /** @description The name or key is used by another project */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not fit the schema, or its values are not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
+                };
+            };
+        };
+    };
+    "projects-suggested_key": {
+        parameters: {
+            query: {
+                /** @description The new project's name. */
+                name: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestedKey"];
+                };
+            };
+            /** @description Host header not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The server has an API token and the request did not carry it */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A browser request from a page of another origin */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
