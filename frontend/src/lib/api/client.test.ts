@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, ApiError, describeDetail, eventsUrl } from './client';
+import { api, ApiError, describeDetail, eventsUrl, fieldErrors } from './client';
 import { auth } from '$lib/state/auth.svelte';
 
 function respond(status: number, body: unknown) {
@@ -69,5 +69,36 @@ describe('api client', () => {
 		expect(eventsUrl(3)).toBe('/api/events?project_id=3');
 		auth.setToken('a b');
 		expect(eventsUrl(3, 17)).toBe('/api/events?project_id=3&last_event_id=17&token=a+b');
+	});
+});
+
+describe('fieldErrors', () => {
+	const fields = ['name', 'key', 'max_turns', 'allowed_tools', 'workspace_path'];
+
+	it("puts a 422's validation errors at their fields, the rest under ''", () => {
+		const err = new ApiError(422, 'max_turns: too big; allowed_tools.1: bad; version: unknown field', {
+			detail: '…',
+			errors: [
+				{ loc: ['max_turns'], msg: 'Input should be less than or equal to 10000' },
+				{ loc: ['allowed_tools', 1], msg: 'String should match pattern' },
+				{ loc: ['version'], msg: 'unknown field' },
+				{ loc: ['query', 'name'], msg: 'String should have at least 1 character' }
+			]
+		});
+		expect(fieldErrors(err, fields)).toEqual({
+			max_turns: 'Input should be less than or equal to 10000',
+			allowed_tools: 'String should match pattern',
+			'': 'version: unknown field',
+			name: 'String should have at least 1 character'
+		});
+	});
+
+	it("takes a service's 'field: message' detail and a 409's field", () => {
+		const missing = new ApiError(422, "workspace_path: folder '/nope' does not exist on this machine", {});
+		expect(fieldErrors(missing, fields)).toEqual({ workspace_path: "folder '/nope' does not exist on this machine" });
+		const taken = new ApiError(409, "The key 'KAN' is used by another project", { detail: '…', field: 'key' });
+		expect(fieldErrors(taken, fields)).toEqual({ key: "The key 'KAN' is used by another project" });
+		expect(fieldErrors(new ApiError(409, 'busy', {}), fields)).toEqual({ '': 'busy' });
+		expect(fieldErrors(new Error('offline'), fields)).toEqual({ '': 'offline' });
 	});
 });

@@ -5,6 +5,7 @@
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './schema';
 import type {
+	AgentsStatus,
 	Approval,
 	ApprovalChoice,
 	Board,
@@ -35,6 +36,7 @@ import type {
 	PluginUpdate,
 	Project,
 	ProjectCreate,
+	ProjectDeletion,
 	ProjectUpdate,
 	Run,
 	RunEventPage,
@@ -92,6 +94,44 @@ export function describeDetail(body: unknown, fallback: string): string {
 	return fallback;
 }
 
+/**
+ * The messages of a refused request by the field they are about, for showing at that field:
+ * a 422's `errors` (`loc` is the field's path, `allowed_tools.2` counts as `allowed_tools`), a
+ * service's "field: message" detail, or a 409's `field`. `''` holds what names no field.
+ */
+export function fieldErrors(err: unknown, fields: readonly string[]): Record<string, string> {
+	const found: Record<string, string> = {};
+	const add = (field: string, message: string, where = field) => {
+		const key = fields.includes(field) ? field : '';
+		const text = key || !where ? message : `${where}: ${message}`;
+		found[key] = found[key] ? `${found[key]}; ${text}` : text;
+	};
+	if (!(err instanceof ApiError)) {
+		add('', errorMessage(err));
+		return found;
+	}
+	const body = (err.body && typeof err.body === 'object' ? err.body : {}) as {
+		errors?: unknown;
+		field?: unknown;
+	};
+	if (Array.isArray(body.errors) && body.errors.length) {
+		for (const item of body.errors as { loc?: unknown; msg?: unknown }[]) {
+			const loc = Array.isArray(item.loc) ? item.loc.map(String) : [];
+			const field = loc[0] === 'query' || loc[0] === 'path' ? (loc[1] ?? '') : (loc[0] ?? '');
+			add(field, String(item.msg ?? 'invalid'), loc.filter((p) => p !== 'query' && p !== 'path').join('.'));
+		}
+		return found;
+	}
+	if (typeof body.field === 'string') {
+		add(body.field, err.detail);
+		return found;
+	}
+	const prefixed = /^([a-z_]+): (.+)$/s.exec(err.detail);
+	if (prefixed && fields.includes(prefixed[1])) add(prefixed[1], prefixed[2]);
+	else add('', err.detail);
+	return found;
+}
+
 const authMiddleware: Middleware = {
 	onRequest({ request }) {
 		const token = auth.token;
@@ -145,10 +185,19 @@ export const api = {
 		unwrap<Project>(
 			http.PATCH('/api/projects/{project_id}', { params: { path: { project_id: id } }, body })
 		),
-	deleteProject: (id: number) =>
+	deleteProject: (id: number, removeWorktrees = false) =>
 		unwrap<unknown>(
-			http.DELETE('/api/projects/{project_id}', { params: { path: { project_id: id } } })
+			http.DELETE('/api/projects/{project_id}', {
+				params: { path: { project_id: id }, query: { remove_worktrees: removeWorktrees } }
+			})
 		),
+	projectDeletion: (id: number) =>
+		unwrap<ProjectDeletion>(
+			http.GET('/api/projects/{project_id}/deletion', { params: { path: { project_id: id } } })
+		),
+	suggestedKey: (name: string) =>
+		unwrap<{ key: string }>(http.GET('/api/projects/suggested-key', { params: { query: { name } } })),
+	agentsStatus: () => unwrap<AgentsStatus>(http.GET('/api/agents/status')),
 	getBoard: (projectId: number, q?: string) =>
 		unwrap<Board>(
 			http.GET('/api/projects/{project_id}/board', {

@@ -19,6 +19,10 @@ export type Health = Ok<paths['/api/health']['get']>;
 export type Project = Ok<paths['/api/projects/{project_id}']['get']>;
 export type ProjectCreate = Body<paths['/api/projects']['post']>;
 export type ProjectUpdate = Body<paths['/api/projects/{project_id}']['patch']>;
+/** What deleting a project removes (its tasks, runs, workflows; its worktrees when asked). */
+export type ProjectDeletion = Ok<paths['/api/projects/{project_id}/deletion']['get']>;
+/** Whether agents can run here, and the fix when they cannot. */
+export type AgentsStatus = Ok<paths['/api/agents/status']['get']>;
 export type Task = Ok<paths['/api/tasks/{task_id}']['get']>;
 export type TaskCreate = Body<paths['/api/tasks']['post']>;
 export type TaskUpdate = Body<paths['/api/tasks/{task_id}']['patch']>;

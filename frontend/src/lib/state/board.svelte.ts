@@ -276,6 +276,22 @@ export class BoardState {
 		this.cards.put({ ...held.task, run });
 	}
 
+	/** Start a task's run (a card dropped on Running): null once queued, else why it cannot start. */
+	startRun = async (task: BoardTask): Promise<string | null> => {
+		try {
+			if (!task.blocked) {
+				// Without credentials a run would be queued only to fail at once: say so instead.
+				const status = await this.api.agentsStatus().catch(() => null);
+				if (status && !status.can_run) return status.problem ?? 'agents cannot run on this server';
+			}
+			const { prompt: _p, result: _r, pending_approvals: _a, resume_session_id: _s, ...run } = await this.api.startRun(task.id);
+			this.#applyRun(run);
+			return null;
+		} catch (err) {
+			return errorMessage(err);
+		}
+	};
+
 	remove = (id: number): void => {
 		this.#deleted.add(id);
 		const existing = this.find(id);

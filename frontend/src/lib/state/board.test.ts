@@ -340,6 +340,71 @@ describe('drag and drop', () => {
 	});
 });
 
+describe('dropping on Running', () => {
+	const strip = (t: Task): BoardTask => {
+		const { description: _d, result: _r, ...rest } = t;
+		return rest;
+	};
+	const queued = { id: 7, task_id: 1, project_id: 1, attempt: 1, status: 'queued' } as unknown as RunSummary;
+	const canRun = { can_run: true, runs_agents: true, problem: null, login_command: null, active_runs: 0, max_concurrent_runs: 2 };
+
+	it('starts the run instead of moving the card', async () => {
+		const { board, api } = await loaded([A, B], {
+			agentsStatus: vi.fn(async () => canRun),
+			startRun: vi.fn(async () => ({ ...queued, prompt: 'p', result: null, pending_approvals: [] }))
+		});
+		board.dragConsider('todo', [strip(B)], 1);
+		board.dragConsider('in_progress', [strip(A)], 1);
+		expect(await board.dragFinalize('in_progress', [strip(A)], 1)).toBe(true);
+		expect(api.startRun).toHaveBeenCalledWith(1);
+		expect(api.moveTask).not.toHaveBeenCalled();
+		expect(board.find(1)).toMatchObject({ status: 'in_progress', task: { run: { id: 7, status: 'queued' } } });
+	});
+
+	it('puts the card back and says why when agents cannot run', async () => {
+		const { board, api, notify } = await loaded([A, B], {
+			agentsStatus: vi.fn(async () => ({ ...canRun, can_run: false, problem: 'No Claude credentials: run `claude auth login`' })),
+			startRun: vi.fn()
+		});
+		board.dragConsider('todo', [strip(B)], 1);
+		expect(await board.dragFinalize('in_progress', [strip(A)], 1)).toBe(false);
+		expect(api.startRun).not.toHaveBeenCalled();
+		expect(ids(board.columns)).toEqual({ todo: [1, 2], in_progress: [], needs_review: [], done: [] });
+		expect(notify).toHaveBeenCalledWith("Couldn't start KAN-1: No Claude credentials: run `claude auth login`");
+	});
+
+	it("puts a blocked card back with the server's reason", async () => {
+		const blocked = { ...A, blocked: true };
+		const { board, notify } = await loaded([blocked, B], {
+			agentsStatus: vi.fn(async () => canRun),
+			startRun: vi.fn(async () => {
+				throw new ApiError(409, 'KAN-1 is blocked by KAN-2 (KAN-2 is in To Do)', {});
+			})
+		});
+		board.dragConsider('todo', [strip(B)], 1);
+		expect(await board.dragFinalize('in_progress', [strip(blocked)], 1)).toBe(false);
+		expect(ids(board.columns).todo).toEqual([1, 2]);
+		expect(notify).toHaveBeenCalledWith("Couldn't start KAN-1: KAN-1 is blocked by KAN-2 (KAN-2 is in To Do)");
+	});
+
+	it('lets a keyboard drag pass through Running, and starts the run when it ends there', async () => {
+		const startRun = vi.fn(async () => ({ ...queued, prompt: 'p', result: null, pending_approvals: [] }));
+		const moveTask = vi.fn(async () => ({ ...A, status: 'needs_review', position: 'a0', version: 2 }));
+		const { board, api } = await loaded([A, B], { agentsStatus: vi.fn(async () => canRun), startRun, moveTask });
+		board.keyboardDragging = true;
+		board.dragConsider('todo', [strip(A), strip(B)], 1);
+		expect(await board.dragFinalize('in_progress', [strip(A)], 1)).toBe(false);
+		await board.dragFinalize('needs_review', [strip(A)], 1);
+		expect(startRun).not.toHaveBeenCalled();
+		expect(moveTask).toHaveBeenCalledWith(1, { status: 'needs_review', version: 1 });
+
+		await board.dragFinalize('in_progress', [strip(B)], 2);
+		board.dragStopped('in_progress', [strip(B)]);
+		await vi.waitFor(() => expect(api.startRun).toHaveBeenCalledWith(2));
+		expect(moveTask).toHaveBeenCalledTimes(1);
+	});
+});
+
 describe('editing', () => {
 	it('creates a task in the current project', async () => {
 		const created = makeTask(10, 'in_progress', 'a0');

@@ -15,7 +15,22 @@ export type MoveHost = {
 	flush(): void;
 	/** Show the task as it is now (from a 409's `current`, else fetched). */
 	refreshTask(id: number, body: unknown): Promise<void>;
+	/** Start the task's agent run, as Run does: null once started, else why it cannot start. */
+	startRun(task: BoardTask): Promise<string | null>;
 };
+
+/**
+ * Dropping a card on Running means "work on this now": its agent run starts, as Run does. Not for
+ * a workflow's card (its steps run) nor an approval step (a person answers it): those just move.
+ */
+export function startsOnDrop(task: BoardTask, status: TaskStatus): boolean {
+	return (
+		status === 'in_progress' &&
+		task.status !== 'in_progress' &&
+		task.workflow_step_kind !== 'approval' &&
+		!(task.workflow_id != null && task.workflow_step == null)
+	);
+}
 
 /**
  * Drag and drop, and optimistic moves: a move is shown at once, sent with the neighbour the
@@ -30,6 +45,8 @@ export class BoardMoves {
 	#host: MoveHost;
 	#dragOrigin: Place | null = null;
 	#moves: Promise<unknown> = Promise.resolve();
+	/** A keyboard drag that carried a card onto Running: its run starts when the drag ends there. */
+	#heldOnRunning: BoardTask | null = null;
 	#inflight = new Map<number, number>();
 	#ownVersions = new Map<number, number>();
 
@@ -75,7 +92,16 @@ export class BoardMoves {
 			return false;
 		}
 		// Without an origin this is a further keyboard step: the card carries its previous place.
-		const before = origin?.task ?? { ...(cards.card(draggedId) ?? items[index]) };
+		const held = this.#heldOnRunning?.id === draggedId ? this.#heldOnRunning : null;
+		this.#heldOnRunning = null;
+		const before = held ?? origin?.task ?? { ...(cards.card(draggedId) ?? items[index]) };
+		if (startsOnDrop(before, status)) {
+			if (!this.keyboardDragging) return this.#start(before, index);
+			// A keyboard drag may only pass through Running: the run starts if the drag ends here.
+			this.#heldOnRunning = before;
+			this.#host.flush();
+			return false;
+		}
 		return this.#persist(before, status, index);
 	};
 
@@ -84,6 +110,13 @@ export class BoardMoves {
 		const cards = this.#host.cards;
 		cards.setList(status, items);
 		this.keyboardDragging = false;
+		const held = this.#heldOnRunning;
+		this.#heldOnRunning = null;
+		if (held && !this.dragging) {
+			const index = cards.lists.in_progress.findIndex((t) => t.id === held.id);
+			if (index !== -1) void this.#start(held, index);
+			return;
+		}
 		if (!this.dragging) return;
 		this.dragging = false;
 		const origin = this.#dragOrigin;
@@ -155,6 +188,30 @@ export class BoardMoves {
 				if (err instanceof ApiError && err.status === 409) await host.refreshTask(before.id, err.body);
 				return false;
 			}
+		};
+		const result = this.#moves.then(run, run);
+		this.#moves = result.catch(() => false);
+		return result;
+	}
+
+	/**
+	 * A card dropped on Running at `index`: shown there at once while its run is asked for; the
+	 * server moves it when the run is queued. A run that cannot start puts the card back, saying why.
+	 */
+	#start(before: BoardTask, index: number): Promise<boolean> {
+		const host = this.#host;
+		const cards = host.cards;
+		const shown = { ...before, status: 'in_progress' as const };
+		cards.replaceAt('in_progress', index, shown);
+		cards.put(shown);
+		host.flush();
+		const run = async (): Promise<boolean> => {
+			if (host.isDeleted(before.id)) return false;
+			const refusal = await host.startRun(before);
+			if (refusal == null) return true;
+			this.#rollback(before);
+			host.notify(`Couldn't start ${before.short_id}: ${refusal}`);
+			return false;
 		};
 		const result = this.#moves.then(run, run);
 		this.#moves = result.catch(() => false);

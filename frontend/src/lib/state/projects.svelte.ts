@@ -1,5 +1,5 @@
 import { api as defaultApi, errorMessage, type Api } from '$lib/api/client';
-import type { BoardEvent, Project, ProjectCreate, ProjectUpdate } from '$lib/api/types';
+import type { BoardEvent, Project, ProjectCreate, ProjectDeletion, ProjectUpdate } from '$lib/api/types';
 
 /** All projects, for the switcher. */
 export class ProjectsState {
@@ -44,8 +44,11 @@ export class ProjectsState {
 		return project;
 	};
 
-	remove = async (id: number): Promise<void> => {
-		await this.#api.deleteProject(id);
+	/** What deleting the project would remove (for the confirmation that names it). */
+	deletion = (id: number): Promise<ProjectDeletion> => this.#api.projectDeletion(id);
+
+	remove = async (id: number, removeWorktrees = false): Promise<void> => {
+		await this.#api.deleteProject(id, removeWorktrees);
 		this.items = this.items.filter((p) => p.id !== id);
 	};
 

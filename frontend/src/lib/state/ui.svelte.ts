@@ -15,6 +15,8 @@ export class UiState {
 	createTaskOpen = $state(false);
 	createTaskStatus = $state<import('$lib/api/types').TaskStatus>('todo');
 	createProjectOpen = $state(false);
+	/** The open project's settings dialog (the switcher's "Project settings", the palette's). */
+	projectSettingsOpen = $state(false);
 	createWorkflowOpen = $state(false);
 	editTaskId = $state<number | null>(null);
 	deleteTaskId = $state<number | null>(null);
@@ -35,6 +37,7 @@ export class UiState {
 		return (
 			this.createTaskOpen ||
 			this.createProjectOpen ||
+			this.projectSettingsOpen ||
 			this.createWorkflowOpen ||
 			this.editTaskId != null ||
 			this.deleteTaskId != null

@@ -179,6 +179,8 @@ export function fakeApi(overrides: Partial<Record<keyof Api, unknown>> = {}): Ap
 		updateTask: vi.fn(),
 		deleteTask: vi.fn(async () => null),
 		moveTask: vi.fn(),
+		agentsStatus: vi.fn(async () => ({ can_run: true, problem: null })),
+		startRun: vi.fn(),
 		...overrides
 	};
 	return api as never;

@@ -41,7 +41,7 @@ describe('Agent buttons on a card', () => {
 		expect(screen.queryByTestId('cancel-button')).toBeNull();
 	});
 
-	it('offers a fresh run in Review, none in Done or for a card dragged to Running', async () => {
+	it('offers Run in every column while no run is active', async () => {
 		render(TaskCard, { task: card('needs_review', { status: 'succeeded', cost_usd: 0.01234 }) });
 		await hover();
 		expect(screen.getByTestId('run-button')).toHaveAttribute('title', 'Run the agent again');
@@ -49,11 +49,21 @@ describe('Agent buttons on a card', () => {
 		cleanup();
 		render(TaskCard, { task: card('done', { status: 'succeeded' }) });
 		await hover();
-		expect(screen.queryByTestId('card-run-actions')).toBeNull();
+		expect(screen.getByTestId('run-button')).toBeInTheDocument();
 		cleanup();
 		render(TaskCard, { task: card('in_progress') });
 		await hover();
-		expect(screen.queryByTestId('card-run-actions')).toBeNull();
+		expect(screen.getByTestId('run-button')).toHaveAttribute('title', 'Run an agent on this task');
+	});
+
+	it("does not show a failed run's outcome on a card moved to Running by hand", async () => {
+		render(TaskCard, { task: card('in_progress', { status: 'failed', error: 'no credentials' }) });
+		expect(screen.queryByTestId('run-badge')).toBeNull();
+		await hover();
+		expect(screen.getByTestId('run-button')).toHaveAttribute('title', 'Run the agent again');
+		cleanup();
+		render(TaskCard, { task: card('todo', { status: 'failed', error: 'no credentials' }) });
+		expect(screen.getByTestId('run-badge')).toHaveTextContent('Run failed');
 	});
 
 	it('shows a spinner and Cancel while running, and Resume for an interrupted run', async () => {
