@@ -67,8 +67,9 @@ def drag_to_point(page: Page, source: Locator, x: float, y: float) -> None:
     page.mouse.up()
 
 
-def drag_to_column(page: Page, title: str, status: str) -> Any:
-    """Drag a card to the end of a column; returns the move API response."""
+def drag_to_column(page: Page, title: str, status: str, answers: str = r"/api/tasks/\d+/move$") -> Any:
+    """Drag a card to the end of a column; returns the response of the request that matches
+    `answers` (the move; a drop on Running starts a run instead, or asks whether agents can run)."""
     zone = column(page, status).get_by_test_id("column-list").bounding_box()
     assert zone, "column not visible"
     target_cards = cards(page, status)
@@ -80,7 +81,7 @@ def drag_to_column(page: Page, title: str, status: str) -> Any:
     else:
         y = zone["y"] + 40
     x = zone["x"] + zone["width"] / 2
-    with page.expect_response(re.compile(r"/api/tasks/\d+/move$")) as response:
+    with page.expect_response(re.compile(answers)) as response:
         drag_to_point(page, card(page, title), x, y)
     return response.value
 

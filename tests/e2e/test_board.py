@@ -87,8 +87,8 @@ def test_another_browser_sees_changes_live(server: Server, new_page, tmp_path: P
         expect(card(page, "Made by a script")).to_contain_text("api")
 
     # Moved by Alice (drag), Bob sees the column change.
-    drag_to_column(alice, "Made by Alice", "in_progress")
-    expect_column(bob, "in_progress", ["Made by Alice"])
+    drag_to_column(alice, "Made by Alice", "needs_review")
+    expect_column(bob, "needs_review", ["Made by Alice"])
 
     # Edited and deleted through the API.
     server.api("PATCH", f"/api/tasks/{task['id']}", {"version": task["version"], "title": "Renamed by a script"})
@@ -301,23 +301,30 @@ def test_connection_indicator_when_the_stream_is_down(server: Server, new_page, 
 
 def test_keyboard_drag_between_and_within_columns(server: Server, new_page, tmp_path: Path):
     project = server.create_project("Keyboard", tmp_path / "keyboard")
-    for title, status in (("Alpha", "todo"), ("Bravo", "todo"), ("Charlie", "in_progress"), ("Delta", "in_progress")):
+    for title, status in (("Alpha", "todo"), ("Bravo", "todo"), ("Charlie", "needs_review"), ("Delta", "needs_review")):
         server.create_task(project["id"], title, status=status)
     page = new_page(f"{server.url}/?project={project['id']}")
-    expect_column(page, "in_progress", ["Charlie", "Delta"])
+    expect_column(page, "needs_review", ["Charlie", "Delta"])
+    moves: list[str] = []
+    page.on("request", lambda request: moves.append(request.url) if request.url.endswith("/move") else None)
 
     # Space lifts the focused card, Tab carries it to the next column, arrows move it, Space drops.
+    # It passes through Running without a request: a run would start only if it were dropped there.
     card(page, "Bravo").locator("xpath=..").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    expect_column(page, "in_progress", ["Bravo"])
     with page.expect_response(re.compile(r"/api/tasks/\d+/move$")) as first:
-        page.keyboard.press("Space")
         page.keyboard.press("Tab")
     assert first.value.status == 200
+    assert len(moves) == 1
     with page.expect_response(re.compile(r"/api/tasks/\d+/move$")) as second:
         page.keyboard.press("ArrowDown")
     assert second.value.status == 200
     page.keyboard.press("Space")
-    expect_column(page, "in_progress", ["Charlie", "Bravo", "Delta"])
+    expect_column(page, "needs_review", ["Charlie", "Bravo", "Delta"])
     expect_column(page, "todo", ["Alpha"])
+    expect_column(page, "in_progress", [])
 
     # Enter opens the focused card.
     card(page, "Alpha").locator("xpath=..").focus()
@@ -325,8 +332,8 @@ def test_keyboard_drag_between_and_within_columns(server: Server, new_page, tmp_
     expect(page.get_by_test_id("task-sidebar")).to_be_visible()
 
     page.reload()
-    expect_column(page, "in_progress", ["Charlie", "Bravo", "Delta"])
-    assert server.board(project["id"])["in_progress"] == ["Charlie", "Bravo", "Delta"]
+    expect_column(page, "needs_review", ["Charlie", "Bravo", "Delta"])
+    assert server.board(project["id"])["needs_review"] == ["Charlie", "Bravo", "Delta"]
     assert page.errors == []
 
 
