@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from .board_page import toast
-from .conftest import Server, make_git_repository
+from .conftest import SCREENSHOTS, Server, make_git_repository
 
 
 def open_settings(page: Page) -> None:
@@ -82,6 +82,8 @@ def test_project_settings_persist_and_refusals_show_at_their_field(server: Serve
     expect(dialog.get_by_test_id("project-max-turns")).to_have_value("25")
     expect(dialog.get_by_test_id("project-copy-files")).to_have_value(".env\nconfig/local.json")
     expect(dialog.get_by_test_id("project-permission-mode")).to_have_value("plan")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    dialog.screenshot(path=str(SCREENSHOTS / "project-settings.png"))
 
     # Clearing a limit sends null; an untouched form sends nothing.
     dialog.get_by_test_id("project-max-turns").fill("")
