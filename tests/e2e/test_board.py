@@ -306,7 +306,12 @@ def test_keyboard_drag_between_and_within_columns(server: Server, new_page, tmp_
     page = new_page(f"{server.url}/?project={project['id']}")
     expect_column(page, "needs_review", ["Charlie", "Delta"])
     moves: list[str] = []
-    page.on("request", lambda request: moves.append(request.url) if request.url.endswith("/move") else None)
+    page.on(
+        "request",
+        lambda request: (
+            moves.append(request.url) if request.url.endswith(("/move", "/runs", "/agents/status")) else None
+        ),
+    )
 
     # Space lifts the focused card, Tab carries it to the next column, arrows move it, Space drops.
     # It passes through Running without a request: a run would start only if it were dropped there.
@@ -325,6 +330,16 @@ def test_keyboard_drag_between_and_within_columns(server: Server, new_page, tmp_
     expect_column(page, "needs_review", ["Charlie", "Bravo", "Delta"])
     expect_column(page, "todo", ["Alpha"])
     expect_column(page, "in_progress", [])
+
+    # Escape while the card is over Running puts it back: no run starts, nothing moves.
+    card(page, "Alpha").locator("xpath=..").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    expect_column(page, "in_progress", ["Alpha"])
+    page.keyboard.press("Escape")
+    expect_column(page, "in_progress", [])
+    expect_column(page, "todo", ["Alpha"])
+    assert len(moves) == 2 and all(url.endswith("/move") for url in moves)
 
     # Enter opens the focused card.
     card(page, "Alpha").locator("xpath=..").focus()

@@ -403,6 +403,21 @@ describe('dropping on Running', () => {
 		await vi.waitFor(() => expect(api.startRun).toHaveBeenCalledWith(2));
 		expect(moveTask).toHaveBeenCalledTimes(1);
 	});
+
+	it('puts a card held on Running back when Escape ends the keyboard drag', async () => {
+		const { board, api } = await loaded([A, B], { agentsStatus: vi.fn(async () => canRun), startRun: vi.fn() });
+		board.keyboardDragging = true;
+		board.dragConsider('todo', [strip(A), strip(B)], 1);
+		await board.dragFinalize('todo', [strip(B)], 1);
+		await board.dragFinalize('in_progress', [strip(A)], 1);
+		expect(ids(board.columns)).toEqual({ todo: [2], in_progress: [1], needs_review: [], done: [] });
+		board.moves.escaping = true;
+		board.dragStopped('in_progress', [strip(A)]);
+		expect(ids(board.columns)).toEqual({ todo: [1, 2], in_progress: [], needs_review: [], done: [] });
+		expect(api.startRun).not.toHaveBeenCalled();
+		expect(api.moveTask).not.toHaveBeenCalled();
+		expect(board.moves.escaping).toBe(false);
+	});
 });
 
 describe('editing', () => {

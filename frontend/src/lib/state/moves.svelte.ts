@@ -47,6 +47,8 @@ export class BoardMoves {
 	#moves: Promise<unknown> = Promise.resolve();
 	/** A keyboard drag that carried a card onto Running: its run starts when the drag ends there. */
 	#heldOnRunning: BoardTask | null = null;
+	/** Escape ends the keyboard drag now in progress: a card held on Running goes back, no run starts. */
+	escaping = false;
 	#inflight = new Map<number, number>();
 	#ownVersions = new Map<number, number>();
 
@@ -111,10 +113,14 @@ export class BoardMoves {
 		cards.setList(status, items);
 		this.keyboardDragging = false;
 		const held = this.#heldOnRunning;
+		const escaped = this.escaping;
 		this.#heldOnRunning = null;
+		this.escaping = false;
 		if (held && !this.dragging) {
 			const index = cards.lists.in_progress.findIndex((t) => t.id === held.id);
-			if (index !== -1) void this.#start(held, index);
+			if (escaped) this.#rollback(held);
+			else if (index !== -1) void this.#start(held, index);
+			this.#host.flush();
 			return;
 		}
 		if (!this.dragging) return;
