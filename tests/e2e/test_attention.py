@@ -181,14 +181,6 @@ def test_the_board_says_how_to_give_agents_credentials(
 
 
 @pytest.fixture(scope="module")
-def fake_api() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def agent_server(tmp_path_factory: pytest.TempPathFactory, fake_api: FakeAnthropic) -> Iterator[Server]:
     yield from _start_server(tmp_path_factory.mktemp("kanban-e2e-attention"), extra_env=fake_api.env(max_retries=0))
 
