@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.fixtures.fake_anthropic import ISOLATE_VARS, FakeAnthropic, Turn
 
-from .board_page import card, cards, column, toast
+from .board_page import card, cards, column, drag_onto_card, expect_column, toast
 from .conftest import Server, _start_server
 
 RUN_TIMEOUT = 90_000  # ms: the CLI starts in ~1-3 s, slower on a busy machine
@@ -109,6 +109,14 @@ def test_filters_are_kept_in_the_url_and_across_a_reload(server: Server, new_pag
     expect(page.get_by_test_id("task-sidebar")).to_be_visible()
     expect(page).to_have_url(re.compile(r"label=bug.*task=\d+|task=\d+.*label=bug"))
     page.keyboard.press("Escape")
+    expect(page.get_by_test_id("task-sidebar")).to_be_hidden()
+
+    # A drag among the shown cards: the hidden card keeps its place after the one it followed.
+    response = drag_onto_card(page, "Fix the crash", "Fix the login")
+    assert response.ok
+    expect_column(page, "todo", ["Fix the crash", "Fix the login"])
+    expect(page.get_by_test_id("hidden-count")).to_have_text("2 cards hidden")
+    assert server.board(project["id"])["todo"] == ["Fix the crash", "Fix the login", "Write the docs"]
 
     # With the search text: both apply.
     page.get_by_test_id("search").fill("crash")
@@ -120,6 +128,7 @@ def test_filters_are_kept_in_the_url_and_across_a_reload(server: Server, new_pag
     # Clear all, then "needs me": the task in Review, and a column filter shows only its column.
     page.get_by_test_id("clear-filters").click()
     expect(page.get_by_test_id("hidden-count")).to_have_count(0)
+    expect_column(page, "todo", ["Fix the crash", "Fix the login", "Write the docs"])
     expect(page.locator('[data-testid="task-card"]')).to_have_count(4)
     page.get_by_test_id("filter-needs-me").click()
     expect(page).to_have_url(re.compile(r"needs=me"))
