@@ -38,7 +38,7 @@ describe('what an event tells the user', () => {
 			title: 'KAN-5 needs approval',
 			body: 'Bash: rm -rf build · Tidy the build'
 		});
-		expect(noticeFor(approvalEvent(77), lookup)).toMatchObject({ taskId: null, title: 'An agent needs approval' });
+		expect(noticeFor(approvalEvent(77), lookup)).toMatchObject({ taskId: null, runId: 77, title: 'An agent needs approval' });
 	});
 
 	it('a finished run: ready for review, or a workflow step done; a check step says nothing', () => {
@@ -100,14 +100,19 @@ function setUp(inFront: boolean) {
 	FakeNotification.shown = [];
 	localStorage.clear();
 	const toasts: string[] = [];
+	const actions: (() => void)[] = [];
 	const state = new AttentionState({
-		toast: (notice) => toasts.push(notice.title),
+		toast: (notice, open) => {
+			toasts.push(notice.title);
+			actions.push(open);
+		},
 		notificationApi: () => FakeNotification as unknown as typeof Notification,
 		inFront: () => inFront
 	});
 	const open = vi.fn();
-	const context: NoticeContext = { ...lookup, snapshotEventId: 100, open, isOpen: () => false };
-	return { state, toasts, open, context };
+	const openRun = vi.fn();
+	const context: NoticeContext = { ...lookup, snapshotEventId: 100, open, openRun, isOpen: () => false };
+	return { state, toasts, actions, open, openRun, context };
 }
 
 describe('toasts and browser notifications', () => {
@@ -120,6 +125,15 @@ describe('toasts and browser notifications', () => {
 		expect(state.handle(live, context)).toBeNull(); // a replay after a reconnect
 		expect(state.handle(live, { ...context, snapshotEventId: null })).toBeNull();
 		expect(toasts).toEqual(["KAN-5's run failed"]);
+	});
+
+	it("opens the task, or the run's task when the board does not hold it", () => {
+		const { state, actions, open, openRun, context } = setUp(true);
+		state.handle(approvalEvent(9), context);
+		state.handle(approvalEvent(77), context);
+		actions.forEach((action) => action());
+		expect(open).toHaveBeenCalledWith(5);
+		expect(openRun).toHaveBeenCalledWith(77);
 	});
 
 	it('leaves out the toast for an approval the open panel already asks', () => {

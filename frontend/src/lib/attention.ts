@@ -12,6 +12,8 @@ export type Notice = {
 	/** The board event it comes from (a notice is shown once per event). */
 	eventId: number;
 	taskId: number | null;
+	/** The run it is about (an approval's task may not be on the board: a search hides it). */
+	runId: number;
 	title: string;
 	body: string;
 };
@@ -53,6 +55,7 @@ export function noticeFor(event: BoardEvent, tasks: TaskLookup): Notice | null {
 			kind: 'approval',
 			eventId: event.id,
 			taskId: task?.id ?? null,
+			runId: approval.run_id,
 			title: `${who} needs approval`,
 			body: [toolSummary(approval.tool_name, approval.input ?? {}), task?.title].filter(Boolean).join(' · ')
 		};
@@ -68,6 +71,7 @@ export function noticeFor(event: BoardEvent, tasks: TaskLookup): Notice | null {
 			kind: 'finished',
 			eventId: event.id,
 			taskId: run.task_id,
+			runId: run.id,
 			title: step ? `${who} finished workflow step ${step}` : `${who} is ready for review`,
 			body: task?.title ?? ''
 		};
@@ -78,6 +82,7 @@ export function noticeFor(event: BoardEvent, tasks: TaskLookup): Notice | null {
 			kind: 'failed',
 			eventId: event.id,
 			taskId: run.task_id,
+			runId: run.id,
 			title: `${who}'s run failed`,
 			body: clip(reason, REASON_CHARS)
 		};

@@ -16,6 +16,8 @@ export type BoardFilters = {
 /** The URL's query keys, one per kind (a kind with several values repeats its key). */
 export const FILTER_KEYS = { labels: 'label', priorities: 'priority', statuses: 'status', needsMe: 'needs' } as const;
 const NEEDS_ME = 'me';
+/** Every filter key set to null: what a navigation that drops the filters passes (another project). */
+export const NO_FILTER_PARAMS: Record<string, null> = Object.fromEntries(Object.values(FILTER_KEYS).map((key) => [key, null]));
 
 export const NO_FILTERS: BoardFilters = Object.freeze({ labels: [], priorities: [], statuses: [], needsMe: false }) as BoardFilters;
 

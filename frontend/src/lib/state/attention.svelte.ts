@@ -17,22 +17,24 @@ export type NoticeContext = TaskLookup & {
 	snapshotEventId: number | null;
 	/** Open the task in the sidebar. */
 	open: (taskId: number) => void;
+	/** Open a run's task the board does not hold (it asks the server whose run it is). */
+	openRun: (runId: number) => void;
 	/** The task is open in the sidebar (its approval banner is in view). */
 	isOpen: (taskId: number) => boolean;
 };
 
 type Deps = {
-	toast?: (notice: Notice, open: (() => void) | null) => void;
+	toast?: (notice: Notice, open: () => void) => void;
 	notificationApi?: () => typeof Notification | undefined;
 	inFront?: () => boolean;
 };
 
 const SEEN_LIMIT = 500;
 
-function showToast(notice: Notice, open: (() => void) | null) {
+function showToast(notice: Notice, open: () => void) {
 	const options = {
 		description: notice.body || undefined,
-		action: open ? { label: 'Open', onClick: open } : undefined,
+		action: { label: 'Open', onClick: open },
 		duration: notice.kind === 'finished' ? 6000 : 12000
 	};
 	if (notice.kind === 'failed') toast.error(notice.title, options);
@@ -105,7 +107,7 @@ export class AttentionState {
 		if (!notice) return null;
 		this.#remember(event.id);
 		const taskId = notice.taskId;
-		const open = taskId == null ? null : () => context.open(taskId);
+		const open = taskId == null ? () => context.openRun(notice.runId) : () => context.open(taskId);
 		const inFront = this.#inFront();
 		// An approval for the task open beside the board is already asked there.
 		if (!(inFront && notice.kind === 'approval' && taskId != null && context.isOpen(taskId))) this.#toast(notice, open);
@@ -118,14 +120,14 @@ export class AttentionState {
 		if (this.#seen.size > SEEN_LIMIT) this.#seen.delete(this.#seen.values().next().value as number);
 	}
 
-	#notify(notice: Notice, open: (() => void) | null) {
+	#notify(notice: Notice, open: () => void) {
 		const api = this.#api();
 		if (!api) return;
 		try {
 			const shown = new api(notice.title, { body: notice.body, tag: `kanban-event-${notice.eventId}` });
 			shown.onclick = () => {
 				window.focus();
-				open?.();
+				open();
 				shown.close();
 			};
 		} catch {

@@ -1,4 +1,3 @@
-import { untrack } from 'svelte';
 import { isNewer } from '$lib/dependencies';
 import { toast } from 'svelte-sonner';
 import { api as defaultApi, ApiError, errorMessage, type Api } from '$lib/api/client';
@@ -114,11 +113,11 @@ export class BoardState {
 		const shown = emptyColumns();
 		for (const status of STATUSES) {
 			const list = lists[status].filter((t) => !this.isHidden(t));
-			const before = untrack(() => this.#previousShown[status]);
+			const before = this.#previousShown[status];
 			const same = before.length === list.length && list.every((t, i) => before[i] === t);
 			shown[status] = same ? before : list; // unchanged columns keep their array: no re-render
 		}
-		untrack(() => (this.#previousShown = shown));
+		this.#previousShown = shown;
 		return shown;
 	});
 
