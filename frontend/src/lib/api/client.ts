@@ -5,6 +5,7 @@
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './schema';
 import type {
+	AgentsStatus,
 	Approval,
 	ApprovalChoice,
 	Board,
@@ -203,6 +204,7 @@ export const api = {
 				body: { feedback }
 			})
 		),
+	agentsStatus: () => unwrap<AgentsStatus>(http.GET('/api/agents/status')),
 	decideApproval: (approvalId: number, decision: ApprovalChoice, message?: string) =>
 		unwrap<Approval>(
 			http.POST('/api/approvals/{approval_id}', {

@@ -36,6 +36,8 @@ export type RunStatus = RunSummary['status'];
 export type Run = Ok<paths['/api/runs/{run_id}']['get']>;
 export type Approval = Run extends { pending_approvals?: (infer A)[] } ? A : never;
 export type ApprovalChoice = Body<paths['/api/approvals/{approval_id}']['post']>['decision'];
+/** `GET /api/agents/status`: whether agents can run here, and the login command when they cannot. */
+export type AgentsStatus = Ok<paths['/api/agents/status']['get']>;
 export type RunEventPage = Ok<paths['/api/runs/{run_id}/events']['get']>;
 /** One stored event of a run; its `type` says what its payload holds (docs/api.md). */
 export type RunEvent = RunEventPage['items'][number];
