@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..db import Database
+from ..kit.signals import wait_for_signal
 from . import service
 from .service import NOTIFY_CHANNEL
 
@@ -166,8 +167,7 @@ class EventHub:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            await wait_for_signal(self._wake, self.poll_seconds)
             self._wake.clear()
             try:
                 await self._fan_out_new_events()

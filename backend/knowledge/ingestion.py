@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, undefer
 
 from ..config import Settings
 from ..db import Database
+from ..kit.signals import wait_for_signal
 from ..models import DocumentKind, DocumentStatus, KnowledgeDocument
 from . import embeddings, extract, fetch, service
 from .chunking import TARGET_CHARS, Chunk, chunk_markdown, embedding_input
@@ -65,8 +66,7 @@ class IngestionWorker:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wait_for_signal(self._wake, POLL_SECONDS)
             self._wake.clear()
             try:
                 async with self.database.session() as session:

@@ -25,6 +25,7 @@ import logging
 from ..config import Settings
 from ..db import Database
 from ..events.hub import CATCH_UP, EventHub, Subscription
+from ..kit.signals import wait_for_signal
 from ..models.base import utcnow
 from ..plugins.secrets import SecretBox
 from . import service
@@ -85,8 +86,7 @@ class NotificationWorker:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._wait_seconds())
+            await wait_for_signal(self._wake, await self._wait_seconds())
             self._wake.clear()
             try:
                 await self.run_once()

@@ -8,11 +8,11 @@ process (`decided`, called by the orchestrator's commit hook), within a second o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from ..db import Database
+from ..kit.signals import wait_for_signal
 from ..models import ApprovalStatus
 from . import service as run_service
 from .agent import AskPermission, PermissionDecision
@@ -59,8 +59,7 @@ class ApprovalBridge:
         self._signals[approval_id] = signal
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(signal.wait(), POLL_SECONDS)
+                await wait_for_signal(signal, POLL_SECONDS)
                 signal.clear()
                 if cancelled():
                     return None

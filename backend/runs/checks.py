@@ -4,7 +4,8 @@ A check step runs its command once; an agent step with `until` runs its check af
 attempt. The command runs through the shell (it is the template's, like a Makefile target),
 in a process group of its own whose id is in the run's pid file, so a cancel, a time-out and
 the recovery after a restart stop everything it started. Its output (stdout and stderr
-together) is kept, up to the last `OUTPUT_CHARS` characters, in the run's log.
+together) is kept, up to the last `OUTPUT_CHARS` characters, in the run's log; so the command
+gets the server's environment without what is the server's own (`check_environment`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,20 @@ from .processes import PID_FILE_VARIABLE, RunControl, kill_process_group
 
 OUTPUT_CHARS = 20_000
 _READ_CHUNK = 65_536
+# Secrets a check has no use for: the server's settings (the API token, the database URL with
+# its password, registry keys) and the agents' Anthropic credentials.
+SERVER_VARIABLE_PREFIX = "KANBAN_"
+AGENT_SECRET_VARIABLES = frozenset({"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"})
+
+
+def check_environment(server_environment: Mapping[str, str]) -> dict[str, str]:
+    """What a check command inherits: everything a build or test needs (PATH, HOME, proxies,
+    tool settings), none of the server's own variables or the agents' credentials."""
+    return {
+        name: value
+        for name, value in server_environment.items()
+        if not name.startswith(SERVER_VARIABLE_PREFIX) and name not in AGENT_SECRET_VARIABLES
+    }
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,7 @@ async def run_check(
     env: dict[str, str] | None = None,
 ) -> CheckOutcome:
     started = time.monotonic()
-    environment = {**os.environ, **(env or {}), PID_FILE_VARIABLE: pid_file}
+    environment = {**check_environment(os.environ), **(env or {}), PID_FILE_VARIABLE: pid_file}
     process = await asyncio.create_subprocess_shell(
         command,
         cwd=cwd,

@@ -39,6 +39,7 @@ from ..config import Settings
 from ..data_dir import make_private_dir
 from ..db import Database
 from ..errors import KanbanError
+from ..kit.signals import wait_for_signal
 from ..metrics import Metrics
 from ..models import AgentRun, Project, RunKind, RunStatus, Task
 from ..tasks import dependencies
@@ -241,8 +242,7 @@ class Orchestrator:
 
     async def _schedule_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wait_for_signal(self._wake, POLL_SECONDS)
             self._wake.clear()
             try:
                 await self._advance_workflows()

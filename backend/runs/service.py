@@ -28,6 +28,7 @@ from ..errors import Conflict, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
 from ..kit.queries import get_or_404
+from ..kit.signals import wait_for_signal
 from ..knowledge import service as knowledge_service
 from ..models import (
     ACTIVE_RUN_STATUSES,
@@ -627,8 +628,7 @@ async def follow(
                     yield record
                     cursor = record.seq
                 if not handed_over:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(listener.wake.wait(), FOLLOW_POLL_SECONDS)
+                    await wait_for_signal(listener.wake, FOLLOW_POLL_SECONDS)
                     caught_up = listener.wake.is_set()  # after a quiet spell: look at the database
                 continue
             async with database.session() as session:

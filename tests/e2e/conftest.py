@@ -163,6 +163,18 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from _start_server(tmp_path_factory.mktemp("kanban-e2e-token"), token="e2e-secret-token")
 
 
+@pytest.fixture(scope="module")
+def fake_api() -> Iterator[Any]:
+    """A started, empty fake Messages API for a module's agent server (scripts keyed per task)."""
+    from tests.fixtures.fake_anthropic import FakeAnthropic
+
+    fake = FakeAnthropic()
+    fake.start()
+    yield fake
+    fake.release_all()  # turns a failed test left hanging
+    fake.stop()
+
+
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():

@@ -269,10 +269,19 @@ def test_screenshot_of_a_populated_board(server: Server, new_page, tmp_path: Pat
     )
     page = new_page()
     page.set_viewport_size({"width": 1680, "height": 940})
+    # The test server's agents usually have no credentials (nothing here runs one); the README
+    # shows the board of a machine where they can run, so the browser is told so.
+    status = server.api("GET", "/api/agents/status")
+    page.route(
+        "**/api/agents/status",
+        lambda route: route.fulfill(json={**status, "can_run": True, "problem": None}),
+    )
     page.goto(f"{server.url}/?project={pid}&task={review['id']}")
     expect(cards(page, "todo")).to_have_count(4)
     expect(page.get_by_test_id("result-section").locator(".markdown")).to_be_visible()
     expect(page.get_by_test_id("connection-live")).to_be_visible()
+    expect(page.get_by_test_id("filter-bar")).to_be_visible()
+    expect(page.get_by_test_id("credentials-banner")).to_have_count(0)
     page.wait_for_timeout(300)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "board.png"))

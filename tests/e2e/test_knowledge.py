@@ -149,14 +149,6 @@ def test_collect_search_and_read_knowledge(knowledge_server: Server, site: str, 
 
 
 @pytest.fixture(scope="module")
-def fake_api() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def agent_server(tmp_path_factory: pytest.TempPathFactory, fake_api: FakeAnthropic) -> Iterator[Server]:
     env = {**fake_api.env(max_retries=0), "KANBAN_KNOWLEDGE_EMBEDDING_MODEL": "off"}
     yield from _start_server(tmp_path_factory.mktemp("kanban-e2e-knowledge-runs"), extra_env=env)

@@ -60,15 +60,17 @@ def echo_entry() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[tuple[FakeRegistry, dict[str, bool]]]:
-    """Both registries on one local server; `state["glama_down"]` makes the Glama side fail."""
+    """Both registries on one local server; `state["glama_down"]` makes the Glama side fail,
+    `state["official_down"]` the official one."""
     fake = FakeRegistry()
-    state = {"glama_down": False}
+    state = {"glama_down": False, "official_down": False}
     glama = glama_route([glama_server(1, name="Echo tools", description="Glama's echo")])
     fake.routes[GLAMA_PATH] = lambda params: (
         Reply(503, {"error": "maintenance"}) if state["glama_down"] else glama(params)
     )
-    fake.routes[OFFICIAL_PATH] = official_route(
-        [echo_entry(), official_entry("io.github.kanban-tests/other", packages=[])]
+    official = official_route([echo_entry(), official_entry("io.github.kanban-tests/other", packages=[])])
+    fake.routes[OFFICIAL_PATH] = lambda params: (
+        Reply(503, {"error": "maintenance"}) if state["official_down"] else official(params)
     )
     fake.start()
     yield fake, state
@@ -113,11 +115,29 @@ def test_find_install_configure_test_and_enable_a_plugin(plugin_server: Server, 
     page.get_by_test_id("plugin-search").fill("echo")
     page.get_by_test_id("plugin-search-submit").click()
     banner = page.locator('[data-testid="registry-error"][data-registry="glama"]')
-    expect(banner).to_contain_text("Glama registry unreachable")
+    expect(banner).to_have_text(
+        "Glama registry returned HTTP 503. Showing results from the Official MCP Registry only."
+    )
     result = page.locator(f'[data-testid="search-result"][data-ref="{ECHO}"]')
     expect(result).to_contain_text("Echo")
     expect(result).to_contain_text("Echoes text back")
     expect(result).to_contain_text("pypi")
+
+    # Offline: neither registry answers. One message says so, and nothing claims other results.
+    state["official_down"] = True
+    page.get_by_test_id("plugin-search").fill("anything offline")
+    page.get_by_test_id("plugin-search-submit").click()
+    offline = page.get_by_test_id("registry-error")
+    expect(offline).to_have_count(1)
+    expect(offline).to_have_attribute("data-registry", "all")
+    expect(offline).to_contain_text("No registry could be searched")
+    expect(offline.get_by_test_id("registry-reason")).to_have_text(
+        ["Glama registry returned HTTP 503.", "Official MCP Registry returned HTTP 503."]
+    )
+    expect(offline).not_to_contain_text("Showing results")
+    expect(page.get_by_test_id("no-results")).to_have_count(0)
+    state["official_down"] = False
+    page.get_by_test_id("plugin-search").fill("echo")
 
     state["glama_down"] = False
     page.get_by_test_id("source-all").click()

@@ -18,11 +18,15 @@ from tests.fixtures.fake_anthropic import FakeAnthropic, Turn
 
 from .board_page import card, drag_to_column, expect_column, toast
 from .conftest import Server, _start_server, make_git_repository
-from .test_runs import RUN_TIMEOUT, agent_server, expect_in_column, fake_api, git
-
-__all__ = ["agent_server", "fake_api"]  # fixtures, used by name
+from .test_runs import RUN_TIMEOUT, expect_in_column, git
 
 RUNS = r"/api/tasks/\d+/runs$"
+
+
+@pytest.fixture(scope="module")
+def agent_server(tmp_path_factory: pytest.TempPathFactory, fake_api: FakeAnthropic) -> Iterator[Server]:
+    """A server whose agents talk to the module's fake Messages API (no retries)."""
+    yield from _start_server(tmp_path_factory.mktemp("kanban-e2e-run-controls"), extra_env=fake_api.env(max_retries=0))
 
 
 def open_board(new_page, server: Server, project: dict, **viewport: int) -> Page:

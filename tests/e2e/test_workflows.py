@@ -21,15 +21,6 @@ FEATURE = "A dark mode toggle [e2e-workflow]"
 
 
 @pytest.fixture(scope="module")
-def fake_api() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    fake.start()
-    yield fake
-    fake.release_all()
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def agent_server(tmp_path_factory: pytest.TempPathFactory, fake_api: FakeAnthropic) -> Iterator[Server]:
     """A server whose agents talk to the fake API (no retries: a scripting mistake fails fast)."""
     yield from _start_server(tmp_path_factory.mktemp("kanban-e2e-workflows"), extra_env=fake_api.env(max_retries=0))

@@ -197,7 +197,6 @@ export const api = {
 		),
 	suggestedKey: (name: string) =>
 		unwrap<{ key: string }>(http.GET('/api/projects/suggested-key', { params: { query: { name } } })),
-	agentsStatus: () => unwrap<AgentsStatus>(http.GET('/api/agents/status')),
 	getBoard: (projectId: number, q?: string) =>
 		unwrap<Board>(
 			http.GET('/api/projects/{project_id}/board', {
@@ -252,6 +251,7 @@ export const api = {
 				body: { feedback }
 			})
 		),
+	agentsStatus: () => unwrap<AgentsStatus>(http.GET('/api/agents/status')),
 	decideApproval: (approvalId: number, decision: ApprovalChoice, message?: string) =>
 		unwrap<Approval>(
 			http.POST('/api/approvals/{approval_id}', {

@@ -21,8 +21,6 @@ export type ProjectCreate = Body<paths['/api/projects']['post']>;
 export type ProjectUpdate = Body<paths['/api/projects/{project_id}']['patch']>;
 /** What deleting a project removes (its tasks, runs, workflows; its worktrees when asked). */
 export type ProjectDeletion = Ok<paths['/api/projects/{project_id}/deletion']['get']>;
-/** Whether agents can run here, and the fix when they cannot. */
-export type AgentsStatus = Ok<paths['/api/agents/status']['get']>;
 export type Task = Ok<paths['/api/tasks/{task_id}']['get']>;
 export type TaskCreate = Body<paths['/api/tasks']['post']>;
 export type TaskUpdate = Body<paths['/api/tasks/{task_id}']['patch']>;
@@ -40,6 +38,8 @@ export type RunStatus = RunSummary['status'];
 export type Run = Ok<paths['/api/runs/{run_id}']['get']>;
 export type Approval = Run extends { pending_approvals?: (infer A)[] } ? A : never;
 export type ApprovalChoice = Body<paths['/api/approvals/{approval_id}']['post']>['decision'];
+/** `GET /api/agents/status`: whether agents can run here, and the login command when they cannot. */
+export type AgentsStatus = Ok<paths['/api/agents/status']['get']>;
 export type RunEventPage = Ok<paths['/api/runs/{run_id}/events']['get']>;
 /** One stored event of a run; its `type` says what its payload holds (docs/api.md). */
 export type RunEvent = RunEventPage['items'][number];

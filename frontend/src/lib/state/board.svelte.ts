@@ -1,16 +1,18 @@
 import { isNewer } from '$lib/dependencies';
 import { toast } from 'svelte-sonner';
 import { api as defaultApi, ApiError, errorMessage, type Api } from '$lib/api/client';
-import type {
-	BoardEvent,
-	BoardTask,
-	Project,
-	RunSummary,
-	Task,
-	TaskCreate,
-	TaskStatus,
-	TaskUpdate
+import {
+	STATUSES,
+	type BoardEvent,
+	type BoardTask,
+	type Project,
+	type RunSummary,
+	type Task,
+	type TaskCreate,
+	type TaskStatus,
+	type TaskUpdate
 } from '$lib/api/types';
+import { hasFilters, matchesFilters, mergeShown, NO_FILTERS, type BoardFilters } from '$lib/filters';
 import { BoardCards, emptyColumns, isStatus, matchesQuery, toBoardTask, type Columns } from './columns.svelte';
 import { BoardMoves } from './moves.svelte';
 import { TaskDetail } from './task-detail.svelte';
@@ -36,6 +38,12 @@ export class BoardState {
 	loading = $state(false);
 	loaded = $state(false);
 	error = $state<string | null>(null);
+	/** The newest board event the first snapshot of this project reflected (live news comes after it). */
+	snapshotEventId = $state<number | null>(null);
+	/** Board snapshots loaded so far (each load that succeeded counts one). */
+	snapshots = $state(0);
+	/** The filters of the URL: cards that do not match stay loaded but are not shown. */
+	filters = $state.raw<BoardFilters>(NO_FILTERS);
 
 	readonly cards = new BoardCards();
 	readonly moves: BoardMoves;
@@ -74,10 +82,51 @@ export class BoardState {
 		return this.cards.total;
 	}
 
+	get filtering(): boolean {
+		return hasFilters(this.filters);
+	}
+
+	/** Each column's cards the filters let through, in board order (`lists` itself without filters). */
+	get shown(): Columns {
+		return this.#shown;
+	}
+
+	/** Cards loaded (they match the search) that the filters hide. */
+	get hiddenCount(): number {
+		return this.total - STATUSES.reduce((n, s) => n + this.#shown[s].length, 0);
+	}
+
+	/** Whether the filters hide this card (its newest content decides). */
+	isHidden = (task: BoardTask): boolean => !matchesFilters(this.card(task.id) ?? task, this.filters);
+
+	/**
+	 * A column's full order from the order of its shown cards (what the drag library reports
+	 * while filters hide some): the hidden cards keep their places.
+	 */
+	withHidden = (status: TaskStatus, shown: BoardTask[], movedId: number | null = null): BoardTask[] =>
+		this.filtering ? mergeShown(this.lists[status], shown, this.isHidden, movedId) : shown;
+
+	#previousShown: Columns = emptyColumns();
+	#shown = $derived.by((): Columns => {
+		const lists = this.cards.lists;
+		if (!hasFilters(this.filters)) return lists;
+		const shown = emptyColumns();
+		for (const status of STATUSES) {
+			const list = lists[status].filter((t) => !this.isHidden(t));
+			const before = this.#previousShown[status];
+			const same = before.length === list.length && list.every((t, i) => before[i] === t);
+			shown[status] = same ? before : list; // unchanged columns keep their array: no re-render
+		}
+		this.#previousShown = shown;
+		return shown;
+	});
+
 	count = (status: TaskStatus) => this.cards.count(status);
 	card = (id: number) => this.cards.card(id);
 	find = (id: number) => this.cards.find(id);
 	findByShortId = (shortId: string) => this.cards.findByShortId(shortId);
+	/** The card whose newest run this is. */
+	findByRun = (runId: number) => this.cards.findByRun(runId);
 	/** A workflow's step cards on the board (its card's progress comes from them). */
 	workflowSteps = (workflowId: number): BoardTask[] => this.cards.workflows.get(workflowId)?.steps ?? NO_STEPS;
 	/** A workflow's own card, when it is on the board. */
@@ -154,6 +203,7 @@ export class BoardState {
 			this.project = null;
 			this.cards.clear();
 			this.loaded = false;
+			this.snapshotEventId = null;
 			this.#deleted.clear();
 			this.moves.reset();
 			this.#queue = [];
@@ -170,9 +220,11 @@ export class BoardState {
 				if (isStatus(column.status)) lists[column.status] = column.tasks.map(toBoardTask);
 			}
 			this.project = board.project;
+			if (this.snapshotEventId == null) this.snapshotEventId = board.last_event_id;
 			this.cards.replace(lists);
 			this.error = null;
 			this.loaded = true;
+			this.snapshots++;
 		} catch (err) {
 			if (seq !== this.#loadSeq) return;
 			this.error = errorMessage(err);
@@ -191,6 +243,7 @@ export class BoardState {
 		this.project = null;
 		this.cards.clear();
 		this.loaded = false;
+		this.snapshotEventId = null;
 		this.loading = false;
 		this.#loadingNow = false;
 		this.error = null;

@@ -447,3 +447,53 @@ describe('editing', () => {
 		expect(ids(board.columns).todo).toEqual([2]);
 	});
 });
+
+describe('filters', () => {
+	const strip = (t: Task): BoardTask => {
+		const { description: _d, result: _r, ...rest } = t;
+		return rest;
+	};
+	const bug = makeTask(5, 'todo', 'a05', { labels: ['bug'] }); // between A and B
+	const bug2 = makeTask(6, 'todo', 'a5', { labels: ['bug'] });
+
+	it('shows only matching cards and counts the hidden ones', async () => {
+		const { board } = await loaded([A, bug, B, bug2, D]);
+		expect(board.shown).toBe(board.lists);
+		board.filters = { labels: ['bug'], priorities: [], statuses: [], needsMe: false };
+		expect(ids(board.shown)).toEqual({ todo: [5, 6], in_progress: [], needs_review: [], done: [] });
+		expect(board.hiddenCount).toBe(3);
+		// a live change that makes a card match shows it; columns that did not change keep their array
+		const done = board.shown.done;
+		board.applyEvent(event('task.updated', { ...A, labels: ['bug'], version: 2 }));
+		expect(ids(board.shown).todo).toEqual([1, 5, 6]);
+		expect(board.shown.done).toBe(done);
+		expect(board.hiddenCount).toBe(2);
+	});
+
+	it('keeps hidden cards in place when a shown card is dragged', async () => {
+		const { board, api } = await loaded([A, bug, B, bug2], {
+			moveTask: vi.fn(async () => ({ ...bug2, position: 'a02', version: 2 }))
+		});
+		board.filters = { labels: ['bug'], priorities: [], statuses: [], needsMe: false };
+		// the library sees [bug, bug2]; bug2 is dragged above bug
+		const shown = [strip(bug2), strip(bug)];
+		board.dragConsider('todo', board.withHidden('todo', shown, 6), 6);
+		await board.dragFinalize('todo', board.withHidden('todo', shown, 6), 6);
+		expect(api.moveTask).toHaveBeenCalledWith(6, { status: 'todo', after_id: 1, version: 1 });
+		expect(ids(board.lists).todo).toEqual([1, 6, 5, 2]);
+		expect(ids(board.shown).todo).toEqual([6, 5]);
+	});
+
+	it('remembers the newest event of the first snapshot only', async () => {
+		const api = fakeApi({ getBoard: vi.fn(async () => ({ ...makeBoard([A]), last_event_id: 40 })) });
+		const board = new BoardState({ api, notify: vi.fn() });
+		await board.load(1);
+		expect(board.snapshotEventId).toBe(40);
+		api.getBoard.mockImplementation(async () => ({ ...makeBoard([A]), last_event_id: 55 }));
+		await board.load(1, 'x');
+		expect(board.snapshotEventId).toBe(40);
+		expect(board.snapshots).toBe(2);
+		await board.load(2);
+		expect(board.snapshotEventId).toBe(55);
+	});
+});

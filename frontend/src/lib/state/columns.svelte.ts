@@ -82,6 +82,11 @@ export class BoardCards {
 		return null;
 	};
 
+	findByRun = (runId: number): BoardTask | null => {
+		for (const card of this.#cards.values()) if (card.run?.id === runId) return card;
+		return null;
+	};
+
 	/** Show these columns (a freshly loaded board). */
 	replace(lists: Columns) {
 		this.#cards.clear();

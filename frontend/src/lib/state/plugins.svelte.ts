@@ -43,6 +43,31 @@ export const REGISTRY_NAMES: Record<string, string> = {
 	official: 'Official MCP Registry'
 };
 
+export type RegistryProblem = { registry: string; message: string };
+
+/**
+ * A search's registry errors as the page says them. The server's reason already names its
+ * registry ("Glama registry unreachable: …"), so it is shown as it is, once. When another
+ * registry answered, its results are shown and the message says so; when none did (offline),
+ * the page says that instead of "no servers found".
+ */
+export function registryProblems(
+	errors: Record<string, string>,
+	source: SearchSource
+): { problems: RegistryProblem[]; noneAnswered: boolean } {
+	const asked = source === 'all' ? Object.keys(REGISTRY_NAMES) : [source];
+	const failed = Object.keys(errors).filter((r) => asked.includes(r) || !(r in REGISTRY_NAMES));
+	const answered = asked.filter((r) => !(r in errors));
+	const sentence = (text: string) => (/[.!?]$/.test(text.trim()) ? text.trim() : `${text.trim()}.`);
+	const problems = failed.map((registry) => {
+		const reason = sentence(errors[registry]);
+		const named = reason.includes(REGISTRY_NAMES[registry] ?? registry) ? reason : `${REGISTRY_NAMES[registry] ?? registry}: ${reason}`;
+		const others = answered.map((r) => REGISTRY_NAMES[r] ?? r).join(' and ');
+		return { registry, message: answered.length ? `${named} Showing results from the ${others} only.` : named };
+	});
+	return { problems, noneAnswered: failed.length > 0 && answered.length === 0 };
+}
+
 /** Whether a plugin is switched on for a project (off until switched on). */
 export function enabledFor(plugin: Plugin, projectId: number | null): boolean {
 	if (projectId == null) return false;

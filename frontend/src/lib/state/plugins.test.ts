@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { followPluginEvents, PluginsState, type Plugin, type PluginsApi, type SearchItem } from './plugins.svelte';
+import { followPluginEvents, PluginsState, registryProblems, type Plugin, type PluginsApi, type SearchItem } from './plugins.svelte';
 import { ApiError } from '$lib/api/client';
 
 function item(source: 'glama' | 'official', ref: string, extra: Partial<SearchItem> = {}): SearchItem {
@@ -125,5 +125,41 @@ describe('followPluginEvents', () => {
 		expect(onResync).toHaveBeenCalledTimes(1);
 		stop();
 		expect(es.close).toHaveBeenCalled();
+	});
+});
+
+describe('registry errors as the search page says them', () => {
+	const glamaDown = 'Glama registry unreachable: could not connect (connection refused)';
+	const officialDown = 'Official MCP Registry unreachable: timed out after 10 s';
+
+	it('one registry down: its reason once, and that the other one answered', () => {
+		expect(registryProblems({ glama: glamaDown }, 'all')).toEqual({
+			problems: [
+				{
+					registry: 'glama',
+					message: `${glamaDown}. Showing results from the Official MCP Registry only.`
+				}
+			],
+			noneAnswered: false
+		});
+	});
+
+	it('every registry asked is down: no claim about results from another one', () => {
+		const both = registryProblems({ glama: glamaDown, official: officialDown }, 'all');
+		expect(both.noneAnswered).toBe(true);
+		expect(both.problems.map((p) => p.message)).toEqual([`${glamaDown}.`, `${officialDown}.`]);
+		const one = registryProblems({ official: officialDown }, 'official');
+		expect(one).toEqual({ problems: [{ registry: 'official', message: `${officialDown}.` }], noneAnswered: true });
+		for (const { message } of [...both.problems, ...one.problems]) {
+			expect(message.match(/unreachable/g)).toHaveLength(1);
+			expect(message).not.toContain('other registry');
+		}
+	});
+
+	it('names the registry when its reason does not, and says nothing without errors', () => {
+		expect(registryProblems({ glama: 'returned HTTP 503' }, 'glama').problems[0].message).toBe(
+			'Glama registry: returned HTTP 503.'
+		);
+		expect(registryProblems({}, 'all')).toEqual({ problems: [], noneAnswered: false });
 	});
 });
