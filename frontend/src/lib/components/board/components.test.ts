@@ -30,7 +30,7 @@ describe('TaskCard', () => {
 		const run = { id: 3, task_id: 1, project_id: 1, status: 'succeeded', attempt: 3, error: null, cost_usd: 0.006, task_cost_usd: 0.036 };
 		render(TaskCard, { task: { ...makeTask(1, 'needs_review', 'a0'), run } as never });
 		expect(screen.getByTestId('run-cost')).toHaveTextContent('$0.0360');
-		expect(screen.getByTestId('run-cost')).toHaveAttribute('title', "The task's runs together (3 runs)");
+		expect(screen.getByTestId('run-cost')).toHaveAttribute('title', "The task's attempts together (3 attempts)");
 	});
 
 	it('shows what blocks it, with every reason in the tooltip, and a disabled Run', async () => {
