@@ -5,6 +5,7 @@ import { vitePreprocess } from '@sveltejs/vite-plugin-svelte';
 const config = {
 	preprocess: vitePreprocess(),
 	kit: {
+		output: { bundleStrategy: 'single' },
 		// Single-page app: every route falls back to index.html, the backend serves it.
 		adapter: adapter({
 			pages: 'build',

@@ -7,6 +7,7 @@ const apiTarget = process.env.KANBAN_API_URL ?? 'http://127.0.0.1:8000';
 
 export default defineConfig({
 	plugins: [tailwindcss(), sveltekit()],
+	build: { sourcemap: Boolean(process.env.KANBAN_SOURCEMAP) },
 	server: {
 		proxy: {
 			'/api': {

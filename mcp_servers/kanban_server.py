@@ -239,8 +239,8 @@ def build_server(
         if not runs:
             return None
         run = runs[0]
-        summary = {
-            k: run[k] for k in ("id", "status", "attempt", "branch", "cost_usd", "error") if run.get(k) is not None
+        summary = {"run_id": run["id"]} | {
+            k: run[k] for k in ("attempt", "status", "branch", "cost_usd", "error") if run.get(k) is not None
         }
         if run.get("base_commit"):
             summary["diff"] = (await api.request("GET", f"/api/tasks/{task['id']}/diff"))["stats"]
@@ -296,7 +296,7 @@ def build_server(
         result = _compact_task(task)
         if run:
             started = await api.request("POST", f"/api/tasks/{task['id']}/runs", json={})
-            result["run"] = {"id": started["id"], "status": started["status"]}
+            result["run"] = {"run_id": started["id"], "attempt": started["attempt"], "status": started["status"]}
         return result
 
     @tool

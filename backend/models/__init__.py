@@ -1,6 +1,6 @@
 """Every table of the application. Alembic imports `Base.metadata` from here."""
 
-from .agent_run import ACTIVE_RUN_STATUSES, AgentRun, Approval, ApprovalStatus, RunEvent, RunKind, RunStatus
+from .agent_run import ACTIVE_RUN_STATUSES, AgentRun, Approval, ApprovalStatus, RunEvent, RunKind, RunReason, RunStatus
 from .base import Base
 from .event import BoardEvent
 from .knowledge import (
@@ -52,6 +52,7 @@ __all__ = [
     "ProjectKnowledgeBinding",
     "RunEvent",
     "RunKind",
+    "RunReason",
     "RunStatus",
     "Task",
     "TaskDependency",

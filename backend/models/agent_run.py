@@ -31,6 +31,15 @@ class RunKind(enum.StrEnum):
     check = "check"
 
 
+class RunReason(enum.StrEnum):
+    """Why a run was queued: what the user (or a check) said to the agent before it."""
+
+    start = "start"
+    changes_requested = "changes_requested"
+    check_failed = "check_failed"
+    sent_back = "sent_back"
+
+
 class ApprovalStatus(enum.StrEnum):
     pending = "pending"
     allowed = "allowed"
@@ -47,6 +56,7 @@ class AgentRun(TimestampMixin, Base):
         Index("ix_agent_runs_status_id", "status", "id"),
         CheckConstraint(f"status IN ({sql_in(RunStatus)})", name="status"),
         CheckConstraint(f"kind IN ({sql_in(RunKind)})", name="kind"),
+        CheckConstraint(f"reason IN ({sql_in(RunReason)})", name="reason"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -55,6 +65,7 @@ class AgentRun(TimestampMixin, Base):
     attempt: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(10), default=RunKind.agent.value, server_default=RunKind.agent.value)
     status: Mapped[str] = mapped_column(String(20), default=RunStatus.queued.value)
+    reason: Mapped[str] = mapped_column(String(20), default=RunReason.start.value, server_default=RunReason.start.value)
     # What the agent was asked: the task for a first run, the feedback for a follow-up.
     prompt: Mapped[str] = mapped_column(Text)
     # The Claude session this run continues (request changes, resume after a restart).

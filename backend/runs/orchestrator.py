@@ -600,7 +600,7 @@ class Orchestrator:
         """Commit what the agent changed on the task branch; the run's head commit."""
         run = execution.run
         head = await asyncio.to_thread(
-            git.commit_all, execution.worktree, f"kanban: {execution.task.title} (run {run.attempt})"
+            git.commit_all, execution.worktree, f"kanban: {execution.task.title} (attempt {run.attempt})"
         )
         return head or run.head_commit or execution.base_commit
 

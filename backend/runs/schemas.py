@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 
 from ..git import MAX_DIFF_LINES_PER_FILE, MAX_DIFF_LINES_TOTAL
 from ..kit.schemas import InputSchema, OutputSchema, TextLimits
-from ..models import ApprovalStatus, RunKind, RunStatus
+from ..models import ApprovalStatus, RunKind, RunReason, RunStatus
 from .event_types import RUN_EVENTS_DOC, RunEventType
 
 Instructions = Annotated[str, TextLimits(0, 50_000)]
@@ -60,8 +60,13 @@ class RunSummary(OutputSchema):
     id: int
     task_id: int
     project_id: int
-    attempt: int
+    attempt: int = Field(description="The task's attempt this run is: 1, 2, 3 … (the number the board shows).")
     kind: RunKind = Field(description="agent, or check: a workflow check step's command.")
+    reason: RunReason = Field(
+        description="Why it was queued: start (Run), changes_requested (the reviewer's feedback), check_failed "
+        "(an `until` check sent the attempt back with its output), sent_back (a workflow's approval step). "
+        "What the agent was told is the run's `prompt`."
+    )
     status: RunStatus
     check_passed: bool | None = Field(
         description="A workflow step's check after this run (`until`, or a check step); null when none ran."

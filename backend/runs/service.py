@@ -38,6 +38,7 @@ from ..models import (
     Project,
     RunEvent,
     RunKind,
+    RunReason,
     RunStatus,
     StepKind,
     Task,
@@ -242,6 +243,7 @@ async def _queue(
     previous: AgentRun | None,
     branch: str,
     kind: RunKind = RunKind.agent,
+    reason: RunReason = RunReason.start,
 ) -> AgentRun:
     attempt = (previous.attempt + 1) if previous else 1
     spent = await session.scalar(select(func.sum(AgentRun.cost_usd)).where(AgentRun.task_id == task.id))
@@ -251,6 +253,7 @@ async def _queue(
         attempt=attempt,
         kind=kind.value,
         status=RunStatus.queued.value,
+        reason=reason.value,
         prompt=prompt,
         resume_session_id=resume_session_id,
         branch=branch,
@@ -288,7 +291,7 @@ async def start(session: AsyncSession, task_id: int, instructions: str = "") -> 
     active = await _active_run(session, task_id)
     if active is not None:
         raise Conflict(
-            f"Task {task.short_id} already has an active run (run {active.id}, {active.status}); cancel it first"
+            f"Task {task.short_id} already has an active run (attempt {active.attempt}, {active.status}); cancel it first"
         )
     blockers = await dependencies.open_blockers(session, task_id)
     if blockers:
@@ -364,7 +367,13 @@ async def request_changes(session: AsyncSession, task_id: int, feedback: str) ->
         raise Conflict(f"Task {task.short_id} has no agent session to continue; start a new run instead")
     assert previous.branch is not None
     return await _queue(
-        session, task, feedback, resume_session_id=previous.session_id, previous=previous, branch=previous.branch
+        session,
+        task,
+        feedback,
+        resume_session_id=previous.session_id,
+        previous=previous,
+        branch=previous.branch,
+        reason=RunReason.changes_requested,
     )
 
 
@@ -385,7 +394,13 @@ async def _send_back(session: AsyncSession, approval: Task, feedback: str) -> Ag
         )
         queued.append(
             await _queue(
-                session, card, prompt, resume_session_id=previous.session_id, previous=previous, branch=previous.branch
+                session,
+                card,
+                prompt,
+                resume_session_id=previous.session_id,
+                previous=previous,
+                branch=previous.branch,
+                reason=RunReason.sent_back,
             )
         )
     if not queued:
@@ -401,7 +416,7 @@ async def resume_interrupted(session: AsyncSession, run_id: int) -> AgentRun:
     """Queue an interrupted run again; it continues its Claude session when it has one."""
     run = await get(session, run_id, for_update=True)
     if run.status != RunStatus.interrupted.value:
-        raise Conflict(f"Run {run_id} is {run.status}; only interrupted runs can be resumed")
+        raise Conflict(f"Attempt {run.attempt} (run {run_id}) is {run.status}; only interrupted runs can be resumed")
     task = await task_service.get(session, run.task_id, for_update=True)
     await task_service.lock_project(session, task.project_id)  # before the first event, like every task write
     if await _active_run(session, run.task_id) is not None:
@@ -433,7 +448,7 @@ async def request_cancel(session: AsyncSession, run_id: int) -> AgentRun:
     """A queued run is cancelled at once; a running one is flagged for its orchestrator."""
     run = await get(session, run_id, for_update=True)
     if run.status not in ACTIVE:
-        raise Conflict(f"Run {run_id} is already {run.status}")
+        raise Conflict(f"Attempt {run.attempt} (run {run_id}) is already {run.status}")
     if run.status == RunStatus.queued.value:
         await finish(session, run, RunStatus.cancelled, error="Cancelled before it started.")
     else:
@@ -886,7 +901,15 @@ async def retry_after_check(session: AsyncSession, run: AgentRun, feedback: str)
     task = await task_service.get(session, run.task_id, for_update=True)
     await task_service.lock_project(session, task.project_id)
     assert run.branch is not None
-    return await _queue(session, task, feedback, resume_session_id=run.session_id, previous=run, branch=run.branch)
+    return await _queue(
+        session,
+        task,
+        feedback,
+        resume_session_id=run.session_id,
+        previous=run,
+        branch=run.branch,
+        reason=RunReason.check_failed,
+    )
 
 
 async def check_attempts(session: AsyncSession, task_id: int) -> int:

@@ -365,9 +365,9 @@ async def delete(session: AsyncSession, task_id: int) -> None:
 
 async def _refuse_if_agent_active(session: AsyncSession, condition, what: str) -> None:
     active = [status.value for status in ACTIVE_RUN_STATUSES]
-    run_id = await session.scalar(select(AgentRun.id).where(condition, AgentRun.status.in_(active)).limit(1))
-    if run_id is not None:
-        raise Conflict(f"{what} has an agent run in progress (run {run_id}); cancel it first")
+    attempt = await session.scalar(select(AgentRun.attempt).where(condition, AgentRun.status.in_(active)).limit(1))
+    if attempt is not None:
+        raise Conflict(f"{what} has an agent run in progress (attempt {attempt}); cancel it first")
 
 
 def _search(query: Select, q: str | None, dialect: str) -> Select:

@@ -64,8 +64,9 @@ async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnt
     response = await client.post(f"/api/tasks/{task['id']}/runs", json={"instructions": f"Marker {marker}"})
     assert response.status_code == 202, response.text
     run = response.json()
-    assert run["status"] == "queued"
-    assert (await client.post(f"/api/tasks/{task['id']}/runs", json={})).status_code == 409
+    assert run["status"] == "queued" and run["reason"] == "start" and run["attempt"] == 1
+    refused = await client.post(f"/api/tasks/{task['id']}/runs", json={})
+    assert refused.status_code == 409 and "(attempt 1, " in refused.json()["detail"]
 
     run = await wait_for_status(client, task["id"], {"succeeded", "failed"})
     assert run["status"] == "succeeded", run["error"]
@@ -83,7 +84,7 @@ async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnt
     assert task_now["result"] == "Wrote hello.txt and out.txt"
 
     repo = project["workspace_path"]
-    assert git(repo, "log", "-1", "--format=%s", run["branch"]) == "kanban: Write a greeting (run 1)"
+    assert git(repo, "log", "-1", "--format=%s", run["branch"]) == "kanban: Write a greeting (attempt 1)"
     assert git(repo, "show", f"{run['branch']}:hello.txt") == "hello"
 
     diff = (await client.get(f"/api/tasks/{task['id']}/diff")).json()
@@ -111,6 +112,8 @@ async def test_run_review_request_changes_and_approve(client, agent_env: FakeAnt
     second = await wait_for_status(client, task["id"], {"succeeded", "failed"})
     assert second["status"] == "succeeded", second["error"]
     assert second["attempt"] == 2 and second["session_id"] == run["session_id"]
+    assert second["reason"] == "changes_requested"
+    assert (await client.get(f"/api/runs/{second['id']}")).json()["prompt"] == "Greet the world"
     resumed = [r for r in agent_env.main_requests() if "Greet the world" in r.all_text()]
     assert resumed and "Write a greeting" in resumed[0].all_text()  # the earlier conversation came along
     assert git(repo, "show", f"{run['branch']}:hello.txt") == "hello world"

@@ -169,6 +169,7 @@ async def test_a_check_that_fails_twice_drives_the_same_session_three_times(clie
     runs = await runs_of(client, work)
     assert [r["status"] for r in runs] == ["failed", "failed", "succeeded"]
     assert [r["check_passed"] for r in runs] == [False, False, True]
+    assert [r["reason"] for r in runs] == ["start", "check_failed", "check_failed"]
     assert len({r["session_id"] for r in runs}) == 1 and runs[0]["session_id"]
     assert runs[1]["resume_session_id"] == runs[0]["session_id"]
     assert "attempt 1 of 3" in runs[0]["error"] and "tries again" in runs[0]["error"]
@@ -243,6 +244,7 @@ async def test_an_approval_step_waits_for_a_person(client, agent_env: FakeAnthro
     )
     plan_runs = await runs_of(client, step(again, "plan")["task_id"])
     assert plan_runs[1]["resume_session_id"] == plan_runs[0]["session_id"] and "Add tests" in plan_runs[1]["prompt"]
+    assert [r["reason"] for r in plan_runs] == ["start", "sent_back"]
     approval = (await client.get(f"/api/tasks/{approval['id']}")).json()
     assert approval["description"] == "The plan: Plan B, with tests"
 

@@ -171,8 +171,32 @@ def test_run_streams_the_log_then_review_changes_and_approve(
     expect(row.first).to_contain_text("Attempt 2")
     assert any("Greet the whole world" in r.all_text() for r in fake_api.main_requests())
     sidebar.get_by_test_id("tab-log").click()
-    expect(sidebar.get_by_test_id("agent-log-tab")).to_contain_text("attempt 2")
+    expect(sidebar.get_by_test_id("agent-log-attempt")).to_have_text("Attempt 2")
     expect(log.get_by_test_id("log-text").last).to_contain_text("Now greets the world.")
+
+    # The Agent Log is one conversation: both attempts in order, the feedback as the user's message.
+    attempts = log.get_by_test_id("log-attempt")
+    expect(attempts).to_have_count(2)
+    expect(attempts.nth(0)).to_have_attribute("data-attempt", "1")
+    expect(attempts.nth(0)).to_have_attribute("data-open", "false")
+    expect(attempts.nth(1).get_by_test_id("log-attempt-label")).to_contain_text("Attempt 2 · requested changes")
+    feedback = log.locator('[data-testid="log-prompt"][data-reason="changes_requested"]')
+    expect(feedback).to_contain_text("You requested changes")
+    expect(feedback.get_by_test_id("log-prompt-text")).to_have_text("Greet the whole world")
+    expect(log.get_by_test_id("log-text").filter(has_text="friendly hello")).to_have_count(0)  # attempt 1 not loaded
+    attempts.nth(0).get_by_test_id("log-attempt-label").click()
+    expect(attempts.nth(0)).to_have_attribute("data-open", "true")
+    first_prompt = log.locator('[data-testid="log-prompt"][data-reason="start"]')
+    expect(first_prompt).to_contain_text(f"You are working on task {card(page, title).get_attribute('data-short-id')}")
+    expect(log.get_by_test_id("log-text").filter(has_text="friendly hello")).to_be_visible()
+    texts = log.locator('[data-testid="log-prompt-text"], [data-testid="log-text"]').all_inner_texts()
+    order = [i for i, text in enumerate(texts) if "friendly hello" in text or text == "Greet the whole world"]
+    assert len(order) == 2 and "friendly hello" in texts[order[0]], texts  # attempt 1's answer, then the feedback
+    # The Runs tab names the same attempts; picking the first one shows it in the conversation.
+    sidebar.get_by_test_id("tab-runs").click()
+    row.nth(1).click()
+    expect(log.get_by_test_id("log-attempt").first).to_be_in_viewport()
+    expect(log.locator('[data-testid="log-prompt"][data-reason="start"]')).to_be_visible()
 
     # Someone changed the same file on main meanwhile: approving shows the conflict, merges nothing.
     (repo / "greeting.txt").write_text("hi from a human\n")

@@ -171,12 +171,13 @@ async def test_two_way_flow_create_run_wait_result(live_server, agent_env: FakeA
             project=project["name"],
             run=True,
         )
-        assert made["run"]["status"] == "queued"
+        assert made["run"]["status"] == "queued" and made["run"]["attempt"] == 1
         waited = await call(client, "wait_for_task", task=made["short_id"], timeout=120)
         assert waited["status"] == "needs_review", waited
         result = await call(client, "get_task_result", task=made["short_id"])
     assert result["result"] == "Added notes.md"
-    assert result["run"]["status"] == "succeeded"
+    assert result["run"]["status"] == "succeeded" and result["run"]["attempt"] == 1
+    assert result["run"]["run_id"] == made["run"]["run_id"]
     assert result["run"]["diff"] == {"files": 1, "additions": 1, "deletions": 0}
     assert result["run"]["cost_usd"] > 0
 

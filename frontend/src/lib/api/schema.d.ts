@@ -2789,7 +2789,10 @@ export interface components {
         };
         /** RunRead */
         RunRead: {
-            /** Attempt */
+            /**
+             * Attempt
+             * @description The task's attempt this run is: 1, 2, 3 … (the number the board shows).
+             */
             attempt: number;
             /** Base Commit */
             base_commit: string | null;
@@ -2841,6 +2844,8 @@ export interface components {
              * @description What the agent was asked (a check run: its command).
              */
             prompt: string;
+            /** @description Why it was queued: start (Run), changes_requested (the reviewer's feedback), check_failed (an `until` check sent the attempt back with its output), sent_back (a workflow's approval step). What the agent was told is the run's `prompt`. */
+            reason: components["schemas"]["RunReason"];
             /** Result */
             result: string | null;
             /**
@@ -2863,6 +2868,12 @@ export interface components {
             /** Turns */
             turns: number | null;
         };
+        /**
+         * RunReason
+         * @description Why a run was queued: what the user (or a check) said to the agent before it.
+         * @enum {string}
+         */
+        RunReason: "start" | "changes_requested" | "check_failed" | "sent_back";
         /**
          * RunStartedEvent
          * @description An agent run started (or resumed after a restart). Payload: the run summary.
@@ -2900,7 +2911,10 @@ export interface components {
          * @description A run as shown on cards and in the run history.
          */
         RunSummary: {
-            /** Attempt */
+            /**
+             * Attempt
+             * @description The task's attempt this run is: 1, 2, 3 … (the number the board shows).
+             */
             attempt: number;
             /** Base Commit */
             base_commit: string | null;
@@ -2945,6 +2959,8 @@ export interface components {
             output_tokens: number | null;
             /** Project Id */
             project_id: number;
+            /** @description Why it was queued: start (Run), changes_requested (the reviewer's feedback), check_failed (an `until` check sent the attempt back with its output), sent_back (a workflow's approval step). What the agent was told is the run's `prompt`. */
+            reason: components["schemas"]["RunReason"];
             /** Session Id */
             session_id: string | null;
             /** Started At */

@@ -31,7 +31,7 @@ export class EventStream {
 	constructor(options: Options = {}) {
 		const url = options.url ?? eventsUrl;
 		this.#source = new ReconnectingSource({
-			url: (resuming) => url(this.#projectId!, resuming ? this.lastEventId : null),
+			url: () => url(this.#projectId!, this.lastEventId),
 			events: [...EVENT_TYPES, 'reconnect'],
 			onMessage: (type, message) => (type === 'reconnect' ? this.#source.restart() : this.#handle(message)),
 			onOpen: ({ recreated }) => {
@@ -57,14 +57,17 @@ export class EventStream {
 
 	/**
 	 * Connect to a board's stream. `onResync` runs after the EventSource had to be recreated, so
-	 * the caller can refetch in case the server could not replay everything.
+	 * the caller can refetch in case the server could not replay everything. `after` is the
+	 * event cursor of the board snapshot shown (its `last_event_id`): the server replays what
+	 * came after it, so nothing falls between the snapshot and the stream.
 	 */
 	connect = (
 		projectId: number,
 		onEvent: (event: BoardEvent) => void,
-		onResync: () => void = () => {}
+		onResync: () => void = () => {},
+		after: number | null = null
 	) => {
-		if (this.#projectId !== projectId) this.lastEventId = null;
+		if (this.#projectId !== projectId) this.lastEventId = after;
 		this.#projectId = projectId;
 		this.#onEvent = onEvent;
 		this.#onResync = onResync;

@@ -36,6 +36,23 @@ function setup() {
 describe('EventStream', () => {
 	beforeEach(() => vi.useRealTimers());
 
+	it("starts after the board snapshot's event cursor, so nothing falls between them", () => {
+		FakeSource.all = [];
+		const stream = new EventStream({
+			create: (url) => new FakeEventSource(url) as never,
+			url: (projectId, lastEventId) => `/api/events?project_id=${projectId}&last_event_id=${lastEventId}`
+		});
+		const events: BoardEvent[] = [];
+		stream.connect(2, (e) => events.push(e), () => {}, 40);
+		const source = FakeEventSource.instances.at(-1)!;
+		expect(source.url).toBe('/api/events?project_id=2&last_event_id=40');
+		source.open();
+		source.emit('task.created', 40, makeTask(1, 'todo', 'a0')); // in the snapshot already
+		source.emit('task.created', 41, makeTask(2, 'todo', 'a1'));
+		expect(events).toHaveLength(1);
+		expect(stream.lastEventId).toBe(41);
+	});
+
 	it('opens one EventSource for the board and dispatches named events', () => {
 		const { stream, events, source } = setup();
 		expect(FakeEventSource.instances).toHaveLength(1);

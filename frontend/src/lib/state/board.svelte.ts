@@ -3,6 +3,7 @@ import { toast } from 'svelte-sonner';
 import { api as defaultApi, ApiError, errorMessage, type Api } from '$lib/api/client';
 import {
 	STATUSES,
+	type Board,
 	type BoardEvent,
 	type BoardTask,
 	type Project,
@@ -26,6 +27,23 @@ type Deps = {
 	notify?: (message: string) => void;
 };
 
+type EarlyBoard = { projectId: number; q: string; response: Promise<Response> };
+
+/**
+ * The board app.html asked for before the app's script ran, when it is the one wanted: its
+ * JSON on success; null on anything else (the app asks again, and reports what fails).
+ */
+function takeEarlyBoard(projectId: number, q: string): Promise<Board | null> | null {
+	const holder = globalThis as { __kanbanBoard?: EarlyBoard };
+	const early = holder.__kanbanBoard;
+	delete holder.__kanbanBoard;
+	if (!early || early.projectId !== projectId || early.q !== q) return null;
+	return early.response.then(
+		(response) => (response.ok ? (response.json() as Promise<Board>) : null),
+		() => null
+	);
+}
+
 /**
  * State of one project's board: loading it, applying live events, and the CRUD calls. The
  * cards live in `BoardCards` (columns.svelte.ts), drag and drop and optimistic moves in
@@ -44,6 +62,8 @@ export class BoardState {
 	snapshots = $state(0);
 	/** The filters of the URL: cards that do not match stay loaded but are not shown. */
 	filters = $state.raw<BoardFilters>(NO_FILTERS);
+	/** The event cursor of the snapshot shown: the live stream starts after it. */
+	lastEventId: number | null = null;
 
 	readonly cards = new BoardCards();
 	readonly moves: BoardMoves;
@@ -55,6 +75,7 @@ export class BoardState {
 	#deleted = new Set<number>();
 	#loadSeq = 0;
 	#loadingNow = false;
+	#prefetched: { projectId: number; q: string; board: Promise<Board> } | null = null;
 
 	constructor(deps: Deps = {}) {
 		this.api = deps.api ?? defaultApi;
@@ -195,6 +216,26 @@ export class BoardState {
 		return this.#deleted.has(id);
 	}
 
+	/**
+	 * Ask for a board before the page that shows it has mounted (the route's `load`), so the
+	 * request and the server's answer overlap the app's start-up; the first `load` of that
+	 * board and query takes the answer.
+	 */
+	prefetch = (projectId: number, q = '') => {
+		const early = takeEarlyBoard(projectId, q);
+		const board = early
+			? early.then((answer) => answer ?? this.api.getBoard(projectId, q || undefined))
+			: this.api.getBoard(projectId, q || undefined);
+		board.catch(() => {}); // a failure is reported by the load that takes it
+		this.#prefetched = { projectId, q, board };
+	};
+
+	#take(projectId: number, q: string): Promise<Board> | null {
+		const held = this.#prefetched;
+		this.#prefetched = null;
+		return held && held.projectId === projectId && held.q === q ? held.board : null;
+	}
+
 	/** Load (or reload) the board. Events arriving meanwhile are queued and applied afterwards. */
 	load = async (projectId: number, q: string = this.query): Promise<void> => {
 		const seq = ++this.#loadSeq;
@@ -213,7 +254,7 @@ export class BoardState {
 		this.loading = true;
 		this.#loadingNow = true;
 		try {
-			const board = await this.api.getBoard(projectId, q || undefined);
+			const board = await (this.#take(projectId, q) ?? this.api.getBoard(projectId, q || undefined));
 			if (seq !== this.#loadSeq) return;
 			const lists = emptyColumns();
 			for (const column of board.columns) {
@@ -221,6 +262,7 @@ export class BoardState {
 			}
 			this.project = board.project;
 			if (this.snapshotEventId == null) this.snapshotEventId = board.last_event_id;
+			this.lastEventId = board.last_event_id;
 			this.cards.replace(lists);
 			this.error = null;
 			this.loaded = true;

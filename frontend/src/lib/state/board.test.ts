@@ -497,3 +497,45 @@ describe('filters', () => {
 		expect(board.snapshotEventId).toBe(55);
 	});
 });
+
+describe('prefetch', () => {
+	it('hands the board asked for before the page mounted to its first load, once', async () => {
+		const getBoard = vi.fn(async () => ({ ...makeBoard([A, B]), last_event_id: 17 }));
+		const board = new BoardState({ api: fakeApi({ getBoard }), notify: vi.fn() });
+		board.prefetch(1, '');
+		expect(getBoard).toHaveBeenCalledTimes(1);
+		await board.load(1, '');
+		expect(getBoard).toHaveBeenCalledTimes(1);
+		expect(board.lists.todo.map((t) => t.id)).toEqual([1, 2]);
+		expect(board.lastEventId).toBe(17);
+		await board.load(1, '');
+		expect(getBoard).toHaveBeenCalledTimes(2); // a reload asks again
+	});
+
+	it('is not used for another board or query', async () => {
+		const getBoard = vi.fn(async (_projectId: number, _q?: string) => makeBoard([A]));
+		const board = new BoardState({ api: fakeApi({ getBoard }), notify: vi.fn() });
+		board.prefetch(1, '');
+		await board.load(1, 'login');
+		expect(getBoard.mock.calls.map((call) => call[1])).toEqual([undefined, 'login']);
+	});
+
+	it("takes app.html's early request when it succeeded, and asks again when it did not", async () => {
+		const holder = globalThis as { __kanbanBoard?: unknown };
+		const early = { ...makeBoard([C]), last_event_id: 9 };
+		holder.__kanbanBoard = { projectId: 1, q: '', response: Promise.resolve(new Response(JSON.stringify(early))) };
+		const getBoard = vi.fn(async () => makeBoard([A]));
+		const board = new BoardState({ api: fakeApi({ getBoard }), notify: vi.fn() });
+		board.prefetch(1, '');
+		await board.load(1, '');
+		expect(getBoard).not.toHaveBeenCalled();
+		expect(board.lists.todo.map((t) => t.id)).toEqual([3]);
+		expect(holder.__kanbanBoard).toBeUndefined();
+
+		holder.__kanbanBoard = { projectId: 1, q: '', response: Promise.resolve(new Response('no', { status: 401 })) };
+		board.prefetch(1, '');
+		await board.load(1, '');
+		expect(getBoard).toHaveBeenCalledTimes(1);
+		expect(board.lists.todo.map((t) => t.id)).toEqual([1]);
+	});
+});

@@ -12,6 +12,7 @@ function runSummary(id: number, status: RunSummary['status'], extra: Partial<Run
 		attempt: id,
 		status,
 		kind: 'agent',
+		reason: 'start',
 		check_passed: null,
 		session_id: null,
 		branch: 'kanban/kan-1-task',

@@ -77,6 +77,7 @@ export function makeRun(id: number, taskId: number, status: RunSummary['status']
 		project_id: 1,
 		attempt: 1,
 		kind: 'agent',
+		reason: 'start',
 		status,
 		session_id: null,
 		branch: null,

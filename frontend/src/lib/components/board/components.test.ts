@@ -30,7 +30,7 @@ describe('TaskCard', () => {
 		const run = { id: 3, task_id: 1, project_id: 1, status: 'succeeded', attempt: 3, error: null, cost_usd: 0.006, task_cost_usd: 0.036 };
 		render(TaskCard, { task: { ...makeTask(1, 'needs_review', 'a0'), run } as never });
 		expect(screen.getByTestId('run-cost')).toHaveTextContent('$0.0360');
-		expect(screen.getByTestId('run-cost')).toHaveAttribute('title', "The task's runs together (3 runs)");
+		expect(screen.getByTestId('run-cost')).toHaveAttribute('title', "The task's attempts together (3 attempts)");
 	});
 
 	it('shows what blocks it, with every reason in the tooltip, and a disabled Run', async () => {
@@ -53,9 +53,21 @@ describe('TaskCard', () => {
 		expect(badge).toHaveTextContent('Blocked by KAN-3 +1');
 		expect(badge).toHaveAttribute('title', "KAN-3 is in To Do\nKAN-4's run failed");
 		expect(screen.getByText('auto-start')).toBeInTheDocument();
-		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		await fireEvent.mouseOver(screen.getByTestId('task-card'));
 		expect(screen.getByTestId('run-button')).toBeDisabled();
 		expect(screen.getByTestId('run-button')).toHaveAttribute('title', "Blocked: KAN-3 is in To Do\nKAN-4's run failed");
+	});
+
+	it('offers its run buttons while the pointer is over it, also over its parts, and not after', async () => {
+		render(TaskCard, { task: makeTask(4, 'todo', 'a0') });
+		const cardElement = screen.getByTestId('task-card');
+		expect(screen.queryByTestId('run-button')).toBeNull();
+		await fireEvent.mouseOver(cardElement);
+		expect(screen.getByTestId('run-button')).toBeInTheDocument();
+		await fireEvent.mouseOut(cardElement, { relatedTarget: screen.getByTestId('task-title') });
+		expect(screen.getByTestId('run-button')).toBeInTheDocument();
+		await fireEvent.mouseOut(cardElement, { relatedTarget: document.body });
+		expect(screen.queryByTestId('run-button')).toBeNull();
 	});
 
 	it('shows no badge once every task it waits for is done', () => {
@@ -69,18 +81,18 @@ describe('TaskCard', () => {
 		render(TaskCard, { task: approval });
 		expect(screen.getByTestId('step-kind')).toHaveAttribute('data-kind', 'approval');
 		expect(screen.getByRole('img', { name: 'Approval step' })).toBeInTheDocument();
-		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		await fireEvent.mouseOver(screen.getByTestId('task-card'));
 		expect(screen.queryByTestId('run-button')).toBeNull();
 		cleanup();
 
 		render(TaskCard, { task: makeTask(1, 'todo', 'a0', { workflow_id: 1 }), workflowSteps: () => [] });
-		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		await fireEvent.mouseOver(screen.getByTestId('task-card'));
 		expect(screen.queryByTestId('run-button')).toBeNull();
 		expect(screen.queryByTestId('step-kind')).toBeNull();
 		cleanup();
 
 		render(TaskCard, { task: makeTask(4, 'todo', 'a0', { workflow_id: 1, workflow_step: 'build', workflow_step_kind: 'agent' }) });
-		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		await fireEvent.mouseOver(screen.getByTestId('task-card'));
 		expect(screen.getByTestId('run-button')).toBeInTheDocument();
 	});
 

@@ -26,7 +26,7 @@ describe('LogRow: a check', () => {
 		const { rerender } = render(LogRow, { entry: check(), ontoggle });
 		expect(screen.getByTestId('log-check-command')).toHaveTextContent('make test');
 		expect(screen.getByTestId('log-check-status')).toHaveTextContent('Failed');
-		expect(screen.getByTestId('log-check-attempt')).toHaveTextContent('attempt 2 of 3');
+		expect(screen.getByTestId('log-check-attempt')).toHaveTextContent('check attempt 2 of 3');
 		expect(screen.getByTestId('log-check-exit')).toHaveTextContent('exit code 2');
 		expect(screen.getByTestId('log-check-facts')).toHaveTextContent('1.5 s');
 		expect(screen.queryByTestId('log-check-output')).toBeNull();

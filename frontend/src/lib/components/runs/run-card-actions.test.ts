@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 async function hover() {
-	await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+	await fireEvent.mouseOver(screen.getByTestId('task-card'));
 }
 
 function card(status: TaskStatus, run: Partial<RunSummary> | null = null): BoardTask {
@@ -32,7 +32,7 @@ describe('Agent buttons on a card', () => {
 		const onOpen = vi.fn();
 		render(BoardColumn, { board, status: 'todo', onOpen, onCreate: vi.fn() });
 		expect(screen.queryByTestId('run-button')).toBeNull(); // rendered on hover only
-		await fireEvent.mouseEnter(screen.getByTestId('task-card'));
+		await fireEvent.mouseOver(screen.getByTestId('task-card'));
 		await fireEvent.click(screen.getByTestId('run-button'));
 		expect(start).toHaveBeenCalledWith(1);
 		const enter = await fireEvent.keyDown(screen.getByTestId('run-button'), { key: 'Enter' });

@@ -21,6 +21,7 @@ function run(id: number, cost: number, taskCost: number): RunSummary {
 		attempt: id,
 		status: 'succeeded',
 		kind: 'agent',
+		reason: 'start',
 		check_passed: null,
 		session_id: 's',
 		branch: 'kanban/kan-1-task',
@@ -50,7 +51,7 @@ describe("A task's cost", () => {
 		});
 		const task = makeTask(1, 'needs_review', 'a0');
 		render(RunsTab, { board: new BoardState({ notify: vi.fn() }), task });
-		expect(await screen.findByTestId('runs-task-total')).toHaveTextContent('Task total $0.0360 · 3 runs');
+		expect(await screen.findByTestId('runs-task-total')).toHaveTextContent('Task total $0.0360 · 3 attempts');
 		const rows = screen.getAllByTestId('run-row');
 		expect(rows.map((row) => within(row).getByTestId('run-row-cost').textContent)).toEqual(['$0.0060', '$0.0120', '$0.0180']);
 	});
