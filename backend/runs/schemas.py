@@ -82,6 +82,16 @@ class RunSummary(OutputSchema):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    owner: str | None = Field(description="The worker executing the run while it runs; null otherwise.")
+    host: str | None = Field(
+        description="The host the run ran on (its worktree and Claude session are there); null before it started."
+    )
+    lease_expires_at: datetime | None = Field(
+        description="Until when the owner's lease holds without renewal; a live worker takes the run over after it."
+    )
+    waiting_for: str | None = Field(
+        description="Why a queued run waits when no live worker can take it (its host, its folder); null otherwise."
+    )
 
 
 class RunRead(RunSummary):
