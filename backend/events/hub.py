@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 from ..db import Database
 from ..kit.signals import wait_for_signal
@@ -119,7 +120,7 @@ class EventHub:
             self._task = None
         if self._listen_connection is not None:
             with contextlib.suppress(Exception):
-                await self._listen_connection.close()
+                await greenlet_spawn(self._listen_connection.close)  # a pooled connection's close is synchronous
             self._listen_connection = None
 
     async def _listen_for_other_processes(self) -> None:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 from .. import git
 from ..config import Settings
@@ -84,6 +85,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+# How many of the oldest queued runs a claim looks at for one this worker can take.
+CLAIM_LOOKAHEAD = 20
 RESUME_PROMPT = (
     "The board was restarted while you were working on this task. Continue where you left off "
     "and finish the task; end with a short summary of what you did."
@@ -189,7 +192,7 @@ class Orchestrator:
                     await active.task
         if self._signals is not None:
             with contextlib.suppress(Exception):
-                await self._signals.close()
+                await greenlet_spawn(self._signals.close)  # a pooled connection's close is synchronous
             self._signals = None
         with contextlib.suppress(Exception):  # its runs stay leased: a restart with its id takes them back
             async with self.database.session(write=True) as session:
@@ -358,12 +361,11 @@ class Orchestrator:
         another worker is claiming are skipped, not waited for)."""
         while len(self._active) < self.settings.max_concurrent_runs:
             async with self.database.session(write=True) as session:
-                found = await run_service.next_queued(session, self.me, self._projects, 1)
-                run = (
-                    await run_service.claim(session, found[0], self.me, self.settings.worker_lease_seconds)
-                    if found
-                    else None
-                )
+                found = await run_service.next_queued(session, self.me, CLAIM_LOOKAHEAD)
+                run_id = next((run_id for run_id, project_id, path in found if self._reaches(project_id, path)), None)
+                run = None
+                if run_id is not None:
+                    run = await run_service.claim(session, run_id, self.me, self.settings.worker_lease_seconds)
             if run is None:
                 return
             active = ActiveRun(run.id, run.lease_generation)
@@ -426,6 +428,16 @@ class Orchestrator:
         active.control.kill()
         if active.task is not None:
             active.task.cancel()
+
+    def _reaches(self, project_id: int, folder: str) -> bool:
+        """Whether this worker can work on the project: known from the last heartbeat, or
+        found now (a project made since; its folder is looked at, a stat or two)."""
+        if project_id in self._projects:
+            return True
+        if leases.reachable([(project_id, folder)]):
+            self._projects = sorted({*self._projects, project_id})
+            return True
+        return False
 
     async def _reachable_projects(self) -> list[int]:
         async with self.database.session() as session:

@@ -82,6 +82,7 @@ class RunSummary(OutputSchema):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    starts: int = Field(description="How many times the run was started: more than 1 after a restart or a takeover.")
     owner: str | None = Field(description="The worker executing the run while it runs; null otherwise.")
     host: str | None = Field(
         description="The host the run ran on (its worktree and Claude session are there); null before it started."

@@ -751,25 +751,23 @@ async def queued_ids(session: AsyncSession, limit: int) -> Sequence[int]:
     ).all()
 
 
-async def next_queued(
-    session: AsyncSession, worker: WorkerIdentity, project_ids: Sequence[int], limit: int
-) -> Sequence[int]:
-    """The oldest queued runs this worker can take (its host, a project folder it reaches),
-    their rows locked for this transaction; rows another worker is claiming are skipped
-    (SKIP LOCKED on PostgreSQL; SQLite has one writer at a time)."""
-    return (
-        await session.scalars(
-            select(AgentRun.id)
-            .where(
-                AgentRun.status == RunStatus.queued.value,
-                AgentRun.project_id.in_(list(project_ids)),
-                (AgentRun.host.is_(None)) | (AgentRun.host == worker.host),
-            )
-            .order_by(AgentRun.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+async def next_queued(session: AsyncSession, worker: WorkerIdentity, limit: int) -> Sequence[tuple[int, int, str]]:
+    """The oldest queued runs of this worker's host (or of none yet), with their project and
+    its folder (the worker takes those it reaches), their rows locked for this transaction;
+    rows another worker is claiming are skipped (SKIP LOCKED on PostgreSQL; SQLite has one
+    writer at a time)."""
+    rows = await session.execute(
+        select(AgentRun.id, AgentRun.project_id, Project.workspace_path)
+        .join(Project, Project.id == AgentRun.project_id)
+        .where(
+            AgentRun.status == RunStatus.queued.value,
+            (AgentRun.host.is_(None)) | (AgentRun.host == worker.host),
         )
-    ).all()
+        .order_by(AgentRun.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=AgentRun)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 async def claim(

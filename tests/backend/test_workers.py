@@ -328,7 +328,9 @@ async def test_cancel_approval_and_events_cross_processes(cluster):
         task = await create_task(b, project["id"], title="Long job")
         marker = f"[{task['short_id']}]"
         hang = Turn.hang(120)
-        fake.add_script(marker, [Turn.text("Thinking out loud"), hang])
+        fake.add_script(
+            marker, [Turn.tool_use("Write", {"file_path": "a.txt", "content": "a"}, text="Thinking out loud"), hang]
+        )
         run = (await b.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
         async with a.stream("GET", f"/api/runs/{run['id']}/stream") as stream:
             reader = SSEReader(stream)
@@ -424,7 +426,8 @@ async def test_a_taken_over_lease_refuses_the_old_workers_writes(kind, tmp_path)
                 await leases.register(session, old, 3, [project["id"]])
                 await leases.register(session, new, 3, [project["id"]])
             async with database.session(write=True) as session:
-                [run_id] = await run_service.next_queued(session, old, [project["id"]], 5)
+                [(run_id, project_id, _folder)] = await run_service.next_queued(session, old, 5)
+                assert project_id == project["id"]
                 run = await run_service.claim(session, run_id, old, 0.0)  # a lease that is over at once
             assert run is not None and run.owner == "old:1" and run.lease_generation == 1
             lease = Lease(old.id, run.lease_generation)
@@ -453,8 +456,8 @@ async def test_a_taken_over_lease_refuses_the_old_workers_writes(kind, tmp_path)
             elsewhere = WorkerIdentity("far:3", "build-2", 3)
             async with database.session(write=True) as session:
                 await leases.register(session, elsewhere, 3, [project["id"]])
-                assert await run_service.next_queued(session, elsewhere, [project["id"]], 5) == []
-                assert await run_service.next_queued(session, new, [], 5) == []  # a folder it cannot reach
+                assert await run_service.next_queued(session, elsewhere, 5) == []
+                assert [row[0] for row in await run_service.next_queued(session, new, 5)] == [run_id]
             async with database.session(write=True) as session:
                 await leases.stopped(session, old)
                 await leases.stopped(session, new)

@@ -2801,14 +2801,29 @@ export interface components {
             finished_at: string | null;
             /** Head Commit */
             head_commit: string | null;
+            /**
+             * Host
+             * @description The host the run ran on (its worktree and Claude session are there); null before it started.
+             */
+            host: string | null;
             /** Id */
             id: number;
             /** Input Tokens */
             input_tokens: number | null;
             /** @description agent, or check: a workflow check step's command. */
             kind: components["schemas"]["RunKind"];
+            /**
+             * Lease Expires At
+             * @description Until when the owner's lease holds without renewal; a live worker takes the run over after it.
+             */
+            lease_expires_at: string | null;
             /** Output Tokens */
             output_tokens: number | null;
+            /**
+             * Owner
+             * @description The worker executing the run while it runs; null otherwise.
+             */
+            owner: string | null;
             /** Pending Approvals */
             pending_approvals?: components["schemas"]["ApprovalRead"][];
             /** Project Id */
@@ -2829,6 +2844,11 @@ export interface components {
             session_id: string | null;
             /** Started At */
             started_at: string | null;
+            /**
+             * Starts
+             * @description How many times the run was started: more than 1 after a restart or a takeover.
+             */
+            starts: number;
             status: components["schemas"]["RunStatus"];
             /**
              * Task Cost Usd
@@ -2839,6 +2859,11 @@ export interface components {
             task_id: number;
             /** Turns */
             turns: number | null;
+            /**
+             * Waiting For
+             * @description Why a queued run waits when no live worker can take it (its host, its folder); null otherwise.
+             */
+            waiting_for: string | null;
         };
         /**
          * RunStartedEvent
@@ -2906,20 +2931,40 @@ export interface components {
             finished_at: string | null;
             /** Head Commit */
             head_commit: string | null;
+            /**
+             * Host
+             * @description The host the run ran on (its worktree and Claude session are there); null before it started.
+             */
+            host: string | null;
             /** Id */
             id: number;
             /** Input Tokens */
             input_tokens: number | null;
             /** @description agent, or check: a workflow check step's command. */
             kind: components["schemas"]["RunKind"];
+            /**
+             * Lease Expires At
+             * @description Until when the owner's lease holds without renewal; a live worker takes the run over after it.
+             */
+            lease_expires_at: string | null;
             /** Output Tokens */
             output_tokens: number | null;
+            /**
+             * Owner
+             * @description The worker executing the run while it runs; null otherwise.
+             */
+            owner: string | null;
             /** Project Id */
             project_id: number;
             /** Session Id */
             session_id: string | null;
             /** Started At */
             started_at: string | null;
+            /**
+             * Starts
+             * @description How many times the run was started: more than 1 after a restart or a takeover.
+             */
+            starts: number;
             status: components["schemas"]["RunStatus"];
             /**
              * Task Cost Usd
@@ -2930,6 +2975,11 @@ export interface components {
             task_id: number;
             /** Turns */
             turns: number | null;
+            /**
+             * Waiting For
+             * @description Why a queued run waits when no live worker can take it (its host, its folder); null otherwise.
+             */
+            waiting_for: string | null;
         };
         /**
          * RunUpdatedEvent
