@@ -128,7 +128,15 @@ async def heartbeat(
 
 
 async def stopped(session: AsyncSession, me: WorkerIdentity) -> None:
-    await session.execute(update(Worker).where(Worker.id == me.id).values(stopped_at=utcnow()))
+    """This worker stopped (its agents are stopped): its runs' leases end now, so another
+    worker takes them over at its next heartbeat (or this one, restarted with the same id)."""
+    now = utcnow()
+    await session.execute(update(Worker).where(Worker.id == me.id).values(stopped_at=now))
+    await session.execute(
+        update(_RUNS)
+        .where(_RUNS.c.owner == me.id, _RUNS.c.status.in_(IN_PROGRESS))
+        .values(lease_expires_at=now, updated_at=_RUNS.c.updated_at)
+    )
 
 
 async def generations(session: AsyncSession, run_ids: Sequence[int]) -> dict[int, int]:

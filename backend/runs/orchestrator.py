@@ -383,7 +383,7 @@ class Orchestrator:
                 raise
             except Exception:
                 log.exception("worker heartbeat failed; retrying")
-            if time.monotonic() - self._renewed_at > self.settings.worker_lease_seconds:
+            if self._shared and time.monotonic() - self._renewed_at > self.settings.worker_lease_seconds:
                 # Not renewed for a whole lease: another worker may have taken the runs over.
                 for run_id in list(self._active):
                     self._fence(run_id, "its lease could not be renewed")
@@ -406,10 +406,18 @@ class Orchestrator:
                 active = self._active.get(run_id)
                 if active is not None and now.get(run_id, active.generation) != active.generation:
                     self._fence(run_id, "another worker took it over")
-        await self._take_over_expired()
-        async with self.database.session(write=True) as session:
-            await run_service.note_waiting(session, self.settings.worker_lease_seconds)
+        if self._shared:
+            await self._take_over_expired()
+            async with self.database.session(write=True) as session:
+                await run_service.note_waiting(session, self.settings.worker_lease_seconds)
         self.wake()  # reachable folders may have changed
+
+    @property
+    def _shared(self) -> bool:
+        """Other workers may share the database (PostgreSQL). On SQLite this process is the
+        only one: nothing to take over from others, no one to wait for, and a run whose
+        folder is gone fails as it starts, saying so, instead of waiting."""
+        return self.database.kind == "postgresql"
 
     async def _take_over_expired(self) -> None:
         async with self.database.session(write=True) as session:
@@ -432,7 +440,7 @@ class Orchestrator:
     def _reaches(self, project_id: int, folder: str) -> bool:
         """Whether this worker can work on the project: known from the last heartbeat, or
         found now (a project made since; its folder is looked at, a stat or two)."""
-        if project_id in self._projects:
+        if project_id in self._projects or not self._shared:
             return True
         if leases.reachable([(project_id, folder)]):
             self._projects = sorted({*self._projects, project_id})

@@ -216,7 +216,7 @@ async def test_two_apis_and_two_workers_run_30_runs_each_exactly_once(cluster):
             response = await client.post(
                 f"/api/tasks/{task['id']}/runs", json={"instructions": f"[{task['short_id']}]"}
             )
-            assert response.status_code == 201, response.text
+            assert response.status_code == 202, response.text
             runs.append(response.json())
         finished = [await wait_for_status(a, task["id"], {"succeeded", "failed"}, timeout=600) for task in tasks]
         elapsed = time.monotonic() - started
