@@ -31,7 +31,10 @@ from .monitoring import metrics_router
 from .plugins import service as plugin_service
 from .plugins.secrets import SecretBox
 from .runs import monitoring as run_monitoring
+from .runs import service as run_service
 from .runs.agent import Executor
+from .runs.live import RunListeners
+from .runs.service import RUN_EVENTS_CHANNEL
 from .security import RequestGuard, redact_access_log
 from .worker import AgentWorker, SchemaNotCurrent, check_schema
 
@@ -62,7 +65,12 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             await check_schema(database)
             database.on_commit(run_monitoring.counting(metrics))
             hub = EventHub(database, poll_seconds=settings.event_poll_seconds)
+            # The followers of run logs: events this process writes are handed to them, other
+            # processes' batches make them read the database (NOTIFY on PostgreSQL).
+            listeners = RunListeners()
+            hub.listen(RUN_EVENTS_CHANNEL, run_service.other_process_wrote(listeners))
             await hub.start()
+            app.state.run_listeners = listeners
             app.state.database = database
             app.state.hub = hub
             app.state.secrets = SecretBox.for_data_dir(settings.data_dir)
@@ -70,7 +78,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
             await _register_builtin_plugins(database)
             worker = None
             if settings.run_agents:
-                worker = AgentWorker(database, settings, hub, app.state.secrets, executor, metrics)
+                worker = AgentWorker(database, settings, hub, app.state.secrets, executor, metrics, listeners)
                 await worker.start()
             app.state.worker = worker
             app.state.orchestrator = worker.orchestrator if worker is not None else None

@@ -24,6 +24,7 @@ from .notifications.delivery import NotificationWorker
 from .plugins.secrets import SecretBox
 from .runs import monitoring as run_monitoring
 from .runs.agent import Executor
+from .runs.live import RunListeners
 from .runs.orchestrator import Orchestrator
 from .singleton_lock import SingletonLock
 
@@ -56,12 +57,13 @@ class AgentWorker:
         box: SecretBox,
         executor: Executor | None = None,
         metrics: Metrics | None = None,
+        listeners: RunListeners | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
         self.hub = hub
         self.box = box
-        self.orchestrator = Orchestrator(database, settings, executor, metrics)
+        self.orchestrator = Orchestrator(database, settings, executor, metrics, listeners)
         self.ingestion: IngestionWorker | None = None
         self.notifications: NotificationWorker | None = None
         self._lock = SingletonLock(database) if database.kind == "postgresql" else None
@@ -110,8 +112,9 @@ class AgentWorker:
 
 async def work(settings: Settings) -> None:
     """`kanban worker`: run agents against the database until SIGTERM or SIGINT, nothing of
-    the HTTP API. Its runs stay leased when it stops; a restart with the same id takes them
-    back at once, another worker after their lease expired."""
+    the HTTP API. Stopping ends its runs' leases: another worker of the host takes them over at
+    its next heartbeat, or this one restarted with the same id at its start. A killed worker's
+    runs are taken over once their leases expire (or at once by its restart with the same id)."""
     database = Database(settings)
     try:
         await check_schema(database)

@@ -128,14 +128,19 @@ class Execution:
 
 class Orchestrator:
     def __init__(
-        self, database: Database, settings: Settings, executor: Executor | None = None, metrics: Metrics | None = None
+        self,
+        database: Database,
+        settings: Settings,
+        executor: Executor | None = None,
+        metrics: Metrics | None = None,
+        listeners: RunListeners | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
         self.metrics = metrics
         self.executor = executor or ClaudeExecutor()
         self.cli_path = settings.claude_cli or bundled_cli_path()
-        self.listeners = RunListeners()
+        self.listeners = listeners or RunListeners()
         self.approvals = ApprovalBridge(database)
         self.files = AgentFiles(settings.data_dir / "agents")
         self.enabled = True
@@ -194,7 +199,7 @@ class Orchestrator:
             with contextlib.suppress(Exception):
                 await greenlet_spawn(self._signals.close)  # a pooled connection's close is synchronous
             self._signals = None
-        with contextlib.suppress(Exception):  # its runs stay leased: a restart with its id takes them back
+        with contextlib.suppress(Exception):  # its runs' leases end: they resume elsewhere or on a restart
             async with self.database.session(write=True) as session:
                 await leases.stopped(session, self.me)
 

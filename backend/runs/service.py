@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -68,6 +69,8 @@ IN_PROGRESS = [RunStatus.running.value, RunStatus.waiting_approval.value]
 RUN_CHANGES = "run_changes"
 # PostgreSQL: run changes for the other processes, as `<kind>:<id>`.
 RUN_SIGNALS_CHANNEL = "kanban_runs"
+# PostgreSQL: a batch of a run's events committed, as `<run id>:<pid of the writing process>`.
+RUN_EVENTS_CHANNEL = "kanban_run_events"
 
 
 class RunChangeKind(StrEnum):
@@ -711,7 +714,25 @@ async def append_events(
     )
     if session_id:
         await connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(session_id=session_id))
+    if connection.dialect.name == "postgresql":  # delivered with the commit: other processes' followers read
+        await connection.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": RUN_EVENTS_CHANNEL, "payload": f"{run_id}:{os.getpid()}"},
+        )
     return records
+
+
+def other_process_wrote(listeners: RunListeners) -> Callable[[str], None]:
+    """The `RUN_EVENTS_CHANNEL` callback: a batch another process wrote makes the run's
+    followers here read the database at once (this process's own batches are handed over)."""
+    me = str(os.getpid())
+
+    def wrote(payload: str) -> None:
+        run_id, _, pid = payload.partition(":")
+        if pid != me and run_id.isdigit():
+            listeners.changed(int(run_id))
+
+    return wrote
 
 
 async def last_seq(session: AsyncSession, run_id: int) -> int:

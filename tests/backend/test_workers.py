@@ -12,10 +12,12 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -187,6 +189,19 @@ async def _wait_for(condition, what: str, timeout: float):
         await asyncio.sleep(0.2)
 
 
+async def _hanging_run(http: httpx.AsyncClient, fake: FakeAnthropic, project_id: int, title: str):
+    """A run that wrote a file and now waits for a model reply that does not come: its task,
+    the run as it is then (owner, session), and the hanging turn."""
+    task = await create_task(http, project_id, title=title)
+    marker = f"[{task['short_id']}]"
+    hang = Turn.hang(300)
+    fake.add_script(marker, [Turn.tool_use("Write", {"file_path": "before.txt", "content": "x\n"}), hang])
+    run = (await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
+    await asyncio.to_thread(hang.wait_started, 60)
+    await asyncio.sleep(0.5)  # the batch with the tool result reaches the database
+    return task, (await http.get(f"/api/runs/{run['id']}")).json(), hang
+
+
 async def test_two_apis_and_two_workers_run_30_runs_each_exactly_once(cluster):
     group, fake = cluster
     api_a = await asyncio.to_thread(group.start_api)
@@ -248,17 +263,10 @@ async def test_a_killed_worker_is_taken_over_and_a_paused_one_is_fenced(cluster)
         project = await create_project(http)
 
         # kill -9 the worker running a run: another takes it over and resumes its session.
-        task = await create_task(http, project["id"], title="Survive a dead worker")
-        marker = f"[{task['short_id']}]"
-        hang = Turn.hang(300)
-        fake.add_script(marker, [Turn.tool_use("Write", {"file_path": "before.txt", "content": "x\n"}), hang])
-        run = (await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
-        await asyncio.to_thread(hang.wait_started, 60)
-        await asyncio.sleep(0.5)  # the batch with the tool result reaches the database
+        task, run, hang = await _hanging_run(http, fake, project["id"], "Survive a dead worker")
         before = await all_events(http, run["id"])
-        current = (await http.get(f"/api/runs/{run['id']}")).json()
-        owner, session_id = current["owner"], current["session_id"]
-        assert owner in group.workers and session_id and current["lease_expires_at"]
+        owner, session_id = run["owner"], run["session_id"]
+        assert owner in group.workers and session_id and run["lease_expires_at"]
         assert any(event["type"] == "tool_result" for event in before)
         fake.add_script(session_id, [Turn.text("Finished after the takeover")])
         killed_at = time.monotonic()
@@ -283,15 +291,8 @@ async def test_a_killed_worker_is_taken_over_and_a_paused_one_is_fenced(cluster)
         # SIGSTOP a worker mid-run: it is taken over; resumed (SIGCONT), its late writes are refused.
         group.start_worker("worker-3")
         await asyncio.to_thread(group.wait_alive, survivor, "worker-3")
-        task = await create_task(http, project["id"], title="Survive a paused worker")
-        marker = f"[{task['short_id']}]"
-        hang = Turn.hang(300)
-        fake.add_script(marker, [Turn.tool_use("Write", {"file_path": "paused.txt", "content": "y\n"}), hang])
-        run = (await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
-        await asyncio.to_thread(hang.wait_started, 60)
-        await asyncio.sleep(0.5)
-        current = (await http.get(f"/api/runs/{run['id']}")).json()
-        paused, session_id = current["owner"], current["session_id"]
+        task, run, hang = await _hanging_run(http, fake, project["id"], "Survive a paused worker")
+        paused, session_id = run["owner"], run["session_id"]
         fake.add_script(session_id, [Turn.text("Finished while the other worker slept")])
         os.kill(group.workers[paused].pid, signal.SIGSTOP)
         try:
@@ -333,10 +334,18 @@ async def test_cancel_approval_and_events_cross_processes(cluster):
         )
         run = (await b.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
         async with a.stream("GET", f"/api/runs/{run['id']}/stream") as stream:
+            subscribed = datetime.now(UTC)
             reader = SSEReader(stream)
-            seen = []
-            while not any("Thinking out loud" in json.dumps(event) for event in seen):
-                seen.append((await asyncio.wait_for(reader.next(), 60)).json)
+            seen, delays = [], []
+            while not any(event["type"] == "tool_result" for event in seen):
+                event = (await asyncio.wait_for(reader.next(), 60)).json
+                written = datetime.fromisoformat(event["created_at"])
+                if written > subscribed:  # written by the worker while A's subscriber waited
+                    delays.append((datetime.now(UTC) - written).total_seconds())
+                seen.append(event)
+        assert any("Thinking out loud" in json.dumps(event) for event in seen)
+        # NOTIFY wakes A's follower when the worker's batch commits (the fallback poll is 1 s).
+        assert len(delays) >= 2 and statistics.median(delays) < 0.5, delays
         await asyncio.to_thread(hang.wait_started, 60)
         started = time.monotonic()
         response = await a.post(f"/api/runs/{run['id']}/cancel")
@@ -477,3 +486,18 @@ async def test_a_taken_over_lease_refuses_the_old_workers_writes(kind, tmp_path)
             assert renewed == {run_id: 3}
     finally:
         await asyncio.to_thread(drop)
+
+
+def test_kanban_worker_needs_postgresql_and_a_lease_longer_than_the_heartbeat(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
+    command = [sys.executable, "-m", "backend.cli", "worker", "--data-dir", str(tmp_path)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "`kanban worker` needs a PostgreSQL database" in result.stderr, result.stderr
+    assert not (tmp_path / "kanban.db").exists()
+
+    env.update(KANBAN_WORKER_HEARTBEAT_SECONDS="10", KANBAN_WORKER_LEASE_SECONDS="5")
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "worker_lease_seconds (5) must be longer than worker_heartbeat_seconds (10)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
