@@ -323,7 +323,7 @@ async def test_cancel_approval_and_events_cross_processes(cluster):
     group.start_worker("worker-1")
     await asyncio.to_thread(group.wait_alive, "worker-1")
     async with httpx.AsyncClient(base_url=api_a, timeout=30) as a, httpx.AsyncClient(base_url=api_b, timeout=30) as b:
-        project = await create_project(b, permission_mode="default")
+        project = await create_project(b)
 
         # An event the worker writes reaches an SSE subscriber of A; a cancel sent to A stops the run.
         task = await create_task(b, project["id"], title="Long job")
@@ -355,7 +355,8 @@ async def test_cancel_approval_and_events_cross_processes(cluster):
         assert time.monotonic() - started < 5
 
         # An approval answered on A unblocks the worker's agent at once.
-        task = await create_task(b, project["id"], title="Needs approval")
+        asking = await create_project(b, permission_mode="default")
+        task = await create_task(b, asking["id"], title="Needs approval")
         marker = f"[{task['short_id']}]"
         fake.add_script(
             marker,
