@@ -52,15 +52,16 @@ def _marker(phase: str, i: int) -> str:
     return f"[{phase}-{i}]"
 
 
-async def _runs_followed_elsewhere(urls: list[str], phase: str) -> tuple[list[float], int, float]:
+async def _runs_followed_elsewhere(urls: list[str], phase: str) -> tuple[list[float], int, float, list[str]]:
     """30 runs, run i queued through urls[i % n] and followed through urls[(i + 1) % n]:
-    delivery latencies of the live text events, events lost, and the seconds until all ended."""
+    delivery latencies of the live text events, events lost, the seconds until all ended, and
+    the errors of the runs that did not succeed."""
     latencies: list[float] = []
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=urls[0], timeout=60) as first:
         project_id = await _setup(first)
     async with httpx.AsyncClient(timeout=60) as http:
-        streams = []
+        streams, run_ids = [], []
         for i in range(RUNS):
             queue_url, follow_url = urls[i % len(urls)], urls[(i + 1) % len(urls)]
             task = (
@@ -69,9 +70,16 @@ async def _runs_followed_elsewhere(urls: list[str], phase: str) -> tuple[list[fl
             run = (
                 await http.post(f"{queue_url}/api/tasks/{task['id']}/runs", json={"instructions": _marker(phase, i)})
             ).json()
+            run_ids.append(run["id"])
             streams.append(asyncio.create_task(_stream_latencies(follow_url, run["id"], latencies)))
         received = await asyncio.gather(*streams)
-    return latencies, RUNS * EVENTS_PER_RUN - sum(received), time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        failed = []
+        for run_id in run_ids:
+            run = (await http.get(f"{urls[0]}/api/runs/{run_id}")).json()
+            if run["status"] != "succeeded":
+                failed.append(f"run {run_id} {run['status']}: {run['error']}")
+    return latencies, RUNS * EVENTS_PER_RUN - sum(received), elapsed, failed
 
 
 async def _takeover_seconds(api: str, workers: dict[str, subprocess.Popen], start_worker, marker: str) -> float:
@@ -156,7 +164,7 @@ def run(quick: bool = False) -> list[Row]:
                 start_worker(f"bench-worker-{i}")
             try:
                 urls = [api.url for api in apis]
-                latencies, lost, cluster_seconds = asyncio.run(_runs_followed_elsewhere(urls, "cluster"))
+                latencies, lost, cluster_seconds, failed = asyncio.run(_runs_followed_elsewhere(urls, "cluster"))
                 takeovers = [
                     asyncio.run(_takeover_seconds(urls[0], workers, start_worker, _marker("takeover", i)))
                     for i in range(kills)
@@ -170,7 +178,7 @@ def run(quick: bool = False) -> list[Row]:
         with fake_api_process(scripts) as env:
             total = str(PROCESSES * RUNS_PER_WORKER)
             with kanban_server(**env, KANBAN_MAX_CONCURRENT_RUNS=total, KANBAN_LOG_LEVEL="warning") as server:
-                _, _, single_seconds = asyncio.run(_runs_followed_elsewhere([server.url], "single"))
+                _, _, single_seconds, single_failed = asyncio.run(_runs_followed_elsewhere([server.url], "single"))
     finally:
         _sql(f'DROP SCHEMA "{schema}" CASCADE')
     p99 = percentile(latencies, 99)
@@ -185,6 +193,14 @@ def run(quick: bool = False) -> list[Row]:
         ),
         Row("scale-out", "SSE delivery p99 across processes", f"{p99:.1f} ms", "< 250 ms", p99 < 250),
         Row("scale-out", "events lost", str(lost), "0", lost == 0),
+        Row(
+            "scale-out",
+            "runs that did not succeed: cluster, one server",
+            f"{len(failed)}, {len(single_failed)}"
+            + (f" ({'; '.join((failed + single_failed)[:3])[:300]})" if failed or single_failed else ""),
+            "0, 0",
+            not failed and not single_failed,
+        ),
         Row(
             "scale-out",
             f"runs per minute: cluster vs one kanban serve (SQLite, {total} at once)",

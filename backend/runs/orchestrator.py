@@ -302,10 +302,11 @@ class Orchestrator:
         """Take over a run (read locked) whose worker lost it: on this host, its agent's
         processes are killed first (a paused worker's agent would go on)."""
         if run.host in (None, self.me.host):
+            # A check's group is led by its shell, not the CLI: its recorded id is trusted.
+            leader = None if run.kind == RunKind.check.value else self.cli_path
             for pid_file in self.files.pid_files_of(run.id):
-                if kill_process_group(pid_file, cli_path=self.cli_path, forget=True):
-                    log.warning("run %s: killed the agent processes left by worker %s", run.id, run.owner)
-                kill_process_group(pid_file, forget=True)  # a check's command group
+                if kill_process_group(pid_file, cli_path=leader, forget=True):
+                    log.warning("run %s: killed the processes left by worker %s", run.id, run.owner)
         previous = run.owner
         state = await run_service.take_over(
             session, run, self.me, resume=self.settings.resume_interrupted, interrupted_error=INTERRUPTED_BY_RESTART
@@ -536,7 +537,8 @@ class Orchestrator:
         if run.starts > 1:  # started before, on this host: whatever an earlier generation left runs no more
             for pid_file in self.files.pid_files_of(run.id):
                 if pid_file != self.files.pid_file(run.id, active.generation):
-                    kill_process_group(pid_file, cli_path=self.cli_path, forget=True)
+                    leader = None if run.kind == RunKind.check.value else self.cli_path
+                    kill_process_group(pid_file, cli_path=leader, forget=True)
         timed = self.metrics.event_write.observe if self.metrics is not None else None
         writer = RunEventWriter(
             self.database,

@@ -2686,7 +2686,7 @@ export interface components {
              *     - `result`: The agent finished: `{subtype, is_error, result, errors, cost_usd, session_cost_usd, input_tokens, output_tokens, turns, duration_ms, session_id, terminal_reason}` (`cost_usd` is the run's own, `session_cost_usd` the session's total).
              *     - `error`: The run or the model API failed: `{message}`.
              *     - `check`: A workflow check ran in the task's worktree: `{command, status, exit_code, output, truncated, duration_ms, attempt, max_attempts}`; `status` is running (it started), passed, failed or timed_out.
-             *     - `status`: The run's state changed (started, resumed, ended): `{status}`, and on a start `attempt` and `start`.
+             *     - `status`: The run's state changed (started, resumed, ended): `{status}`, and on a start `attempt`, `start` and the `worker` and `host` that started it.
              * @example tool_use
              */
             type: components["schemas"]["RunEventType"];
