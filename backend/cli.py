@@ -34,7 +34,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
     overrides: dict[str, Any] = {
         name: getattr(args, name)
-        for name in ("data_dir", "database_url", "host", "port")
+        for name in ("data_dir", "database_url", "host", "port", "worker_id")
         if getattr(args, name, None) is not None
     }
     try:
@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="Interface to bind (env KANBAN_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="Port (env KANBAN_PORT; default 8000)")
     _add_database_options(serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="Run agents against a PostgreSQL database (nothing of the API): takes queued runs, leases them, "
+        "takes over the runs of workers that died",
+    )
+    worker.add_argument("--id", dest="worker_id", help="Worker id (env KANBAN_WORKER_ID; default <host>:<pid>)")
+    _add_database_options(worker)
 
     commands.add_parser(
         "mcp",
@@ -136,6 +144,27 @@ def serve(settings: Settings) -> None:
     uvicorn.Server(config).run(sockets=[listener])
 
 
+def work(settings: Settings) -> None:
+    """`kanban worker`: PostgreSQL only (on SQLite one process, `kanban serve`, runs everything)."""
+    import asyncio
+
+    from .worker import SchemaNotCurrent
+    from .worker import work as run_worker
+
+    if settings.database_kind != "postgresql":
+        raise SystemExit(
+            "kanban: `kanban worker` needs a PostgreSQL database (KANBAN_DATABASE_URL): on SQLite one process "
+            "serves the board and runs the agents, `kanban serve`."
+        )
+    if not settings.run_agents:
+        raise SystemExit("kanban: KANBAN_RUN_AGENTS=false: a worker that runs no agents has nothing to do.")
+    data_dir.secure(settings.data_dir)
+    try:
+        asyncio.run(run_worker(settings))
+    except SchemaNotCurrent as exc:
+        raise SystemExit(f"kanban: {exc}") from None
+
+
 def _uvicorn_log_config() -> dict[str, Any]:
     """uvicorn's logging, with `?token=` values masked in the access log."""
     import copy
@@ -164,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings(args)
     if args.command == "serve":
         serve(settings)
+    elif args.command == "worker":
+        work(settings)
     elif args.command == "status":
         from .status import main as status
 

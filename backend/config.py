@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcp_client.discovery import DEFAULT_GLAMA_URL, DEFAULT_OFFICIAL_URL
@@ -77,8 +77,32 @@ class Settings(BaseSettings):
     # Agent runs
     run_agents: bool = Field(
         default=True,
-        description="Run agents in this process. With several API processes on one PostgreSQL "
-        "database, let exactly one of them run agents.",
+        description="Run agents in this process (an embedded worker). On PostgreSQL any number of "
+        "processes may run agents (`kanban serve` with this on, `kanban worker`); with it off, serve only serves.",
+    )
+    worker_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="This process's worker id (the owner of the runs it executes). Default: <host>:<pid>. A "
+        "worker restarted with the same id takes its own runs back at once.",
+    )
+    worker_host: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="The host name a worker records (runs continue their Claude session on the same host). "
+        "Default: the machine's host name.",
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How often a worker reports itself and renews its runs' leases."
+    )
+    worker_lease_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="How long a run's lease lasts without renewal: a worker that stopped heartbeating loses "
+        "its runs after this (then a live worker takes them over). Must exceed the heartbeat.",
     )
     max_concurrent_runs: int = Field(
         default=3, ge=1, le=64, description="Agent runs at the same time; the rest wait in order."
@@ -156,6 +180,15 @@ class Settings(BaseSettings):
         description="The waits between a notification's attempts, in seconds (comma separated in the "
         "environment): a delivery is tried once more than there are waits, then marked failed.",
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_heartbeat(self) -> Settings:
+        if self.worker_lease_seconds <= self.worker_heartbeat_seconds:
+            raise ValueError(
+                f"worker_lease_seconds ({self.worker_lease_seconds:g}) must be longer than "
+                f"worker_heartbeat_seconds ({self.worker_heartbeat_seconds:g}): each heartbeat renews the lease"
+            )
+        return self
 
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod

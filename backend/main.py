@@ -26,35 +26,20 @@ from .config import Settings
 from .db import Database
 from .errors import KanbanError
 from .events.hub import EventHub
-from .knowledge.ingestion import IngestionWorker
 from .metrics import Metrics
-from .migrations_runner import current_revision, head_revision
 from .monitoring import metrics_router
-from .notifications.delivery import NotificationWorker
 from .plugins import service as plugin_service
 from .plugins.secrets import SecretBox
 from .runs import monitoring as run_monitoring
+from .runs import service as run_service
 from .runs.agent import Executor
-from .runs.orchestrator import Orchestrator
+from .runs.live import RunListeners
+from .runs.service import RUN_EVENTS_CHANNEL
 from .security import RequestGuard, redact_access_log
+from .worker import AgentWorker, SchemaNotCurrent, check_schema
 
 log = logging.getLogger("backend")
 SOURCE_FRONTEND = Path(__file__).resolve().parent.parent / "frontend" / "build"
-
-
-class SchemaNotCurrent(RuntimeError):
-    pass
-
-
-async def _check_schema(database: Database) -> None:
-    async with database.engine.connect() as connection:
-        current = await connection.run_sync(current_revision)
-    head = head_revision()
-    if current != head:
-        raise SchemaNotCurrent(
-            f"The database schema is at revision {current or 'none'}, this version needs {head}. "
-            "Run `kanban db upgrade` (kanban serve does it on start)."
-        )
 
 
 async def _register_builtin_plugins(database: Database) -> None:
@@ -77,42 +62,32 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
         try:
-            await _check_schema(database)
+            await check_schema(database)
             database.on_commit(run_monitoring.counting(metrics))
             hub = EventHub(database, poll_seconds=settings.event_poll_seconds)
+            # The followers of run logs: events this process writes are handed to them, other
+            # processes' batches make them read the database (NOTIFY on PostgreSQL).
+            listeners = RunListeners()
+            hub.listen(RUN_EVENTS_CHANNEL, run_service.other_process_wrote(listeners))
             await hub.start()
+            app.state.run_listeners = listeners
             app.state.database = database
             app.state.hub = hub
             app.state.secrets = SecretBox.for_data_dir(settings.data_dir)
             app.state.discovery = plugin_service.discovery_for(settings)
             await _register_builtin_plugins(database)
-            orchestrator = None
-            ingestion = None
-            notifications = None
+            worker = None
             if settings.run_agents:
-                orchestrator = Orchestrator(database, settings, executor, metrics)
-                await orchestrator.start()
-                if orchestrator.enabled:
-                    # Knowledge documents are ingested by the same one process per database (on
-                    # PostgreSQL the one holding the agents lock).
-                    ingestion = IngestionWorker(database, settings)
-                    await ingestion.start()
-                    # Notifications too: one sender per database, so none is sent twice.
-                    notifications = NotificationWorker(database, settings, hub, app.state.secrets)
-                    await notifications.start()
-            app.state.orchestrator = orchestrator
-            app.state.knowledge_ingestion = ingestion
-            app.state.notifications = notifications
+                worker = AgentWorker(database, settings, hub, app.state.secrets, executor, metrics, listeners)
+                await worker.start()
+            app.state.worker = worker
+            app.state.orchestrator = worker.orchestrator if worker is not None else None
             try:
                 async with mcp_app.router.lifespan_context(mcp_app):
                     yield
             finally:
-                if notifications is not None:
-                    await notifications.stop()
-                if ingestion is not None:
-                    await ingestion.stop()
-                if orchestrator is not None:
-                    await orchestrator.stop()
+                if worker is not None:
+                    await worker.stop()
                 await app.state.discovery.aclose()
                 await hub.stop()
         finally:
@@ -301,4 +276,4 @@ def _mount_frontend(app: FastAPI, build_dir: Path) -> None:
         return HTMLResponse(MISSING_FRONTEND, status_code=503)
 
 
-__all__ = ["create_app"]
+__all__ = ["SchemaNotCurrent", "create_app"]

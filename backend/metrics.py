@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from cachetools import TTLCache
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 # A scrape storm (several Prometheus servers, a dashboard refreshing) reads the database at
 # most once per this many seconds.
@@ -40,6 +41,17 @@ class DatabaseGauges:
     runs_by_status: Mapping[str, int]  # every status, 0 included (a state that empties shows 0)
     queue_depth: int
     oldest_queued_age_seconds: float  # 0 when nothing waits
+    lease_takeovers: int = 0  # every worker's, as the workers table counts them
+
+
+class _DatabaseCounter:
+    """A counter whose total the database keeps (every process reports the same figure)."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self.name, self.documentation, self.value = name, documentation, 0.0
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.value)
 
 
 class Metrics:
@@ -81,11 +93,12 @@ class Metrics:
         self.runs_finished = Counter(
             "kanban_runs_finished", "Runs this process finished, by their final state.", ["status"], registry=registry
         )
-        self.lease_takeovers = Counter(
+        self.lease_takeovers = _DatabaseCounter(
             "kanban_lease_takeovers",
-            "Runs taken over from a worker that lost its lease.",
-            registry=registry,
+            "Runs taken over from a worker that lost its lease, by all workers of the database (read from it "
+            "at scrape time: every process reports the same total).",
         )
+        registry.register(self.lease_takeovers)
         for stream in STREAMS:
             self.sse_subscribers.labels(stream)  # shown as 0 before the first subscriber
         self._database_gauges: TTLCache[str, DatabaseGauges] = TTLCache(maxsize=1, ttl=database_gauges_seconds)
@@ -105,6 +118,7 @@ class Metrics:
             self.runs.labels(status).set(count)
         self.queue_depth.set(gauges.queue_depth)
         self.oldest_queued_age.set(gauges.oldest_queued_age_seconds)
+        self.lease_takeovers.value = gauges.lease_takeovers
         return generate_latest(self.registry)
 
     async def count_subscriber(self, stream: str, events: AsyncGenerator[T, None]) -> AsyncIterator[T]:

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from . import data_dir
+from . import data_dir, singleton_lock
 from .config import Settings
 from .db import APPLICATION_NAME, create_engine
 from .migrations_runner import current_revision, head_revision
 from .models.base import utcnow
-from .runs import agents_lock
+from .runs import leases
 from .runs import monitoring as run_monitoring
 
 # Connecting and reading, in all: an unreachable PostgreSQL is reported, not waited on for a minute.
@@ -76,8 +76,10 @@ async def _read(settings: Settings, connection: AsyncConnection) -> dict[str, An
     if revision is not None:  # else there are no tables yet
         async with AsyncSession(bind=connection) as session:
             report.update(await _runs(session))
+            if revision >= "0011":  # the workers table
+                report["workers"] = await _workers(session, settings.worker_lease_seconds)
     if settings.database_kind == "postgresql":
-        report["agents"] = _lock_holder(await agents_lock.holder(connection))
+        report["duties"] = _lock_holder(await singleton_lock.holder(connection))
     await connection.rollback()  # it only read
     if settings.database_kind == "sqlite":
         holder = data_dir.in_use(settings.data_dir)
@@ -120,7 +122,38 @@ async def _runs(session: AsyncSession) -> dict[str, Any]:
     }
 
 
-def _lock_holder(held: agents_lock.LockHolder | None) -> dict[str, Any]:
+async def _workers(session: AsyncSession, lease_seconds: float) -> list[dict[str, Any]]:
+    """Every worker that reported itself, newest heartbeat first, with the runs it owns."""
+    now = utcnow()
+    owned: dict[str, list[Any]] = {}
+    for run in await leases.runs_owned(session):
+        owned.setdefault(run.owner or "", []).append(run)
+    found = []
+    for worker in await leases.all_workers(session):
+        age = max(0.0, (now - worker.heartbeat_at).total_seconds())
+        runs = owned.get(worker.id, [])
+        expiry = max((run.lease_expires_at for run in runs if run.lease_expires_at), default=None)
+        found.append(
+            {
+                "id": worker.id,
+                "host": worker.host,
+                "pid": worker.pid,
+                "alive": worker.stopped_at is None and age < lease_seconds,
+                "started_at": worker.started_at.isoformat(),
+                "heartbeat_at": worker.heartbeat_at.isoformat(),
+                "heartbeat_age_seconds": round(age, 1),
+                "stopped_at": worker.stopped_at.isoformat() if worker.stopped_at else None,
+                "projects": len(worker.projects or []),
+                "max_concurrent_runs": worker.max_concurrent_runs,
+                "runs": [run.id for run in runs],
+                "lease_expires_at": expiry.isoformat() if expiry else None,
+                "takeovers": worker.takeovers,
+            }
+        )
+    return found
+
+
+def _lock_holder(held: singleton_lock.LockHolder | None) -> dict[str, Any]:
     return {
         "lock": "postgresql advisory lock",
         "held": held is not None,
@@ -172,6 +205,38 @@ def render(report: dict[str, Any]) -> str:
             lines.append(
                 f"  run {run['id']} ({run['task']}{waiting}): started {_when(run['started_at'])}, starts {run['starts']}"
             )
+    workers = report.get("workers")
+    if workers is not None:
+        alive = [worker for worker in workers if worker["alive"]]
+        lines.append(
+            f"Workers:   {len(alive)} alive"
+            + (f", {len(workers) - len(alive)} gone" if len(alive) < len(workers) else "")
+        )
+        for worker in workers:
+            if worker["alive"]:
+                state = f"heartbeat {_age(worker['heartbeat_age_seconds'])} ago"
+            elif worker["stopped_at"]:
+                state = f"stopped {_when(worker['stopped_at'])}"
+            else:
+                state = f"no heartbeat for {_age(worker['heartbeat_age_seconds'])}"
+            runs = ", ".join(str(run) for run in worker["runs"]) or "none"
+            lease = f", lease until {_when(worker['lease_expires_at'])}" if worker["lease_expires_at"] else ""
+            lines.append(
+                f"  {worker['id']} on {worker['host']} (pid {worker['pid']}): {state}; runs {runs}{lease}; "
+                f"{worker['projects']} project(s) reachable; {worker['takeovers']} takeover(s)"
+            )
+    if "duties" in report:
+        duties = report["duties"]
+        if duties["held"]:
+            name = duties["application_name"] or "a session not named by the board"
+            where = f" from {duties['client_addr']}" if duties["client_addr"] else ""
+            lines.append(
+                f"Duties:    knowledge ingestion and notifications by {name}{where} (PostgreSQL backend pid "
+                f"{duties['backend_pid']}, connected {_when(duties['since'])})"
+            )
+        else:
+            lines.append("Duties:    no process holds the singleton lock: no knowledge ingestion, no notifications")
+        return "\n".join(lines)
     agents = report["agents"]
     if agents["lock"] == "data dir lock":
         if agents["held"]:
@@ -181,15 +246,6 @@ def render(report: dict[str, Any]) -> str:
             )
         else:
             lines.append(f"Agents:    no server holds the data dir lock {agents['path']}: none runs agents")
-    elif agents["held"]:
-        name = agents["application_name"] or "a session not named by the board"
-        where = f" from {agents['client_addr']}" if agents["client_addr"] else ""
-        lines.append(
-            f"Agents:    the agents lock is held by {name}{where} (PostgreSQL backend pid {agents['backend_pid']}, "
-            f"connected {_when(agents['since'])})"
-        )
-    else:
-        lines.append("Agents:    no process holds the agents lock: none runs agents on this database")
     return "\n".join(lines)
 
 

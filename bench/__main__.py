@@ -13,7 +13,7 @@ from . import api, mcp
 from .common import Row
 
 SECTIONS = {"api": api.run, "mcp": mcp.run}
-for optional in ("ui", "runs", "knowledge", "workflows"):
+for optional in ("ui", "runs", "knowledge", "workflows", "scaleout"):
     try:
         module = __import__(f"bench.{optional}", fromlist=["run"])
         SECTIONS[optional] = module.run

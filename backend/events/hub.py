@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 from ..db import Database
 from ..kit.signals import wait_for_signal
@@ -79,6 +80,15 @@ class Subscription:
             self.queue.put_nowait(CATCH_UP)
 
 
+def _payload_to(callback: Callable[[str], None]) -> Callable[[Any, int, str, str], None]:
+    """An asyncpg listener (connection, pid, channel, payload) that hands on the payload."""
+
+    def listener(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        callback(payload)
+
+    return listener
+
+
 def to_live(row: Any) -> LiveEvent:
     return LiveEvent(
         id=row.id,
@@ -100,7 +110,13 @@ class EventHub:
         self._listen_connection: Any = None
         self._reading = False
         self._direct = database.kind == "sqlite"
+        self._channels: dict[str, Callable[[str], None]] = {}
         database.on_commit(self._on_commit)
+
+    def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """PostgreSQL: also LISTEN on `channel`, on the hub's connection, and hand each
+        payload to `callback` (on the event loop). Call before `start`."""
+        self._channels[channel] = callback
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -119,7 +135,7 @@ class EventHub:
             self._task = None
         if self._listen_connection is not None:
             with contextlib.suppress(Exception):
-                await self._listen_connection.close()
+                await greenlet_spawn(self._listen_connection.close)  # a pooled connection's close is synchronous
             self._listen_connection = None
 
     async def _listen_for_other_processes(self) -> None:
@@ -129,6 +145,8 @@ class EventHub:
             if driver_connection is None:
                 raise RuntimeError("the pool gave a connection without its driver connection")
             await driver_connection.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
+            for channel, callback in self._channels.items():
+                await driver_connection.add_listener(channel, _payload_to(callback))
             self._listen_connection = raw
         except Exception:  # the poll still finds the events, only later
             log.warning("LISTEN %s failed; relying on polling", NOTIFY_CHANNEL, exc_info=True)

@@ -23,6 +23,7 @@ from .notification import (
 from .plugin import Plugin, PluginProject, PluginSource, PluginTransport
 from .project import Project
 from .task import Task, TaskDependency, TaskPriority, TaskStatus
+from .worker import Worker
 from .workflow import StepKind, Workflow, WorkflowStatus
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "TaskPriority",
     "StepKind",
     "TaskStatus",
+    "Worker",
     "Workflow",
     "WorkflowStatus",
 ]

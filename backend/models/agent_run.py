@@ -95,6 +95,17 @@ class AgentRun(TimestampMixin, Base):
     check_passed: Mapped[bool | None] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # The worker executing the run (`workers.id`) while it runs, and until when its lease
+    # holds unless renewed. Every claim or takeover adds one to the generation; a write
+    # for the run carries the generation it was given and is refused once it moved on.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    lease_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The host its worktree and Claude session are on (set when it first starts; a run that
+    # continues a session stays there).
+    host: Mapped[str | None] = mapped_column(String(255))
+    # Why a queued run waits when no live worker can take it (its host, its folder); else null.
+    waiting_for: Mapped[str | None] = mapped_column(Text)
 
 
 class RunEvent(Base):

@@ -2,7 +2,8 @@
 
 A tool request the CLI does not allow by itself becomes a pending approval (a row and a
 board event) and the agent waits for the answer: at once when the answer commits in this
-process (`decided`, called by the orchestrator's commit hook), within a second otherwise.
+process or another (`decided`, called by the orchestrator's commit hook or for a NOTIFY),
+within a second otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..models import ApprovalStatus
 from . import service as run_service
 from .agent import AskPermission, PermissionDecision
 from .event_writer import RunEventWriter
+from .leases import Lease
 
 POLL_SECONDS = 1.0
 
@@ -32,12 +34,14 @@ class ApprovalBridge:
         if signal is not None:
             signal.set()
 
-    def asker(self, run_id: int, writer: RunEventWriter, cancelled: Callable[[], bool]) -> AskPermission:
-        """The run's `ask_permission` for the executor."""
+    def asker(
+        self, run_id: int, writer: RunEventWriter, cancelled: Callable[[], bool], lease: Lease | None = None
+    ) -> AskPermission:
+        """The run's `ask_permission` for the executor (its writes carry the worker's `lease`)."""
 
         async def ask(tool_name: str, tool_input: dict[str, Any], tool_use_id: str | None) -> PermissionDecision:
             async with self.database.session(write=True) as session:
-                approval = await run_service.request_approval(session, run_id, tool_name, tool_input)
+                approval = await run_service.request_approval(session, run_id, tool_name, tool_input, lease)
                 if approval is None:
                     return PermissionDecision(allow=True)  # the project always allows this tool
                 requested = run_service.approval_payload(approval)
@@ -46,7 +50,7 @@ class ApprovalBridge:
             if decision is None:
                 return PermissionDecision(allow=False, message="The run was cancelled.")
             async with self.database.session(write=True) as session:
-                await run_service.back_to_running(session, run_id)
+                await run_service.back_to_running(session, run_id, lease)
             await writer.emit("approval", decision)
             allowed = decision["status"] == ApprovalStatus.allowed.value
             return PermissionDecision(allow=allowed, message=decision.get("message") or "")

@@ -14,7 +14,7 @@ from ..kit.schemas import MAX_ID, ErrorResponse, Responses, parse_decimal_id
 from ..tasks.schemas import TaskRead
 from ..workflows.schemas import WorkflowRead
 from . import service as run_service
-from .live import RunEnded
+from .live import RunEnded, RunListeners
 from .orchestrator import Orchestrator, agents_status_of
 from .schemas import (
     AgentsStatus,
@@ -179,9 +179,8 @@ def _sse(event: Any) -> dict[str, Any]:
 
 
 async def run_event_stream(
-    database: Database, orchestrator: Orchestrator | None, run_id: int, cursor: int
+    database: Database, listeners: RunListeners | None, run_id: int, cursor: int
 ) -> AsyncGenerator[dict[str, Any], None]:
-    listeners = orchestrator.listeners if orchestrator else None
     async for item in run_service.follow(database, listeners, run_id, cursor):
         if isinstance(item, RunEnded):
             yield {"event": "end", "data": json.dumps({"status": item.status})}
@@ -223,7 +222,9 @@ async def stream_run(
         raise InvalidInput(f"last_event_id: expected a run event sequence number, got {raw[:40]!r}")
     await run_service.get(session, run_id)
     return EventSourceResponse(
-        metrics.count_subscriber("run", run_event_stream(database, orchestrator_of(request), run_id, cursor)),
+        metrics.count_subscriber(
+            "run", run_event_stream(database, getattr(request.app.state, "run_listeners", None), run_id, cursor)
+        ),
         ping=int(settings.sse_heartbeat_seconds) or 1,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

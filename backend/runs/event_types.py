@@ -39,7 +39,7 @@ RUN_EVENT_DESCRIPTIONS: dict[RunEventType, str] = {
     RunEventType.check: "A workflow check ran in the task's worktree: `{command, status, exit_code, output, "
     "truncated, duration_ms, attempt, max_attempts}`; `status` is running (it started), passed, failed or timed_out.",
     RunEventType.status: "The run's state changed (started, resumed, ended): `{status}`, and on a start "
-    "`attempt` and `start`.",
+    "`attempt`, `start` and the `worker` and `host` that started it.",
 }
 
 RUN_EVENTS_DOC = "\n".join(f"- `{name.value}`: {text}" for name, text in RUN_EVENT_DESCRIPTIONS.items())

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..db import Database
 from . import service as run_service
+from .leases import Lease, LeaseLost
 from .live import RunEventRecord
 
 # How long the writer lets a busy run's events gather before the next batch.
@@ -22,6 +23,10 @@ class RunEventWriter:
     writer lingers a few milliseconds between batches so they gather: an agent streaming
     thousands of messages a second costs a few hundred transactions, not thousands. Each
     committed batch goes to `on_written` (the run's live followers).
+
+    Each batch is written only while the worker's `lease` holds the run. Once a batch is
+    refused (the run was taken over), the writer is fenced: it drops that batch and every
+    later event, `on_fenced` is told, and `flush` raises LeaseLost.
     """
 
     def __init__(
@@ -31,6 +36,8 @@ class RunEventWriter:
         next_seq: int,
         on_written: Callable[[int, list[RunEventRecord]], None],
         on_timed: Callable[[float], None] | None = None,
+        lease: Lease | None = None,
+        on_fenced: Callable[[int], None] | None = None,
     ) -> None:
         self.database = database
         self.run_id = run_id
@@ -40,8 +47,13 @@ class RunEventWriter:
         self._flusher: asyncio.Task[None] | None = None
         self._on_written = on_written
         self._on_timed = on_timed  # seconds one batch took to write and commit (the metrics)
+        self.lease = lease
+        self._on_fenced = on_fenced
+        self.fenced = False
 
     async def emit(self, type: str, payload: dict[str, Any]) -> None:
+        if self.fenced:
+            return
         self._pending.append((type, payload))
         if type == "init" and payload.get("session_id"):
             self._session_id = payload["session_id"]
@@ -53,9 +65,18 @@ class RunEventWriter:
             batch, self._pending = self._pending, []
             session_id, self._session_id = self._session_id, None
             started = time.perf_counter()
-            async with self.database.connection(write=True) as connection:
-                # The session id goes with its batch: a crash after this can resume the session.
-                written = await run_service.append_events(connection, self.run_id, self.next_seq, batch, session_id)
+            try:
+                async with self.database.connection(write=True) as connection:
+                    # The session id goes with its batch: a crash after this can resume the session.
+                    written = await run_service.append_events(
+                        connection, self.run_id, self.next_seq, batch, session_id, self.lease
+                    )
+            except LeaseLost:
+                self.fenced = True
+                self._pending = []
+                if self._on_fenced is not None:
+                    self._on_fenced(self.run_id)
+                raise
             if self._on_timed is not None:
                 self._on_timed(time.perf_counter() - started)
             self.next_seq = written[-1].seq + 1
@@ -70,6 +91,8 @@ class RunEventWriter:
             error = self._flusher.exception()
             if error is not None:
                 raise error
+        if self.fenced:
+            raise LeaseLost(self.run_id)
         if self._pending:
             self._flusher = asyncio.create_task(self._flush_loop())
             await asyncio.shield(self._flusher)

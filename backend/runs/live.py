@@ -5,7 +5,9 @@ so a stream with live followers does not query the database for each batch (ten 
 streaming at once made that the bottleneck). The database stays the source of truth: a
 stream replays from it first, and reads it again whenever a hand-over does not follow on
 from what it has sent (it started late, fell behind and overflowed, or the run changed
-state), so a follower never misses or repeats an event.
+state), so a follower never misses or repeats an event. Batches another process wrote (a
+worker's run followed through an API process) arrive as a NOTIFY that makes the run's
+followers read the database (`service.other_process_wrote`).
 """
 
 from __future__ import annotations

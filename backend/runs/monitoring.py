@@ -16,6 +16,7 @@ from ..metrics import DatabaseGauges, Metrics
 from ..models import AgentRun, RunStatus, Task
 from ..models.agent_run import FINISHED_RUN_STATUSES
 from ..models.base import utcnow
+from . import leases
 from .service import IN_PROGRESS, RunFinished, RunStarted, committed_outcomes
 
 
@@ -52,7 +53,8 @@ async def database_gauges(database: Database) -> DatabaseGauges:
     """The scrape-time figures of `/metrics`."""
     async with database.session() as session:
         found = await states(session)
-    return DatabaseGauges(found.by_status, found.queue_depth, found.oldest_queued_age_seconds(utcnow()))
+        takeovers = await leases.takeovers_total(session)
+    return DatabaseGauges(found.by_status, found.queue_depth, found.oldest_queued_age_seconds(utcnow()), takeovers)
 
 
 class QueuedRun(NamedTuple):

@@ -13,12 +13,20 @@
   the scheduler as soon as nothing blocks them: after a commit that may have unblocked one, on
   every poll (changes by other processes) and at start (changes made while no process ran
   agents). The intent is stored on the task, so a restart never loses it.
-- A restart finds runs left `running`: with a Claude session they are queued again to
-  resume, without one they are marked `interrupted` (and the user can resume them).
-- Cancel: interrupt the agent, wait a grace period, then kill its process group.
-- Recovery assumes no other live process runs agents on the database. On PostgreSQL the
-  orchestrator holds an advisory lock for its lifetime (`agents_lock.py`); without it, it
-  runs no agents (on SQLite `kanban serve` locks the data dir before it gets here).
+- The orchestrator is a worker (`leases.py`): it has a row in `workers`, owns the runs it
+  claims under a lease its heartbeat renews, and serves only the projects whose folders it
+  reaches and the runs of its host. Any number of workers may share a PostgreSQL database
+  (`kanban worker`, `kanban serve` with agents on); on SQLite there is one process.
+- Runs whose worker lost its lease (dead, paused, cut off) are taken over: the lease
+  generation moves on (the old worker's writes are refused from then on), then with a Claude
+  session they are queued again to resume on their host, without one they are marked
+  `interrupted` (and the user can resume them). At start a worker takes back the runs of its
+  own id at once; on SQLite (one process, the data dir locked) every run left in progress.
+- A worker whose run was taken over while it still ran it (it was paused) finds out at its
+  next write or heartbeat: it kills its agent and forgets the run, writing nothing more.
+- Cancel: interrupt the agent, wait a grace period, then kill its process group. Cancels and
+  approval answers committed by other processes arrive as NOTIFY (PostgreSQL), within
+  milliseconds; the database stays the truth and the poll the fallback.
 """
 
 from __future__ import annotations
@@ -27,12 +35,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 from .. import git
 from ..config import Settings
@@ -42,10 +52,12 @@ from ..errors import KanbanError
 from ..kit.signals import wait_for_signal
 from ..metrics import Metrics
 from ..models import AgentRun, Project, RunKind, RunStatus, Task
+from ..models.base import utcnow
 from ..tasks import dependencies
 from ..workflows import service as workflow_service
 from ..workflows.service import StepContext
 from ..workflows.templates import ReviewMode
+from . import leases
 from . import service as run_service
 from .agent import (
     AgentOutcome,
@@ -57,14 +69,14 @@ from .agent import (
     login_command,
     missing_credentials,
 )
-from .agents_lock import AgentsLock
 from .approvals import ApprovalBridge
 from .checks import CheckOutcome, run_check
 from .event_writer import RunEventWriter
+from .leases import Lease, LeaseLost
 from .live import RunListeners
-from .processes import AgentFiles, RunControl, kill_process_group, remove_mcp_config, write_launcher
+from .processes import AgentFiles, RunControl, kill_process_group, remove_mcp_config, run_of_file, write_launcher
 from .schemas import AgentsStatus
-from .service import RunChangeKind
+from .service import RUN_SIGNALS_CHANNEL, RunChange, RunChangeKind
 
 if TYPE_CHECKING:
     from ..knowledge.schemas import BindingRead
@@ -73,6 +85,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+# How many of the oldest queued runs a claim looks at for one this worker can take.
+CLAIM_LOOKAHEAD = 20
 RESUME_PROMPT = (
     "The board was restarted while you were working on this task. Continue where you left off "
     "and finish the task; end with a short summary of what you did."
@@ -83,6 +97,8 @@ INTERRUPTED_BY_RESTART = "The server stopped while this run was in progress. Res
 @dataclass
 class ActiveRun:
     run_id: int
+    # The lease generation this worker claimed the run with: its writes carry it.
+    generation: int = 0
     control: RunControl = field(default_factory=RunControl)
     task: asyncio.Task[None] | None = None
     cancelling: bool = False
@@ -91,6 +107,8 @@ class ActiveRun:
     # The task's result when the run started: an agent that reports through the kanban
     # tools changes it, and then its own report wins over the final message.
     result_before: str | None = None
+    # Another worker took the run over: this one writes nothing more for it.
+    fenced: bool = False
 
 
 @dataclass
@@ -110,48 +128,54 @@ class Execution:
 
 class Orchestrator:
     def __init__(
-        self, database: Database, settings: Settings, executor: Executor | None = None, metrics: Metrics | None = None
+        self,
+        database: Database,
+        settings: Settings,
+        executor: Executor | None = None,
+        metrics: Metrics | None = None,
+        listeners: RunListeners | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
         self.metrics = metrics
         self.executor = executor or ClaudeExecutor()
         self.cli_path = settings.claude_cli or bundled_cli_path()
-        self.listeners = RunListeners()
+        self.listeners = listeners or RunListeners()
         self.approvals = ApprovalBridge(database)
         self.files = AgentFiles(settings.data_dir / "agents")
-        # False when another process runs the agents of this database (PostgreSQL).
         self.enabled = True
+        self.me = leases.identity(settings.worker_id, settings.worker_host)
+        self._projects: list[int] = []  # the projects whose folders this worker reaches
+        self._renewed_at = time.monotonic()  # when the last heartbeat that renewed the leases began
+        self._signals: Any = None  # PostgreSQL: the connection that LISTENs for run signals
         self._active: dict[int, ActiveRun] = {}
         self._accepting: set[int] = set()
         self._wake = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._launcher = ""
-        self._lock = AgentsLock(database)
         self._stop_reacting: Callable[[], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.database.kind == "postgresql" and not await self._lock.take():
-            log.error(
-                "Another process runs agents on this database (schema %s): this one serves the board "
-                "without running agents, and leaves that process's runs alone. Exactly one process "
-                "may have KANBAN_RUN_AGENTS=true on a PostgreSQL database; set it to false here.",
-                self._lock.schema,
-            )
-            self.enabled = False
-            return
         for folder in (self.files.folder, self.settings.data_dir / "bin", self.settings.worktrees_dir):
             make_private_dir(folder)
         self._launcher = write_launcher(self.settings.data_dir / "bin" / "claude-launcher")
         problem = self.credentials_problem()
         if problem:
             log.warning("Agents cannot run yet. %s", problem)
+        self._projects = await self._reachable_projects()
+        self._renewed_at = time.monotonic()
+        async with self.database.session(write=True) as session:
+            await leases.register(session, self.me, self.settings.max_concurrent_runs, self._projects)
+        log.info("worker %s (host %s) serves %d project(s)", self.me.id, self.me.host, len(self._projects))
         await self._recover()
         await self._start_unblocked()  # what was unblocked while no process ran agents
         self._stop_reacting = self.database.on_commit(self._on_commit)
+        if self.database.kind == "postgresql":
+            await self._listen_for_signals()
         self._spawn(self._schedule_loop(), "run-scheduler")
+        self._spawn(self._heartbeat_loop(), "worker-heartbeat")
         self._spawn(self._warm_up_tools(), "warm-up-board-tools")
 
     async def stop(self) -> None:
@@ -171,7 +195,13 @@ class Orchestrator:
             if active.task:
                 with contextlib.suppress(BaseException):
                     await active.task
-        await self._lock.release()
+        if self._signals is not None:
+            with contextlib.suppress(Exception):
+                await greenlet_spawn(self._signals.close)  # a pooled connection's close is synchronous
+            self._signals = None
+        with contextlib.suppress(Exception):  # its runs' leases end: they resume elsewhere or on a restart
+            async with self.database.session(write=True) as session:
+                await leases.stopped(session, self.me)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """A background task, kept until it is done (the event loop holds only weak references)."""
@@ -198,12 +228,35 @@ class Orchestrator:
         if dependencies.committed_may_start(session):
             self.wake()
         for change in run_service.committed_changes(session):
-            if change.kind == RunChangeKind.queued:
-                self.wake()
-            elif change.kind == RunChangeKind.cancel_requested:
+            self._react(change)
+
+    def _react(self, change: RunChange) -> None:
+        """A run change committed, by this process (`_on_commit`) or another (NOTIFY)."""
+        if change.kind == RunChangeKind.queued:
+            self.wake()
+        elif change.kind == RunChangeKind.cancel_requested:
+            if change.id in self._active:
                 self._stop_run(change.id)
-            elif change.kind == RunChangeKind.approval_decided:
-                self.approvals.decided(change.id)
+        elif change.kind == RunChangeKind.approval_decided:
+            self.approvals.decided(change.id)
+
+    async def _listen_for_signals(self) -> None:
+        """LISTEN for the run changes other processes commit (PostgreSQL)."""
+
+        def received(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+            change = run_service.parse_signal(payload)
+            if change is not None:
+                self._react(change)
+
+        try:
+            raw = await self.database.engine.raw_connection()
+            driver_connection = raw.driver_connection
+            if driver_connection is None:
+                raise RuntimeError("the pool gave a connection without its driver connection")
+            await driver_connection.add_listener(RUN_SIGNALS_CHANNEL, received)
+            self._signals = raw
+        except Exception:  # the poll still finds them, only later
+            log.warning("LISTEN %s failed; relying on polling", RUN_SIGNALS_CHANNEL, exc_info=True)
 
     def _stop_run(self, run_id: int) -> None:
         """Start cancelling a run whose cancel was requested, if this process executes it."""
@@ -222,23 +275,43 @@ class Orchestrator:
     # -- recovery and scheduling ----------------------------------------------------
 
     async def _recover(self) -> None:
-        # MCP configs (plugin secrets) of runs a crash ended: no agent of this process uses them.
+        """At start: the MCP configs (plugin secrets) no live agent uses any more, and the
+        runs this worker takes back: its own id's, those whose lease expired, and on SQLite
+        (one process, the data dir locked) every run left in progress."""
+        async with self.database.session() as session:
+            held = {run.id for run in await run_service.left_in_progress(session) if not self._orphaned(run)}
         for folder in self.files.leftover_mcp_configs():
-            remove_mcp_config(str(folder))
-            log.info("removed the MCP config left by %s", folder.name.removesuffix(".mcp"))
+            if run_of_file(folder) not in held:
+                remove_mcp_config(str(folder))
+                log.info("removed the MCP config left by %s", folder.name.removesuffix(".mcp"))
         async with self.database.session(write=True) as session:
-            for run in await run_service.left_in_progress(session):
-                if kill_process_group(self.files.pid_file(run.id), cli_path=self.cli_path, forget=True):
-                    log.warning("run %s: killed the agent processes left by the previous server", run.id)
-                if run.kind == RunKind.check.value:
-                    kill_process_group(self.files.pid_file(run.id), forget=True)  # its command's group
-                    await run_service.requeue(session, run)  # a check runs again from the start
-                    log.info("run %s: will run its check again after the restart", run.id)
-                elif self.settings.resume_interrupted and run.session_id:
-                    await run_service.requeue(session, run)
-                    log.info("run %s: will resume session %s after the restart", run.id, run.session_id)
-                else:
-                    await run_service.finish(session, run, RunStatus.interrupted, error=INTERRUPTED_BY_RESTART)
+            if self.database.kind == "sqlite":
+                left = list(await run_service.left_in_progress(session))
+            else:
+                left = [*await leases.owned_by(session, self.me.id), *await leases.expired(session, utcnow())]
+            for run in {run.id: run for run in left}.values():
+                await self._take_over(session, run)
+
+    def _orphaned(self, run: AgentRun) -> bool:
+        """A run in progress that no other live worker holds (SQLite: one process, so every one)."""
+        if self.database.kind == "sqlite" or run.owner == self.me.id or run.lease_expires_at is None:
+            return True
+        return run.lease_expires_at < utcnow()
+
+    async def _take_over(self, session: Any, run: AgentRun) -> None:
+        """Take over a run (read locked) whose worker lost it: on this host, its agent's
+        processes are killed first (a paused worker's agent would go on)."""
+        if run.host in (None, self.me.host):
+            # A check's group is led by its shell, not the CLI: its recorded id is trusted.
+            leader = None if run.kind == RunKind.check.value else self.cli_path
+            for pid_file in self.files.pid_files_of(run.id):
+                if kill_process_group(pid_file, cli_path=leader, forget=True):
+                    log.warning("run %s: killed the processes left by worker %s", run.id, run.owner)
+        previous = run.owner
+        state = await run_service.take_over(
+            session, run, self.me, resume=self.settings.resume_interrupted, interrupted_error=INTERRUPTED_BY_RESTART
+        )
+        log.info("run %s: taken over from %s; %s", run.id, previous or "a stopped server", state.value)
 
     async def _schedule_loop(self) -> None:
         while True:
@@ -290,19 +363,100 @@ class Orchestrator:
                 log.info("task %s: nothing blocks it any more; queued run %s", task_id, run.id)
 
     async def _start_queued(self) -> None:
-        free = self.settings.max_concurrent_runs - len(self._active)
-        if free <= 0:
-            return
-        async with self.database.session() as session:
-            queued = await run_service.queued_ids(session, free)
-        for run_id in queued:
+        """Claim the oldest queued runs this worker can take, one transaction each (rows
+        another worker is claiming are skipped, not waited for)."""
+        while len(self._active) < self.settings.max_concurrent_runs:
             async with self.database.session(write=True) as session:
-                run = await run_service.claim(session, run_id)
+                found = await run_service.next_queued(session, self.me, CLAIM_LOOKAHEAD)
+                run_id = next((run_id for run_id, project_id, path in found if self._reaches(project_id, path)), None)
+                run = None
+                if run_id is not None:
+                    run = await run_service.claim(session, run_id, self.me, self.settings.worker_lease_seconds)
             if run is None:
-                continue
-            active = ActiveRun(run_id)
-            self._active[run_id] = active
-            active.task = asyncio.create_task(self._execute(active), name=f"run-{run_id}")
+                return
+            active = ActiveRun(run.id, run.lease_generation)
+            self._active[run.id] = active
+            active.task = asyncio.create_task(self._execute(active), name=f"run-{run.id}")
+
+    # -- heartbeat, leases, takeover --------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.worker_heartbeat_seconds)
+            try:
+                await self._beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker heartbeat failed; retrying")
+            if self._shared and time.monotonic() - self._renewed_at > self.settings.worker_lease_seconds:
+                # Not renewed for a whole lease: another worker may have taken the runs over.
+                for run_id in list(self._active):
+                    self._fence(run_id, "its lease could not be renewed")
+
+    async def _beat(self) -> None:
+        """Report alive, renew every lease held (one statement), give up runs that moved on,
+        take over runs whose worker lost its lease, say why queued runs wait."""
+        async with self.database.session() as session:
+            folders = await leases.project_folders(session)
+        self._projects = await asyncio.to_thread(leases.reachable, folders)
+        started = time.monotonic()
+        async with self.database.session(write=True) as session:
+            renewed = await leases.heartbeat(session, self.me, self.settings.worker_lease_seconds, self._projects)
+        self._renewed_at = started
+        unsure = [run_id for run_id, active in self._active.items() if renewed.get(run_id) != active.generation]
+        if unsure:  # finished meanwhile (the generation stays), or taken over (it moved on)
+            async with self.database.session() as session:
+                now = await leases.generations(session, unsure)
+            for run_id in unsure:
+                active = self._active.get(run_id)
+                if active is not None and now.get(run_id, active.generation) != active.generation:
+                    self._fence(run_id, "another worker took it over")
+        if self._shared:
+            await self._take_over_expired()
+            async with self.database.session(write=True) as session:
+                await run_service.note_waiting(session, self.settings.worker_lease_seconds)
+        self.wake()  # reachable folders may have changed
+
+    @property
+    def _shared(self) -> bool:
+        """Other workers may share the database (PostgreSQL). On SQLite this process is the
+        only one: nothing to take over from others, no one to wait for, and a run whose
+        folder is gone fails as it starts, saying so, instead of waiting."""
+        return self.database.kind == "postgresql"
+
+    async def _take_over_expired(self) -> None:
+        async with self.database.session(write=True) as session:
+            for run in await leases.expired(session, utcnow()):
+                if run.id not in self._active:  # this worker's own: renewed by the next heartbeat
+                    await self._take_over(session, run)
+
+    def _fence(self, run_id: int, why: str) -> None:
+        """This worker lost the run: kill its agent (its own generation's processes only) and
+        forget the run, writing nothing more for it."""
+        active = self._active.get(run_id)
+        if active is None or active.fenced:
+            return
+        active.fenced = True
+        log.warning("run %s: %s; stopping its agent here and writing nothing more for it", run_id, why)
+        active.control.kill()
+        if active.task is not None:
+            active.task.cancel()
+
+    def _reaches(self, project_id: int, folder: str) -> bool:
+        """Whether this worker can work on the project: known from the last heartbeat, or
+        found now (a project made since; its folder is looked at, a stat or two)."""
+        if project_id in self._projects or not self._shared:
+            return True
+        if leases.reachable([(project_id, folder)]):
+            self._projects = sorted({*self._projects, project_id})
+            return True
+        return False
+
+    async def _reachable_projects(self) -> list[int]:
+        async with self.database.session() as session:
+            folders = await leases.project_folders(session)
+        return await asyncio.to_thread(leases.reachable, folders)
 
     async def _check_cancel_requests(self) -> None:
         """Cancels requested through another process (this one's commits react at once)."""
@@ -358,14 +512,19 @@ class Orchestrator:
                 if not await self._check_until(execution, outcome, head_commit):
                     await self._settle(active, execution.writer, outcome, head_commit)
             await self._accept_if_automatic(execution)
+        except LeaseLost:
+            self._fence(active.run_id, "another worker took it over (a write was refused)")
         except asyncio.CancelledError:
-            await self._after_cancel(active, execution.writer if execution else None)
+            if not active.fenced:
+                await self._after_cancel(active, execution.writer if execution else None)
             raise
         except Exception as exc:
-            await self._after_failure(active, execution.writer if execution else None, exc)
+            if not active.fenced:
+                await self._after_failure(active, execution.writer if execution else None, exc)
         finally:
-            remove_mcp_config(self.files.mcp_config_dir(active.run_id))  # whatever the executor did
-            self._active.pop(active.run_id, None)
+            remove_mcp_config(self.files.mcp_config_dir(active.run_id, active.generation))  # whatever the executor did
+            if self._active.get(active.run_id) is active:
+                del self._active[active.run_id]
             self.listeners.changed(active.run_id)
             self.wake()
 
@@ -375,11 +534,36 @@ class Orchestrator:
             run, task, project = await run_service.for_execution(session, active.run_id)
             next_seq = await run_service.last_seq(session, active.run_id) + 1
             step = await workflow_service.context_of(session, task)
+        if run.starts > 1:  # started before, on this host: whatever an earlier generation left runs no more
+            for pid_file in self.files.pid_files_of(run.id):
+                if pid_file != self.files.pid_file(run.id, active.generation):
+                    leader = None if run.kind == RunKind.check.value else self.cli_path
+                    kill_process_group(pid_file, cli_path=leader, forget=True)
         timed = self.metrics.event_write.observe if self.metrics is not None else None
-        writer = RunEventWriter(self.database, active.run_id, next_seq, self.listeners.written, timed)
+        writer = RunEventWriter(
+            self.database,
+            active.run_id,
+            next_seq,
+            self.listeners.written,
+            timed,
+            lease=self._lease(active),
+            on_fenced=lambda run_id: self._fence(run_id, "another worker took it over (its events were refused)"),
+        )
         active.result_before = task.result
-        await writer.emit("status", {"status": "running", "attempt": run.attempt, "start": run.starts})
+        await writer.emit(
+            "status",
+            {
+                "status": "running",
+                "attempt": run.attempt,
+                "start": run.starts,
+                "worker": self.me.id,
+                "host": self.me.host,
+            },
+        )
         return Execution(active, run, task, project, writer, step)
+
+    def _lease(self, active: ActiveRun) -> Lease:
+        return Lease(self.me.id, active.generation)
 
     async def _cannot_start(self, execution: Execution) -> str | None:
         """Why the agent cannot start (no credentials, no git repository), or None."""
@@ -427,7 +611,9 @@ class Orchestrator:
         execution.worktree = str(tree.path)
         execution.base_commit = run.base_commit or tree.base_commit
         async with self.database.session(write=True) as session:
-            await run_service.record_worktree(session, run.id, execution.worktree, execution.base_commit)
+            await run_service.record_worktree(
+                session, run.id, execution.worktree, execution.base_commit, self._lease(execution.active)
+            )
 
     async def _build_request(self, execution: Execution) -> AgentRequest:
         from mcp_client.registry import RunTarget, servers_for_run
@@ -458,8 +644,8 @@ class Orchestrator:
             cwd=execution.worktree,
             cli_path=self.cli_path,
             launcher_path=self._launcher,
-            pid_file=self.files.pid_file(run.id),
-            mcp_config_dir=self.files.mcp_config_dir(run.id),
+            pid_file=self.files.pid_file(run.id, execution.active.generation),
+            mcp_config_dir=self.files.mcp_config_dir(run.id, execution.active.generation),
             resume_session_id=run.resume_session_id,
             permission_mode=(step.permission_mode if step else None) or project.permission_mode,
             model=(step.model if step else None) or project.agent_model or self.settings.agent_model,
@@ -489,7 +675,7 @@ class Orchestrator:
             execution.worktree,
             timeout_seconds=timeout,
             control=execution.active.control,
-            pid_file=self.files.pid_file(run.id),
+            pid_file=self.files.pid_file(run.id, execution.active.generation),
             env=self._agent_env(),
         )
         status = "timed_out" if outcome.timed_out else "passed" if outcome.passed else "failed"
@@ -554,6 +740,7 @@ class Orchestrator:
                 result_before=execution.active.result_before,
                 check_passed=False,
                 move_task=last,
+                lease=self._lease(execution.active),
             )
             if not last:
                 await run_service.retry_after_check(session, run, _retry_prompt(check, attempt, until.max_attempts))
@@ -581,7 +768,7 @@ class Orchestrator:
     async def _run_agent(self, execution: Execution, request: AgentRequest) -> AgentOutcome:
         active, run, writer = execution.active, execution.run, execution.writer
         emit = self._emitter(run.id, writer)
-        ask = self.approvals.asker(run.id, writer, lambda: active.cancelling)
+        ask = self.approvals.asker(run.id, writer, lambda: active.cancelling or active.fenced, self._lease(active))
         outcome = await self.executor.run(request, emit, ask, active.control)
         session_lost = (
             outcome.is_error and request.resume_session_id and "No conversation found" in (outcome.error or "")
@@ -629,6 +816,7 @@ class Orchestrator:
                 head_commit=head_commit,
                 result_before=active.result_before,
                 check_passed=check_passed,
+                lease=self._lease(active),
             )
         self.listeners.changed(active.run_id)
 
@@ -646,9 +834,11 @@ class Orchestrator:
         outcome = AgentOutcome(is_error=True, error=_describe_error(exc))
         try:
             await self._settle(active, writer, outcome, None)
+        except LeaseLost:
+            self._fence(active.run_id, "another worker took it over (its failure was not recorded here)")
         except Exception:
             log.exception("run %s: recording its failure failed; closing it without its last events", active.run_id)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # LeaseLost too: then the run is not ours to close
                 await self._settle(active, None, outcome, None)
 
     def _emitter(self, run_id: int, writer: RunEventWriter):
@@ -734,8 +924,8 @@ def knowledge_note(bindings: Sequence[BindingRead], step: StepKnowledge | None =
 
 
 NO_AGENTS_HERE = (
-    "This server runs no agents (KANBAN_RUN_AGENTS=false, or another process on this PostgreSQL "
-    "database runs them); runs wait for the process that does."
+    "This server runs no agents (KANBAN_RUN_AGENTS=false); runs wait for a worker (`kanban worker`, or a "
+    "server with agents on) on this database."
 )
 
 

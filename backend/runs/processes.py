@@ -3,7 +3,7 @@
 The CLI starts through `launcher.py`, which puts it in a process group of its own and writes
 the group id to the run's pid file, so a cancel (or a restart after a crash) can end the
 agent *and* everything it started (shell commands, MCP servers). A run's files live in
-`<data dir>/agents/`: `run-<id>.pgid` and `run-<id>.mcp/` (the plugins' MCP config, secrets
+`<data dir>/agents/`: `run-<id>-<generation>.pgid` and `run-<id>-<generation>.mcp/` (the plugins' MCP config, secrets
 included: 0700 folder, 0600 file, removed when the run ends).
 """
 
@@ -51,19 +51,32 @@ class RunControl:
 
 
 class AgentFiles:
-    """The files of this process's agents, one pair per run, in a private folder."""
+    """The files of the agents of the workers that share a data dir, one pair per run and
+    lease generation, in a private folder. The generation keeps a worker that lost a run from
+    touching the files of the worker that took it over (its pid file, its MCP config)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def pid_file(self, run_id: int) -> str:
-        return str(self.folder / f"run-{run_id}.pgid")
+    def pid_file(self, run_id: int, generation: int) -> str:
+        return str(self.folder / f"run-{run_id}-{generation}.pgid")
 
-    def mcp_config_dir(self, run_id: int) -> str:
-        return str(self.folder / f"run-{run_id}.mcp")
+    def pid_files_of(self, run_id: int) -> list[str]:
+        """Every pid file of the run, whichever generation wrote it (a takeover kills them all)."""
+        return sorted(str(path) for path in self.folder.glob(f"run-{run_id}-*.pgid"))
+
+    def mcp_config_dir(self, run_id: int, generation: int) -> str:
+        return str(self.folder / f"run-{run_id}-{generation}.mcp")
 
     def leftover_mcp_configs(self) -> list[Path]:
         return sorted(self.folder.glob("run-*.mcp"))
+
+
+def run_of_file(path: Path) -> int | None:
+    """The run a file of `AgentFiles` belongs to (None: not one of them)."""
+    name = path.name.removeprefix("run-").split(".")[0]
+    first = name.split("-")[0]
+    return int(first) if first.isdigit() else None
 
 
 def _is_agent_group(pgid: int, cli_path: str | None) -> bool:

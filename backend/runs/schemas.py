@@ -92,6 +92,17 @@ class RunSummary(OutputSchema):
         description="The task's branch has commits the base did not have when its work began (head differs from "
         "base); false before any work and for a run that changed nothing: then approving merges nothing.",
     )
+    starts: int = Field(description="How many times the run was started: more than 1 after a restart or a takeover.")
+    owner: str | None = Field(description="The worker executing the run while it runs; null otherwise.")
+    host: str | None = Field(
+        description="The host the run ran on (its worktree and Claude session are there); null before it started."
+    )
+    lease_expires_at: datetime | None = Field(
+        description="Until when the owner's lease holds without renewal; a live worker takes the run over after it."
+    )
+    waiting_for: str | None = Field(
+        description="Why a queued run waits when no live worker can take it (its host, its folder); null otherwise."
+    )
 
     @model_validator(mode="after")
     def _changes_from_commits(self) -> RunSummary:

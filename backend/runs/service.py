@@ -3,22 +3,29 @@
 Every change of a run's or an approval's state is a function here, used alike by the API, by
 the orchestrator (which executes runs) and by its recovery after a restart. No FastAPI here.
 
-The process that runs the agents reacts to some changes once they are committed (a run was
+The processes that run agents react to some changes once they are committed (a run was
 queued, a cancel was requested, an approval answered): the functions note them on the
 session (`RunChange`), and the orchestrator's `Database.on_commit` callback takes them with
-`committed_changes`. A note only ever wakes it up: what to do it reads from the database.
+`committed_changes`; on PostgreSQL the same note goes to every other process as a NOTIFY on
+`RUN_SIGNALS_CHANNEL` (sent on commit), so the worker that owns the run reacts within
+milliseconds whichever API process took the request. A note only ever wakes it up: what to
+do it reads from the database.
+
+Writes a worker makes for a run it executes carry its `Lease` and are refused once the run
+was taken over (`leases.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import CursorResult, Table, func, insert, select, update
+from sqlalchemy import CursorResult, Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -53,12 +60,18 @@ from ..tasks.schemas import TaskRead
 from ..workflows import service as workflow_service
 from ..workflows.schemas import WorkflowRead
 from ..workflows.templates import ReviewMode
+from . import leases
+from .leases import Lease, WorkerIdentity
 from .live import RunEnded, RunEventRecord, RunListeners
 from .schemas import ApprovalRead, RunRead, RunSummary
 
 ACTIVE = [s.value for s in ACTIVE_RUN_STATUSES]
 IN_PROGRESS = [RunStatus.running.value, RunStatus.waiting_approval.value]
 RUN_CHANGES = "run_changes"
+# PostgreSQL: run changes for the other processes, as `<kind>:<id>`.
+RUN_SIGNALS_CHANNEL = "kanban_runs"
+# PostgreSQL: a batch of a run's events committed, as `<run id>:<pid of the writing process>`.
+RUN_EVENTS_CHANNEL = "kanban_run_events"
 
 
 class RunChangeKind(StrEnum):
@@ -72,8 +85,21 @@ class RunChange(NamedTuple):
     id: int
 
 
-def _note(session: AsyncSession, kind: RunChangeKind, id: int) -> None:
+async def _note(session: AsyncSession, kind: RunChangeKind, id: int) -> None:
     session.info.setdefault(RUN_CHANGES, []).append(RunChange(kind, id))
+    if session.get_bind().dialect.name == "postgresql":  # delivered when the transaction commits
+        await session.execute(
+            text("SELECT pg_notify(:channel, :payload)"), {"channel": RUN_SIGNALS_CHANNEL, "payload": f"{kind}:{id}"}
+        )
+
+
+def parse_signal(payload: str) -> RunChange | None:
+    """A `RUN_SIGNALS_CHANNEL` payload as the change it tells of (None: not one of ours)."""
+    kind, _, id = payload.partition(":")
+    try:
+        return RunChange(RunChangeKind(kind), int(id))
+    except ValueError:
+        return None
 
 
 def committed_changes(session: Session) -> list[RunChange]:
@@ -258,6 +284,8 @@ async def _queue(
         resume_session_id=resume_session_id,
         branch=branch,
         worktree_path=previous.worktree_path if previous else None,
+        # A run that continues a Claude session needs the host the session's files are on.
+        host=previous.host if previous and resume_session_id else None,
         base_commit=previous.base_commit if previous else None,
         head_commit=previous.head_commit if previous else None,
         starts=0,
@@ -269,7 +297,7 @@ async def _queue(
     session.add(run)
     await session.flush()
     await record_run_event(session, BoardEventType.run_queued, run)
-    _note(session, RunChangeKind.queued, run.id)
+    await _note(session, RunChangeKind.queued, run.id)
     if task.status != TaskStatus.in_progress.value:
         await task_service.transition(session, task, TaskStatus.in_progress)
     return run
@@ -435,12 +463,14 @@ async def requeue(session: AsyncSession, run: AgentRun) -> AgentRun:
     `resume_interrupted` and by recovery after a restart (for runs left with a session)."""
     await _expire_pending_approvals(session, run.id)
     run.status = RunStatus.queued.value
+    run.owner = None
+    run.lease_expires_at = None
     if run.session_id:
         run.resume_session_id = run.session_id
     run.updated_at = utcnow()
     await session.flush()
     await record_run_event(session, BoardEventType.run_queued, run)
-    _note(session, RunChangeKind.queued, run.id)
+    await _note(session, RunChangeKind.queued, run.id)
     return run
 
 
@@ -455,7 +485,7 @@ async def request_cancel(session: AsyncSession, run_id: int) -> AgentRun:
         run.cancel_requested = True
         run.updated_at = utcnow()
         await session.flush()
-        _note(session, RunChangeKind.cancel_requested, run.id)
+        await _note(session, RunChangeKind.cancel_requested, run.id)
     return run
 
 
@@ -513,6 +543,9 @@ async def finish(
     run.task_cost_usd = None if before is None and run.cost_usd is None else (before or 0) + (run.cost_usd or 0)
     run.status = status.value
     run.error = error
+    run.owner = None
+    run.lease_expires_at = None
+    run.waiting_for = None
     if result is not None:
         run.result = result
     run.finished_at = run.updated_at = utcnow()
@@ -677,9 +710,14 @@ async def append_events(
     first_seq: int,
     events: list[tuple[str, dict[str, Any]]],
     session_id: str | None = None,
+    lease: Lease | None = None,
 ) -> list[RunEventRecord]:
     """Insert events with consecutive seq numbers (and save the run's Claude session id when
-    given); returns them as written."""
+    given); returns them as written. With a lease, only while it holds the run (LeaseLost:
+    nothing is written)."""
+    if lease is not None:
+        await leases.hold(connection, run_id, lease, session_id)
+        session_id = None  # saved by the same statement
     now = utcnow()
     records = [
         RunEventRecord(first_seq + i, type, without_nul(payload), now) for i, (type, payload) in enumerate(events)
@@ -691,7 +729,25 @@ async def append_events(
     )
     if session_id:
         await connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(session_id=session_id))
+    if connection.dialect.name == "postgresql":  # delivered with the commit: other processes' followers read
+        await connection.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": RUN_EVENTS_CHANNEL, "payload": f"{run_id}:{os.getpid()}"},
+        )
     return records
+
+
+def other_process_wrote(listeners: RunListeners) -> Callable[[str], None]:
+    """The `RUN_EVENTS_CHANNEL` callback: a batch another process wrote makes the run's
+    followers here read the database at once (this process's own batches are handed over)."""
+    me = str(os.getpid())
+
+    def wrote(payload: str) -> None:
+        run_id, _, pid = payload.partition(":")
+        if pid != me and run_id.isdigit():
+            listeners.changed(int(run_id))
+
+    return wrote
 
 
 async def last_seq(session: AsyncSession, run_id: int) -> int:
@@ -715,7 +771,7 @@ async def decide_approval(session: AsyncSession, approval_id: int, decision: str
             project.allowed_tools = [*project.allowed_tools, approval.tool_name]
     await session.flush()
     await event_log.record(session, BoardEventType.approval_resolved, run.project_id, approval_payload(approval))
-    _note(session, RunChangeKind.approval_decided, approval.id)
+    await _note(session, RunChangeKind.approval_decided, approval.id)
     return approval
 
 
@@ -731,9 +787,31 @@ async def queued_ids(session: AsyncSession, limit: int) -> Sequence[int]:
     ).all()
 
 
-async def claim(session: AsyncSession, run_id: int) -> AgentRun | None:
+async def next_queued(session: AsyncSession, worker: WorkerIdentity, limit: int) -> Sequence[tuple[int, int, str]]:
+    """The oldest queued runs of this worker's host (or of none yet), with their project and
+    its folder (the worker takes those it reaches), their rows locked for this transaction;
+    rows another worker is claiming are skipped (SKIP LOCKED on PostgreSQL; SQLite has one
+    writer at a time)."""
+    rows = await session.execute(
+        select(AgentRun.id, AgentRun.project_id, Project.workspace_path)
+        .join(Project, Project.id == AgentRun.project_id)
+        .where(
+            AgentRun.status == RunStatus.queued.value,
+            (AgentRun.host.is_(None)) | (AgentRun.host == worker.host),
+        )
+        .order_by(AgentRun.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=AgentRun)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def claim(
+    session: AsyncSession, run_id: int, worker: WorkerIdentity | None = None, lease_seconds: float = 20.0
+) -> AgentRun | None:
     """Start a queued run; None when it is not queued (any more). A conditional UPDATE: of
-    several processes trying, exactly one gets the run."""
+    several processes trying, exactly one gets the run. A worker becomes its owner, with a
+    lease of `lease_seconds` and the run's next lease generation (`run.lease_generation`)."""
     # A queued run's updated_at is when it was queued (nothing changes a run while it waits).
     queued_since = await session.scalar(
         select(AgentRun.updated_at).where(AgentRun.id == run_id, AgentRun.status == RunStatus.queued.value)
@@ -747,12 +825,29 @@ async def claim(session: AsyncSession, run_id: int) -> AgentRun | None:
         await session.execute(
             update(AgentRun)
             .where(AgentRun.id == run_id, AgentRun.status == RunStatus.queued.value)
-            .values(status=RunStatus.running.value, starts=AgentRun.starts + 1, started_at=now, updated_at=now)
+            .values(
+                status=RunStatus.running.value,
+                starts=AgentRun.starts + 1,
+                started_at=now,
+                updated_at=now,
+                waiting_for=None,
+                lease_generation=AgentRun.lease_generation + 1,
+                **(
+                    {
+                        "owner": worker.id,
+                        "host": worker.host,
+                        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                    }
+                    if worker is not None
+                    else {}
+                ),
+            )
         ),
     )
     if claimed.rowcount != 1:
         return None
     run = await get(session, run_id)
+    await session.refresh(run)  # the UPDATE's values, not those of an earlier read
     await record_run_event(session, BoardEventType.run_started, run)
     _note_outcome(session, RunStarted(max(0.0, (now - queued_since).total_seconds())))
     return run
@@ -765,6 +860,58 @@ async def cancel_requested(session: AsyncSession, run_ids: Sequence[int]) -> Seq
             select(AgentRun.id).where(AgentRun.id.in_(list(run_ids)), AgentRun.cancel_requested.is_(True))
         )
     ).all()
+
+
+async def take_over(
+    session: AsyncSession, run: AgentRun, taker: WorkerIdentity, *, resume: bool, interrupted_error: str
+) -> RunStatus:
+    """A run in progress whose worker lost its lease (`run` read locked, see
+    `leases.expired`), or a restarted worker's own: its lease generation moves on at once, so
+    whatever the old worker still writes for it is refused. Then, as after a restart: a cancel
+    that was asked for ends it cancelled; a check, or a run with a Claude session (`resume`),
+    waits in the queue again (on its host, where its session is); any other is interrupted.
+    The state it is left in."""
+    run.lease_generation += 1
+    if run.owner != taker.id:
+        await leases.count_takeover(session, taker.id)
+    if run.cancel_requested:
+        await finish(session, run, RunStatus.cancelled, error="Cancelled by the user.")
+        return RunStatus.cancelled
+    if run.kind == RunKind.check.value or (resume and run.session_id):
+        await requeue(session, run)
+        return RunStatus.queued
+    await finish(session, run, RunStatus.interrupted, error=interrupted_error)
+    return RunStatus.interrupted
+
+
+async def note_waiting(session: AsyncSession, lease_seconds: float, limit: int = 200) -> int:
+    """Say on each queued run why no live worker can take it (`waiting_for`: its host, its
+    folder), or clear that once one can; a change is a `run.updated` event, so cards show it.
+    How many runs changed."""
+    live = await leases.live_workers(session, lease_seconds)
+    rows = (
+        await session.execute(
+            select(AgentRun, Project.workspace_path)
+            .join(Project, Project.id == AgentRun.project_id)
+            .where(AgentRun.status == RunStatus.queued.value)
+            .order_by(AgentRun.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=AgentRun)
+        )
+    ).all()
+    changed = 0
+    for run, folder in rows:
+        reason = leases.waiting_reason(run, folder, live)
+        if reason == run.waiting_for:
+            continue
+        # A queued run's updated_at says since when it waits: it stays.
+        await session.execute(
+            update(_RUNS).where(_RUNS.c.id == run.id).values(waiting_for=reason, updated_at=_RUNS.c.updated_at)
+        )
+        await session.refresh(run)
+        await record_run_event(session, BoardEventType.run_updated, run)
+        changed += 1
+    return changed
 
 
 async def left_in_progress(session: AsyncSession) -> Sequence[AgentRun]:
@@ -782,8 +929,11 @@ async def for_execution(session: AsyncSession, run_id: int) -> tuple[AgentRun, T
     return run, task, project
 
 
-async def record_worktree(session: AsyncSession, run_id: int, worktree_path: str, base_commit: str) -> None:
+async def record_worktree(
+    session: AsyncSession, run_id: int, worktree_path: str, base_commit: str, lease: Lease | None = None
+) -> None:
     """Where the run works; its base commit is set once, by the task's first worktree."""
+    leases.check(await get(session, run_id, for_update=True), lease)
     await session.execute(
         update(AgentRun)
         .where(AgentRun.id == run_id)
@@ -799,11 +949,12 @@ async def first_prompt_of_task(session: AsyncSession, task_id: int) -> str | Non
 
 
 async def request_approval(
-    session: AsyncSession, run_id: int, tool_name: str, tool_input: dict[str, Any]
+    session: AsyncSession, run_id: int, tool_name: str, tool_input: dict[str, Any], lease: Lease | None = None
 ) -> Approval | None:
     """An agent asks to use a tool: a pending approval, and the run waits for it. None when
     the project always allows the tool (then nothing changes)."""
     run = await get(session, run_id, for_update=True)
+    leases.check(run, lease)
     project = await session.get(Project, run.project_id)
     if project is not None and tool_name in project.allowed_tools:
         return None
@@ -829,9 +980,10 @@ async def decided_approval(session: AsyncSession, approval_id: int) -> Approval 
     return approval if approval is not None and approval.status != ApprovalStatus.pending.value else None
 
 
-async def back_to_running(session: AsyncSession, run_id: int) -> bool:
+async def back_to_running(session: AsyncSession, run_id: int, lease: Lease | None = None) -> bool:
     """A run waiting for approvals runs again once none is pending; True when it changed."""
     run = await get(session, run_id, for_update=True)
+    leases.check(run, lease)
     if run.status != RunStatus.waiting_approval.value or await pending_approvals(session, run.id):
         return False
     run.status = RunStatus.running.value
@@ -864,14 +1016,17 @@ async def finish_execution(
     result_before: str | None,
     check_passed: bool | None = None,
     move_task: bool = True,
+    lease: Lease | None = None,
 ) -> AgentRun:
-    """Close an executed run with what its agent reported, then `finish` it.
+    """Close an executed run with what its agent reported, then `finish` it (refused with
+    LeaseLost when `lease` no longer holds it).
 
     Token counts are the run's own, the CLI's cost is the session's total (the run's own cost
     is the difference). `result_before` is the task's result when the run started: an agent
     that reported through the board's tools changed it, and then that report wins over the
     final message."""
     run = await get(session, run_id, for_update=True)
+    leases.check(run, lease)
     if totals.session_id:
         run.session_id = totals.session_id
     if head_commit:

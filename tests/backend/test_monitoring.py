@@ -24,9 +24,10 @@ from backend.metrics import Metrics
 from backend.migrations_runner import downgrade, head_revision
 from backend.models import RunStatus
 from backend.monitoring import readiness
+from backend.runs import leases
 from backend.runs import monitoring as run_monitoring
 from backend.runs import service as run_service
-from backend.runs.agents_lock import AgentsLock
+from backend.singleton_lock import SingletonLock
 from tests.backend.factories import create_project, create_task
 from tests.backend.test_dependencies import ScriptedExecutor, eventually
 from tests.conftest import DATABASE_KINDS, LiveServer, make_settings, running
@@ -345,8 +346,11 @@ async def test_kanban_status_shows_the_queue_running_runs_and_who_runs_agents(ki
                 started = (await http.post(f"/api/tasks/{first['id']}/runs", json={})).json()
                 queued = (await http.post(f"/api/tasks/{second['id']}/runs", json={})).json()
             database: Database = app.state.database
-            async with database.session(write=True) as session:  # as an orchestrator would
-                assert await run_service.claim(session, started["id"]) is not None
+            me = leases.WorkerIdentity("build-1:4242", "build-1", 4242)
+            async with database.session(write=True) as session:  # as a worker would
+                await leases.register(session, me, 3, [project["id"]])
+            async with database.session(write=True) as session:
+                assert await run_service.claim(session, started["id"], me, 20.0) is not None
 
             result = await asyncio.to_thread(run_status, settings)
             assert result.returncode == 0, result.stderr
@@ -361,7 +365,12 @@ async def test_kanban_status_shows_the_queue_running_runs_and_who_runs_agents(ki
             if kind == "sqlite":
                 assert "no server holds the data dir lock" in out, out
             else:
-                assert "no process holds the agents lock" in out, out
+                assert "no process holds the singleton lock: no knowledge ingestion" in out, out
+            assert "Workers:   1 alive\n" in out, out
+            assert (
+                "  build-1:4242 on build-1 (pid 4242): heartbeat " in out
+                and f"runs {started['id']}, lease until " in out
+            ), out
 
             result = await asyncio.to_thread(run_status, settings, "--json")
             assert result.returncode == 0, result.stderr
@@ -377,6 +386,14 @@ async def test_kanban_status_shows_the_queue_running_runs_and_who_runs_agents(ki
             assert "secret" not in report["database"]["url"]
             assert report["runs"]["queued"] == 1 and report["runs"]["running"] == 1
             assert report["queue_depth"] == 1
+            [worker] = report["workers"]
+            assert (worker["id"], worker["host"], worker["pid"], worker["alive"]) == (
+                "build-1:4242",
+                "build-1",
+                4242,
+                True,
+            )
+            assert worker["runs"] == [started["id"]] and worker["lease_expires_at"] and worker["takeovers"] == 0
             oldest = report["oldest_queued"]
             assert (oldest["id"], oldest["task"]) == (queued["id"], second["short_id"]) and oldest["age_seconds"] >= 0
             [running_run] = report["running"]
@@ -396,14 +413,14 @@ async def test_kanban_status_shows_the_queue_running_runs_and_who_runs_agents(ki
                     holder.wait()
                 assert data_dir.in_use(settings.data_dir) is None
             else:
-                lock = AgentsLock(database)
+                lock = SingletonLock(database)
                 assert await lock.take()
                 try:
                     report = json.loads((await asyncio.to_thread(run_status, settings, "--json")).stdout)
-                    assert report["agents"]["held"] is True
-                    assert report["agents"]["application_name"] == f"kanban-orchestrator (pid {os.getpid()})"
+                    assert report["duties"]["held"] is True
+                    assert report["duties"]["application_name"] == f"kanban-orchestrator (pid {os.getpid()})"
                     text = (await asyncio.to_thread(run_status, settings)).stdout
-                    assert f"the agents lock is held by kanban-orchestrator (pid {os.getpid()})" in text, text
+                    assert f"notifications by kanban-orchestrator (pid {os.getpid()})" in text, text
                 finally:
                     await lock.release()
                 assert lock.schema == settings.database_schema

@@ -27,7 +27,7 @@ class HeldExecutor:
         self.changed = asyncio.Event()
 
     async def run(self, request, emit, ask_permission, control) -> AgentOutcome:
-        run_id = int(re.search(r"run-(\d+)\.pgid$", request.pid_file).group(1))
+        run_id = int(re.search(r"run-(\d+)-\d+\.pgid$", request.pid_file).group(1))
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         self.started.append(run_id)

@@ -46,14 +46,14 @@ def test_a_killed_group_takes_everything_it_started(tmp_path):
     marker = f"sleep 4{os.getpid() % 1000:03d}"
     leader = subprocess.Popen(["sh", "-c", f"{marker} & {marker}"], start_new_session=True)
     _wait_for_exec(leader.pid, b"sh")
-    Path(files.pid_file(7)).write_text(str(leader.pid))
+    Path(files.pid_file(7, 1)).write_text(str(leader.pid))
     try:
-        assert kill_process_group(files.pid_file(7), cli_path="/bin/sh", forget=True)
+        assert kill_process_group(files.pid_file(7, 1), cli_path="/bin/sh", forget=True)
         assert leader.wait(5) == -signal.SIGKILL
         time.sleep(0.2)
         assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1, "the group survived"
-        assert not Path(files.pid_file(7)).exists()  # forgotten
-        assert not kill_process_group(files.pid_file(7))  # nothing left to kill
+        assert not Path(files.pid_file(7, 1)).exists()  # forgotten
+        assert not kill_process_group(files.pid_file(7, 1))  # nothing left to kill
     finally:
         if leader.poll() is None:
             leader.kill()

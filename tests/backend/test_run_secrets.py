@@ -80,10 +80,10 @@ async def test_plugin_secrets_stay_off_every_command_line(client, app, agent_env
     run, task, secret, _ = await run_with_secret_plugin(client, app, agent_env, hang)
     assert await asyncio.to_thread(hang.wait_started, 90)
     agents = app.state.settings.data_dir / "agents"
-    config_dir = agents / f"run-{run['id']}.mcp"
+    config_dir = agents / f"run-{run['id']}-1.mcp"
 
     # The agent is working, its MCP server is up (it answered env_digest): nobody's argv holds the secret.
-    pgid = int((agents / f"run-{run['id']}.pgid").read_text())
+    pgid = int((agents / f"run-{run['id']}-1.pgid").read_text())
     members = group_members(pgid)
     lines = command_lines()
     assert len(members) >= 2, "the CLI and the plugin's server run in the agent's group"
@@ -107,7 +107,7 @@ async def test_the_config_goes_when_the_run_is_cancelled(client, app, agent_env:
     hang = Turn.hang(120)
     run, task, _, _ = await run_with_secret_plugin(client, app, agent_env, hang)
     assert await asyncio.to_thread(hang.wait_started, 90)
-    config_dir = app.state.settings.data_dir / "agents" / f"run-{run['id']}.mcp"
+    config_dir = app.state.settings.data_dir / "agents" / f"run-{run['id']}-1.mcp"
     assert config_dir.exists()
     assert (await client.post(f"/api/runs/{run['id']}/cancel")).status_code == 200
     finished = await wait_for_status(client, task["id"], {"cancelled", "failed", "succeeded"}, timeout=20)
@@ -121,7 +121,7 @@ async def test_the_config_goes_when_the_run_fails(client, app, agent_env: FakeAn
     )
     finished = await wait_for_status(client, task["id"], {"cancelled", "failed", "succeeded"}, timeout=90)
     assert finished["status"] == "failed"
-    assert not (app.state.settings.data_dir / "agents" / f"run-{run['id']}.mcp").exists()
+    assert not (app.state.settings.data_dir / "agents" / f"run-{run['id']}-1.mcp").exists()
 
 
 async def test_a_restart_removes_configs_a_crash_left(tmp_path):

@@ -2703,7 +2703,7 @@ export interface components {
              *     - `result`: The agent finished: `{subtype, is_error, result, errors, cost_usd, session_cost_usd, input_tokens, output_tokens, turns, duration_ms, session_id, terminal_reason}` (`cost_usd` is the run's own, `session_cost_usd` the session's total).
              *     - `error`: The run or the model API failed: `{message}`.
              *     - `check`: A workflow check ran in the task's worktree: `{command, status, exit_code, output, truncated, duration_ms, attempt, max_attempts}`; `status` is running (it started), passed, failed or timed_out.
-             *     - `status`: The run's state changed (started, resumed, ended): `{status}`, and on a start `attempt` and `start`.
+             *     - `status`: The run's state changed (started, resumed, ended): `{status}`, and on a start `attempt`, `start` and the `worker` and `host` that started it.
              * @example tool_use
              */
             type: components["schemas"]["RunEventType"];
@@ -2827,14 +2827,29 @@ export interface components {
             has_changes?: boolean;
             /** Head Commit */
             head_commit: string | null;
+            /**
+             * Host
+             * @description The host the run ran on (its worktree and Claude session are there); null before it started.
+             */
+            host: string | null;
             /** Id */
             id: number;
             /** Input Tokens */
             input_tokens: number | null;
             /** @description agent, or check: a workflow check step's command. */
             kind: components["schemas"]["RunKind"];
+            /**
+             * Lease Expires At
+             * @description Until when the owner's lease holds without renewal; a live worker takes the run over after it.
+             */
+            lease_expires_at: string | null;
             /** Output Tokens */
             output_tokens: number | null;
+            /**
+             * Owner
+             * @description The worker executing the run while it runs; null otherwise.
+             */
+            owner: string | null;
             /** Pending Approvals */
             pending_approvals?: components["schemas"]["ApprovalRead"][];
             /** Project Id */
@@ -2857,6 +2872,11 @@ export interface components {
             session_id: string | null;
             /** Started At */
             started_at: string | null;
+            /**
+             * Starts
+             * @description How many times the run was started: more than 1 after a restart or a takeover.
+             */
+            starts: number;
             status: components["schemas"]["RunStatus"];
             /**
              * Task Cost Usd
@@ -2867,6 +2887,11 @@ export interface components {
             task_id: number;
             /** Turns */
             turns: number | null;
+            /**
+             * Waiting For
+             * @description Why a queued run waits when no live worker can take it (its host, its folder); null otherwise.
+             */
+            waiting_for: string | null;
         };
         /**
          * RunReason
@@ -2949,14 +2974,29 @@ export interface components {
             has_changes?: boolean;
             /** Head Commit */
             head_commit: string | null;
+            /**
+             * Host
+             * @description The host the run ran on (its worktree and Claude session are there); null before it started.
+             */
+            host: string | null;
             /** Id */
             id: number;
             /** Input Tokens */
             input_tokens: number | null;
             /** @description agent, or check: a workflow check step's command. */
             kind: components["schemas"]["RunKind"];
+            /**
+             * Lease Expires At
+             * @description Until when the owner's lease holds without renewal; a live worker takes the run over after it.
+             */
+            lease_expires_at: string | null;
             /** Output Tokens */
             output_tokens: number | null;
+            /**
+             * Owner
+             * @description The worker executing the run while it runs; null otherwise.
+             */
+            owner: string | null;
             /** Project Id */
             project_id: number;
             /** @description Why it was queued: start (Run), changes_requested (the reviewer's feedback), check_failed (an `until` check sent the attempt back with its output), sent_back (a workflow's approval step). What the agent was told is the run's `prompt`. */
@@ -2965,6 +3005,11 @@ export interface components {
             session_id: string | null;
             /** Started At */
             started_at: string | null;
+            /**
+             * Starts
+             * @description How many times the run was started: more than 1 after a restart or a takeover.
+             */
+            starts: number;
             status: components["schemas"]["RunStatus"];
             /**
              * Task Cost Usd
@@ -2975,6 +3020,11 @@ export interface components {
             task_id: number;
             /** Turns */
             turns: number | null;
+            /**
+             * Waiting For
+             * @description Why a queued run waits when no live worker can take it (its host, its folder); null otherwise.
+             */
+            waiting_for: string | null;
         };
         /**
          * RunUpdatedEvent

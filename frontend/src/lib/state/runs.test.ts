@@ -28,6 +28,11 @@ function runSummary(id: number, status: RunSummary['status'], extra: Partial<Run
 		created_at: '2026-01-01T00:00:00Z',
 		started_at: null,
 		finished_at: null,
+		starts: 1,
+		owner: null,
+		host: null,
+		lease_expires_at: null,
+		waiting_for: null,
 		...extra
 	};
 }

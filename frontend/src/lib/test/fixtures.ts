@@ -94,6 +94,11 @@ export function makeRun(id: number, taskId: number, status: RunSummary['status']
 		created_at: '2026-01-01T00:00:00Z',
 		started_at: null,
 		finished_at: null,
+		starts: 1,
+		owner: null,
+		host: null,
+		lease_expires_at: null,
+		waiting_for: null,
 		...extra
 	};
 }

@@ -26,6 +26,17 @@ describe('TaskCard', () => {
 		expect(screen.getByTestId('run-badge')).toHaveTextContent('Needs approval');
 	});
 
+	it('says why a queued run waits when no worker can take it', () => {
+		const reason = 'Waiting for a worker on build-2 (its Claude session is there)';
+		const run = { id: 3, task_id: 1, project_id: 1, status: 'queued', attempt: 2, error: null, waiting_for: reason };
+		render(TaskCard, { task: { ...makeTask(1, 'in_progress', 'a0'), run } as never });
+		const badge = screen.getByTestId('run-badge');
+		expect(badge).toHaveTextContent('Waiting for a worker');
+		expect(badge).toHaveAttribute('title', reason);
+		expect(badge).toHaveAttribute('data-waiting-for', reason);
+		expect(screen.queryByTestId('run-spinner')).toBeNull();
+	});
+
 	it("shows what the task's runs cost together, not only the newest run", () => {
 		const run = { id: 3, task_id: 1, project_id: 1, status: 'succeeded', attempt: 3, error: null, cost_usd: 0.006, task_cost_usd: 0.036 };
 		render(TaskCard, { task: { ...makeTask(1, 'needs_review', 'a0'), run } as never });

@@ -36,7 +36,12 @@ function run(id: number, cost: number, taskCost: number): RunSummary {
 		duration_ms: 1000,
 		created_at: '2026-01-01T00:00:00Z',
 		started_at: null,
-		finished_at: null
+		finished_at: null,
+		starts: 1,
+		owner: null,
+		host: null,
+		lease_expires_at: null,
+		waiting_for: null
 	};
 }
 

@@ -1,9 +1,11 @@
-"""PostgreSQL: one agent-running process per database schema.
+"""PostgreSQL: the duties done once per database, by one process at a time.
 
-Start-up recovery treats every `running` run as left by a dead server, so a second
-agent-running process would kill and requeue the first's runs: it must not run agents at
-all. A session-level advisory lock, held on a connection of its own for the process's
-lifetime, says who runs them. (On SQLite `kanban serve` locks the data dir instead.)
+Any number of workers run agents on one database (runs are leased, `runs/leases.py`), but
+knowledge ingestion and notification delivery must each run in one process only (two would
+ingest a document twice, send a notification twice). A session-level advisory lock, held on
+a connection of its own, says which agent-running process does them; the others try again
+now and then, so the duties move on when that process stops. (On SQLite there is one
+process: `kanban serve` locks the data dir.)
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ from typing import NamedTuple
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..db import Database
+from .db import Database
 
 # First key of the advisory lock; the second is the database and schema's hash.
-AGENTS_LOCK_SPACE = 0x4B414E  # "KAN"
+SINGLETON_LOCK_SPACE = 0x4B414E  # "KAN"
 SCHEMA_KEY = "hashtext(current_database() || '.' || current_schema())"
 
 
 class LockHolder(NamedTuple):
-    """The session holding the agents lock, as pg_locks and pg_stat_activity show it."""
+    """The session holding the singleton lock, as pg_locks and pg_stat_activity show it."""
 
     backend_pid: int  # PostgreSQL's process serving that session
     application_name: str | None  # "kanban-orchestrator (pid N)": the board process
@@ -32,7 +34,7 @@ class LockHolder(NamedTuple):
 
 
 async def holder(connection: AsyncConnection) -> LockHolder | None:
-    """Who holds this database and schema's agents lock (None: no process runs agents).
+    """Who holds this database and schema's singleton lock (None: no process does the duties).
     Reads pg_locks only: it takes nothing."""
     row = (
         await connection.execute(
@@ -43,13 +45,13 @@ async def holder(connection: AsyncConnection) -> LockHolder | None:
                 "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 f"AND l.classid = CAST(:space AS oid) AND l.objid = CAST({SCHEMA_KEY} AS oid)"
             ),
-            {"space": AGENTS_LOCK_SPACE},
+            {"space": SINGLETON_LOCK_SPACE},
         )
     ).first()
     return LockHolder(row[0], row[1] or None, row[2], row[3]) if row else None
 
 
-class AgentsLock:
+class SingletonLock:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.schema: str | None = None
@@ -62,7 +64,7 @@ class AgentsLock:
             self.schema = await connection.scalar(text("SELECT current_schema()"))
             taken = await connection.scalar(
                 text(f"SELECT pg_try_advisory_lock(:space, {SCHEMA_KEY})"),
-                {"space": AGENTS_LOCK_SPACE},
+                {"space": SINGLETON_LOCK_SPACE},
             )
             await connection.commit()  # the lock is the session's, not the transaction's
         except BaseException:

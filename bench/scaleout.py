@@ -1,0 +1,216 @@
+"""Scale-out on PostgreSQL: 3 API processes and 3 workers on this machine.
+
+30 concurrent runs × 300 events, each queued through one API process and followed live
+through another: SSE delivery p99 across processes, runs per minute against one `kanban serve`
+(SQLite, agents in-process, the same total concurrency) in the same session, and the takeover
+time after kill -9 of the worker that runs a run (p50 / max over 5 kills). Skipped when no
+PostgreSQL answers at KANBAN_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1/test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+
+import httpx
+
+from tests.fixtures.fake_anthropic import Turn
+
+from .common import REPO, Row, Server, kanban_server, percentile
+from .runs import _setup, _stream_latencies, fake_api_process
+
+PROCESSES = 3
+RUNS = 30
+EVENTS_PER_RUN = 300
+RUNS_PER_WORKER = 10  # 30 runs at once over 3 workers
+KILLS = 5
+POSTGRES_URL = os.environ.get("KANBAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+def _sql(statement: str) -> None:
+    import asyncpg
+
+    async def execute() -> None:
+        connection = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"), timeout=5)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(execute())
+
+
+def _marker(phase: str, i: int) -> str:
+    return f"[{phase}-{i}]"
+
+
+async def _runs_followed_elsewhere(urls: list[str], phase: str) -> tuple[list[float], int, float, list[str]]:
+    """30 runs, run i queued through urls[i % n] and followed through urls[(i + 1) % n]:
+    delivery latencies of the live text events, events lost, the seconds until all ended, and
+    the errors of the runs that did not succeed."""
+    latencies: list[float] = []
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=urls[0], timeout=60) as first:
+        project_id = await _setup(first)
+    async with httpx.AsyncClient(timeout=60) as http:
+        streams, run_ids = [], []
+        for i in range(RUNS):
+            queue_url, follow_url = urls[i % len(urls)], urls[(i + 1) % len(urls)]
+            task = (
+                await http.post(f"{queue_url}/api/tasks", json={"project_id": project_id, "title": f"Run {i}"})
+            ).json()
+            run = (
+                await http.post(f"{queue_url}/api/tasks/{task['id']}/runs", json={"instructions": _marker(phase, i)})
+            ).json()
+            run_ids.append(run["id"])
+            streams.append(asyncio.create_task(_stream_latencies(follow_url, run["id"], latencies)))
+        received = await asyncio.gather(*streams)
+        elapsed = time.perf_counter() - started
+        failed = []
+        for run_id in run_ids:
+            run = (await http.get(f"{urls[0]}/api/runs/{run_id}")).json()
+            if run["status"] != "succeeded":
+                failed.append(f"run {run_id} {run['status']}: {run['error']}")
+    return latencies, RUNS * EVENTS_PER_RUN - sum(received), elapsed, failed
+
+
+async def _takeover_seconds(api: str, workers: dict[str, subprocess.Popen], start_worker, marker: str) -> float:
+    """Kill -9 the worker running a hanging run; seconds until another worker has started it again."""
+    async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+        project_id = await _setup(http)
+        task = (await http.post("/api/tasks", json={"project_id": project_id, "title": "Takeover"})).json()
+        run = (await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": marker})).json()
+        while True:
+            current = (await http.get(f"/api/runs/{run['id']}")).json()
+            if current["owner"] and current["session_id"]:
+                break
+            await asyncio.sleep(0.1)
+        owner = current["owner"]
+        killed = time.perf_counter()
+        workers[owner].send_signal(signal.SIGKILL)
+        workers[owner].wait(10)
+        while True:
+            current = (await http.get(f"/api/runs/{run['id']}")).json()
+            if current["starts"] >= 2:  # claimed again, by another worker
+                took = time.perf_counter() - killed
+                break
+            await asyncio.sleep(0.1)
+        await http.post(f"/api/runs/{run['id']}/cancel")
+        start_worker(owner)  # back to three
+        return took
+
+
+def run(quick: bool = False) -> list[Row]:
+    try:
+        _sql("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return [Row("scale-out", "skipped", f"no PostgreSQL at {POSTGRES_URL} ({type(exc).__name__})")]
+    kills = 2 if quick else KILLS
+    text = [Turn.text_blocks(EVENTS_PER_RUN)]
+    scripts = {
+        **{_marker("cluster", i): text for i in range(RUNS)},
+        **{_marker("single", i): text for i in range(RUNS)},
+        **{_marker("takeover", i): [Turn.hang(600)] for i in range(kills)},
+    }
+    schema = f"kanban_bench_{uuid.uuid4().hex[:10]}"
+    _sql(f'CREATE SCHEMA "{schema}"')
+    data_dir = tempfile.mkdtemp(prefix="kanban-bench-cluster-")
+    try:
+        with fake_api_process(scripts) as env, ExitStack() as stack:
+            shared = {
+                **env,
+                "KANBAN_DATABASE_URL": POSTGRES_URL,
+                "KANBAN_DATABASE_SCHEMA": schema,
+                "KANBAN_DATA_DIR": data_dir,
+                "KANBAN_LOG_LEVEL": "warning",
+            }
+            apis = [
+                stack.enter_context(
+                    Server(
+                        [sys.executable, "-m", "backend.cli", "serve", "--port", "{port}"],
+                        env={**shared, "KANBAN_RUN_AGENTS": "false"},
+                    )
+                )
+                for _ in range(PROCESSES)
+            ]
+            workers: dict[str, subprocess.Popen] = {}
+
+            def start_worker(worker_id: str) -> None:
+                worker_env = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
+                worker_env.update(
+                    shared,
+                    KANBAN_API_URL=apis[0].url,
+                    KANBAN_MAX_CONCURRENT_RUNS=str(RUNS_PER_WORKER),
+                    KANBAN_WORKER_HEARTBEAT_SECONDS="1",
+                    KANBAN_WORKER_LEASE_SECONDS="4",
+                )
+                workers[worker_id] = subprocess.Popen(
+                    [sys.executable, "-m", "backend.cli", "worker", "--id", worker_id],
+                    env=worker_env,
+                    cwd=REPO,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+
+            for i in range(PROCESSES):
+                start_worker(f"bench-worker-{i}")
+            try:
+                urls = [api.url for api in apis]
+                latencies, lost, cluster_seconds, failed = asyncio.run(_runs_followed_elsewhere(urls, "cluster"))
+                takeovers = [
+                    asyncio.run(_takeover_seconds(urls[0], workers, start_worker, _marker("takeover", i)))
+                    for i in range(kills)
+                ]
+            finally:
+                for process in workers.values():
+                    if process.poll() is None:
+                        process.terminate()
+                for process in workers.values():
+                    process.wait(30)
+        with fake_api_process(scripts) as env:
+            total = str(PROCESSES * RUNS_PER_WORKER)
+            with kanban_server(**env, KANBAN_MAX_CONCURRENT_RUNS=total, KANBAN_LOG_LEVEL="warning") as server:
+                _, _, single_seconds, single_failed = asyncio.run(_runs_followed_elsewhere([server.url], "single"))
+    finally:
+        _sql(f'DROP SCHEMA "{schema}" CASCADE')
+    p99 = percentile(latencies, 99)
+    per_minute = RUNS / cluster_seconds * 60
+    single_per_minute = RUNS / single_seconds * 60
+    return [
+        Row(
+            "scale-out",
+            f"{PROCESSES} API + {PROCESSES} workers, {RUNS} runs × {EVENTS_PER_RUN} followed through another API: "
+            "SSE delivery p50",
+            f"{percentile(latencies, 50):.1f} ms",
+        ),
+        Row("scale-out", "SSE delivery p99 across processes", f"{p99:.1f} ms", "< 250 ms", p99 < 250),
+        Row("scale-out", "events lost", str(lost), "0", lost == 0),
+        Row(
+            "scale-out",
+            "runs that did not succeed: cluster, one server",
+            f"{len(failed)}, {len(single_failed)}"
+            + (f" ({'; '.join((failed + single_failed)[:3])[:300]})" if failed or single_failed else ""),
+            "0, 0",
+            not failed and not single_failed,
+        ),
+        Row(
+            "scale-out",
+            f"runs per minute: cluster vs one kanban serve (SQLite, {total} at once)",
+            f"{per_minute:.1f} vs {single_per_minute:.1f}",
+        ),
+        Row(
+            "scale-out",
+            f"takeover after kill -9 (lease 4 s, heartbeat 1 s): p50 / max of {kills}",
+            f"{statistics.median(takeovers):.1f} s / {max(takeovers):.1f} s",
+            "≤ 40 s",
+            max(takeovers) <= 40,
+        ),
+    ]
