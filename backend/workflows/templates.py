@@ -1144,7 +1144,8 @@ def resolve_inputs(template: Template, given: Mapping[str, object]) -> dict[str,
             errors.append((item.name, str(error)))
     if errors:
         lines = [f"inputs.{name}: {message}" for name, message in errors]
-        raise InvalidInput("; ".join(lines), errors=[{"field": f"inputs.{n}", "message": m} for n, m in errors])
+        issues = [{"loc": ["inputs", name], "msg": message, "type": "value_error"} for name, message in errors]
+        raise InvalidInput("; ".join(lines), errors=issues)  # the shape of every 422's `errors`
     return values
 
 

@@ -1029,7 +1029,11 @@ def test_bad_inputs_are_refused_naming_the_field(typed, given, message):
 def test_every_bad_input_is_named_at_once(typed):
     with pytest.raises(InvalidInput) as caught:
         resolve_inputs(typed, {"count": "x", "extra": 1})
-    assert [e["field"] for e in caught.value.extra["errors"]] == ["inputs.extra", "inputs.feature", "inputs.count"]
+    assert [e["loc"] for e in caught.value.extra["errors"]] == [
+        ["inputs", "extra"],
+        ["inputs", "feature"],
+        ["inputs", "count"],
+    ]
 
 
 # --- placeholders ----------------------------------------------------------------------------
