@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from backend.config import Settings
+from backend.runs.processes import AgentFiles
 from tests.backend.factories import create_project, create_task
 from tests.backend.test_run_faults import _wait_healthy
 from tests.backend.test_runs import wait_for_status
@@ -67,7 +68,8 @@ async def test_a_second_server_leaves_the_first_servers_agents_alone(tmp_path: P
                     await http.post(f"/api/tasks/{task['id']}/runs", json={"instructions": f"[{task['short_id']}]"})
                 ).json()
                 assert await asyncio.to_thread(hang.wait_started, 60)
-                pgid = int((settings.data_dir / "agents" / f"run-{run['id']}.pgid").read_text())
+                (pid_file,) = AgentFiles(settings.data_dir / "agents").pid_files_of(run["id"])  # one generation
+                pgid = int(Path(pid_file).read_text())
 
                 if kind == "sqlite":
                     # Same port or another: the second server stops before start-up recovery.
@@ -77,20 +79,21 @@ async def test_a_second_server_leaves_the_first_servers_agents_alone(tmp_path: P
                         assert await asyncio.to_thread(second.wait, 60) != 0
                         assert f"another Kanban server (pid {first.pid}) uses {settings.data_dir}" in log.read_text()
                 else:
-                    # Several API processes may share a PostgreSQL database; a second one with
-                    # agents on serves the board but runs no agents and recovers nothing.
+                    # Several processes may share a PostgreSQL database and run agents: the
+                    # second one's worker leaves a run whose lease is alive to its owner.
                     log = tmp_path / "second.log"
                     second_port = free_port()
                     second = serve(settings.data_dir, second_port, env, log, settings)
                     try:
                         await asyncio.to_thread(wait_healthy, f"http://127.0.0.1:{second_port}", second, log)
                         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{second_port}", timeout=30) as other:
-                            assert (await other.get(f"/api/runs/{run['id']}")).json()["status"] == "running"
+                            owned = (await http.get(f"/api/runs/{run['id']}")).json()
+                            await asyncio.sleep(3)  # the second worker's start-up and a few scheduling rounds
+                            seen = (await other.get(f"/api/runs/{run['id']}")).json()
+                            assert seen["status"] == "running"
+                            assert (seen["owner"], seen["starts"]) == (owned["owner"], 1), seen
                     finally:
                         stop(second)
-                    text = log.read_text()
-                    assert "Another process runs agents on this database" in text
-                    assert "KANBAN_RUN_AGENTS" in text
 
                 os.killpg(pgid, 0)  # the first server's agent still runs (raises if it was killed)
                 assert (await http.get(f"/api/runs/{run['id']}")).json()["status"] == "running"
