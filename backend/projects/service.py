@@ -275,11 +275,19 @@ async def delete(session: AsyncSession, project_id: int, *, remove_worktrees: bo
     committed; their branches and commits stay in the repository)."""
     project = await get(session, project_id, for_update=True)
     active = [status.value for status in ACTIVE_RUN_STATUSES]
-    run_id = await session.scalar(
-        select(AgentRun.id).where(AgentRun.project_id == project_id, AgentRun.status.in_(active)).limit(1)
-    )
-    if run_id is not None:
-        raise Conflict(f"Project {project.name!r} has an agent run in progress (run {run_id}); cancel it first")
+    running = (
+        await session.execute(
+            select(Task.short_id, AgentRun.attempt)
+            .join(Task, Task.id == AgentRun.task_id)
+            .where(AgentRun.project_id == project_id, AgentRun.status.in_(active))
+            .limit(1)
+        )
+    ).first()
+    if running is not None:
+        short_id, attempt = running
+        raise Conflict(
+            f"Project {project.name!r} has an agent run in progress ({short_id}, attempt {attempt}); cancel it first"
+        )
     worktrees = await _worktrees(session, project_id) if remove_worktrees else []
     workspace = project.workspace_path
     await session.delete(project)  # its tasks go with it (ON DELETE CASCADE)

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
 
+import httpx
+import pytest
+
+from backend.main import create_app
 from backend.migrations_runner import head_revision
 from tests.backend.factories import create_project, create_task
+from tests.conftest import DATABASE_KINDS, make_settings, running
 
 
 async def test_create_get_list_update_delete(client, workspace: Path):
@@ -267,3 +273,21 @@ async def test_deleting_a_project_names_what_goes_and_removes_worktrees_only_whe
     assert "kanban/task" in git(project["workspace_path"], "branch", "--list", "kanban/task")  # the branch stays
     assert os.path.isdir(project["workspace_path"])
     assert (await client.get(f"/api/projects/{project['id']}/deletion")).status_code == 404
+
+
+@pytest.mark.parametrize("kind", DATABASE_KINDS)
+async def test_a_project_with_a_run_in_progress_is_not_deleted_and_the_refusal_names_the_attempt(tmp_path, kind):
+    settings, drop = await asyncio.to_thread(make_settings, kind, tmp_path, run_agents=False)  # the run stays queued
+    try:
+        async with running(create_app(settings)) as app:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+                project = await create_project(http)
+                task = await create_task(http, project["id"], title="Busy")
+                assert (await http.post(f"/api/tasks/{task['id']}/runs", json={})).status_code == 202
+                response = await http.delete(f"/api/projects/{project['id']}")
+                assert response.status_code == 409
+                assert f"({task['short_id']}, attempt 1); cancel it first" in response.json()["detail"]
+                assert (await http.get(f"/api/projects/{project['id']}")).status_code == 200  # nothing removed
+    finally:
+        await asyncio.to_thread(drop)
