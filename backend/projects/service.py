@@ -269,6 +269,23 @@ async def deletion(session: AsyncSession, project_id: int) -> ProjectDeletion:
     )
 
 
+WORKTREE_REMOVAL_ATTEMPTS = 3
+
+
+async def _discard_worktree(project_id: int, workspace: str, path: str) -> None:
+    """Remove one worktree, trying again shortly when git refuses: a git command reading the
+    worktree at that moment (a diff, a status) holds its index lock for a little while."""
+    for attempt in range(1, WORKTREE_REMOVAL_ATTEMPTS + 1):
+        try:
+            await asyncio.to_thread(git.discard_worktree, workspace, path)
+            return
+        except KanbanError as exc:  # the rest still go; a folder left over is only disk space
+            if attempt == WORKTREE_REMOVAL_ATTEMPTS:
+                log.warning("project %s: could not remove the worktree %s: %s", project_id, path, exc.message)
+            else:
+                await asyncio.sleep(0.25 * attempt)
+
+
 async def delete(session: AsyncSession, project_id: int, *, remove_worktrees: bool = False) -> None:
     """Delete the project with its tasks, runs and workflows. Its folder is never touched; its
     tasks' worktrees stay unless `remove_worktrees` (then they go, once the delete has
@@ -296,7 +313,4 @@ async def delete(session: AsyncSession, project_id: int, *, remove_worktrees: bo
     if worktrees:
         async with outside_transaction(session):  # the project is gone (committed) before its worktrees
             for path in worktrees:
-                try:
-                    await asyncio.to_thread(git.discard_worktree, workspace, path)
-                except KanbanError as exc:  # the rest still go; a folder left over is only disk space
-                    log.warning("project %s: could not remove the worktree %s: %s", project_id, path, exc.message)
+                await _discard_worktree(project_id, workspace, path)
