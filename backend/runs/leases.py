@@ -109,18 +109,28 @@ async def register(session: AsyncSession, me: WorkerIdentity, max_concurrent_run
 
 
 async def heartbeat(
-    session: AsyncSession, me: WorkerIdentity, lease_seconds: float, projects: list[int] | None
+    session: AsyncSession,
+    me: WorkerIdentity,
+    lease_seconds: float,
+    projects: list[int] | None,
+    working_on: Sequence[int],
 ) -> dict[int, int]:
-    """Report this worker alive and renew the leases of every run it owns, in one statement
-    each; the runs renewed and their generations."""
+    """Report this worker alive and renew the leases of the runs it owns and still works on
+    (`working_on`), in one statement each; the runs renewed and their generations.
+
+    Only those: a run this worker gave up (it stopped the agent after a missed renewal) may
+    still name it as owner, and renewing it would keep it from every worker for good.
+    """
     now = utcnow()
     values: dict[str, Any] = {"heartbeat_at": now, "stopped_at": None}
     if projects is not None:
         values["projects"] = projects
     await session.execute(update(Worker).where(Worker.id == me.id).values(**values))
+    if not working_on:
+        return {}
     renewed = await session.execute(
         update(_RUNS)
-        .where(_RUNS.c.owner == me.id, _RUNS.c.status.in_(IN_PROGRESS))
+        .where(_RUNS.c.owner == me.id, _RUNS.c.status.in_(IN_PROGRESS), _RUNS.c.id.in_(list(working_on)))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=_RUNS.c.updated_at)
         .returning(_RUNS.c.id, _RUNS.c.lease_generation)
     )

@@ -381,8 +381,11 @@ class Orchestrator:
     # -- heartbeat, leases, takeover --------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
+        beat_at = time.monotonic()
         while True:
-            await asyncio.sleep(self.settings.worker_heartbeat_seconds)
+            # At a fixed rate: a slow beat does not push the next renewal further out.
+            beat_at = max(beat_at + self.settings.worker_heartbeat_seconds, time.monotonic())
+            await asyncio.sleep(beat_at - time.monotonic())
             try:
                 await self._beat()
             except asyncio.CancelledError:
@@ -396,13 +399,17 @@ class Orchestrator:
 
     async def _beat(self) -> None:
         """Report alive, renew every lease held (one statement), give up runs that moved on,
-        take over runs whose worker lost its lease, say why queued runs wait."""
-        async with self.database.session() as session:
-            folders = await leases.project_folders(session)
-        self._projects = await asyncio.to_thread(leases.reachable, folders)
+        take over runs whose worker lost its lease, say why queued runs wait, look again at
+        which project folders this worker reaches.
+
+        The renewal comes first: on a busy machine nothing else may delay it (the folder scan
+        waits for a thread of the default pool, which git commands of the runs also use)."""
         started = time.monotonic()
+        working_on = [run_id for run_id, active in self._active.items() if not active.fenced]
         async with self.database.session(write=True) as session:
-            renewed = await leases.heartbeat(session, self.me, self.settings.worker_lease_seconds, self._projects)
+            renewed = await leases.heartbeat(
+                session, self.me, self.settings.worker_lease_seconds, self._projects, working_on
+            )
         self._renewed_at = started
         unsure = [run_id for run_id, active in self._active.items() if renewed.get(run_id) != active.generation]
         if unsure:  # finished meanwhile (the generation stays), or taken over (it moved on)
@@ -416,6 +423,7 @@ class Orchestrator:
             await self._take_over_expired()
             async with self.database.session(write=True) as session:
                 await run_service.note_waiting(session, self.settings.worker_lease_seconds)
+        self._projects = await self._reachable_projects()  # reported by the next heartbeat
         self.wake()  # reachable folders may have changed
 
     @property

@@ -17,11 +17,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
 from backend.config import Settings
 from backend.db import Database
@@ -316,6 +317,36 @@ async def test_a_killed_worker_is_taken_over_and_a_paused_one_is_fenced(cluster)
         assert task_row["status"] == "needs_review"
 
 
+async def test_a_run_whose_renewal_came_too_late_is_given_up_and_taken_over_again(cluster):
+    """A heartbeat held up for longer than a lease (here: the run's row locked by another
+    transaction) makes the worker stop its agent, as another worker may have the run now.
+    The run must not stay with it: it is no longer renewed, expires, and a worker (here the
+    same, the only one) takes it over and resumes its session."""
+    group, fake = cluster
+    api = await asyncio.to_thread(group.start_api)
+    group.start_worker("alone")
+    await asyncio.to_thread(group.wait_alive, "alone")
+    database = Database(group.settings)
+    try:
+        async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+            project = await create_project(http)
+            task, run, hang = await _hanging_run(http, fake, project["id"], "Renewed too late")
+            fake.add_script(run["session_id"], [Turn.text("Finished after the run was given up")])
+            async with database.session(write=True) as session:  # the heartbeat waits for this lock
+                await session.execute(select(AgentRun).where(AgentRun.id == run["id"]).with_for_update())
+                await asyncio.sleep(LEASE_SECONDS + 2 * HEARTBEAT_SECONDS)
+            hang.release()
+            done = await wait_for_status(http, task["id"], {"succeeded", "failed", "interrupted"}, timeout=40)
+            assert done["status"] == "succeeded", (done["error"], group.log_text("alone"))
+            assert done["id"] == run["id"] and done["session_id"] == run["session_id"] and done["starts"] == 2
+            events = await all_events(http, run["id"])
+            _assert_gapless(events)
+            assert _workers_of(events) == ["alone", "alone"]
+            assert "its lease could not be renewed" in group.log_text("alone")
+    finally:
+        await database.dispose()
+
+
 async def test_cancel_approval_and_events_cross_processes(cluster):
     group, fake = cluster
     api_a = await asyncio.to_thread(group.start_api)
@@ -483,8 +514,17 @@ async def test_a_taken_over_lease_refuses_the_old_workers_writes(kind, tmp_path)
                 claimed = await run_service.claim(session, run_id, new, 20.0)
             assert claimed is not None and claimed.lease_generation == 3 and claimed.waiting_for is None
             async with database.session(write=True) as session:
-                renewed = await leases.heartbeat(session, new, 20.0, None)
+                renewed = await leases.heartbeat(session, new, 20.0, None, [run_id])
             assert renewed == {run_id: 3}
+            # A run its worker gave up (it stopped the agent) is not renewed: it expires and
+            # another worker, or this one, takes it over.
+            past = leases.utcnow() - timedelta(seconds=1)
+            async with database.session(write=True) as session:
+                assert await leases.heartbeat(session, new, 20.0, None, []) == {}
+                await session.execute(update(AgentRun).where(AgentRun.id == run_id).values(lease_expires_at=past))
+            async with database.session(write=True) as session:
+                assert await leases.heartbeat(session, new, 20.0, None, [run_id + 1]) == {}
+                assert [run.id for run in await leases.expired(session, leases.utcnow())] == [run_id]
     finally:
         await asyncio.to_thread(drop)
 
