@@ -46,6 +46,9 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     health_path: str = "/api/health"
+    # stderr goes to a file: a pipe nobody reads fills up and then blocks the server's logging.
+    log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="kanban-bench-", suffix=".log")[1]))
+    keep_log: bool = False
 
     @property
     def url(self) -> str:
@@ -55,7 +58,8 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
         env.update(self.env)
         argv = [a.replace("{port}", str(self.port)) for a in self.argv]
-        self.process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -64,10 +68,13 @@ class Server:
             except httpx.TransportError:
                 pass
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server exited: {self.log_tail()}")
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start in 60 s")
             time.sleep(0.1)
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
 
     def __exit__(self, *exc) -> None:
         assert self.process is not None
@@ -76,6 +83,8 @@ class Server:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        if exc[0] is None and not self.keep_log:  # kept for a look when something went wrong
+            self.log_path.unlink(missing_ok=True)
 
 
 def kanban_server(data_dir: str | None = None, **env: str) -> Server:
