@@ -176,6 +176,7 @@ class Orchestrator:
             await self._listen_for_signals()
         self._spawn(self._schedule_loop(), "run-scheduler")
         self._spawn(self._heartbeat_loop(), "worker-heartbeat")
+        self._spawn(self._upkeep_loop(), "worker-upkeep")
         self._spawn(self._warm_up_tools(), "warm-up-board-tools")
 
     async def stop(self) -> None:
@@ -381,29 +382,33 @@ class Orchestrator:
     # -- heartbeat, leases, takeover --------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
+        """Renew the leases, at a fixed rate, and nothing else: a slow look around
+        (`_upkeep_loop`) must not delay a renewal on a busy machine."""
         beat_at = time.monotonic()
         while True:
-            # At a fixed rate: a slow beat does not push the next renewal further out.
             beat_at = max(beat_at + self.settings.worker_heartbeat_seconds, time.monotonic())
             await asyncio.sleep(beat_at - time.monotonic())
             try:
-                await self._beat()
+                await self._renew()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("worker heartbeat failed; retrying")
+            took = time.monotonic() - beat_at
+            if took > self.settings.worker_lease_seconds / 2:
+                log.warning(
+                    "renewing the leases took %.1f s (a lease lasts %g s): this worker is overloaded or the "
+                    "database answers slowly",
+                    took,
+                    self.settings.worker_lease_seconds,
+                )
             if self._shared and time.monotonic() - self._renewed_at > self.settings.worker_lease_seconds:
                 # Not renewed for a whole lease: another worker may have taken the runs over.
                 for run_id in list(self._active):
                     self._fence(run_id, "its lease could not be renewed")
 
-    async def _beat(self) -> None:
-        """Report alive, renew every lease held (one statement), give up runs that moved on,
-        take over runs whose worker lost its lease, say why queued runs wait, look again at
-        which project folders this worker reaches.
-
-        The renewal comes first: on a busy machine nothing else may delay it (the folder scan
-        waits for a thread of the default pool, which git commands of the runs also use)."""
+    async def _renew(self) -> None:
+        """Report alive and renew every lease held (one statement); give up runs that moved on."""
         started = time.monotonic()
         working_on = [run_id for run_id, active in self._active.items() if not active.fenced]
         async with self.database.session(write=True) as session:
@@ -419,11 +424,25 @@ class Orchestrator:
                 active = self._active.get(run_id)
                 if active is not None and now.get(run_id, active.generation) != active.generation:
                     self._fence(run_id, "another worker took it over")
+
+    async def _upkeep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.worker_heartbeat_seconds)
+            try:
+                await self._look_around()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("looking for runs to take over failed; retrying")
+
+    async def _look_around(self) -> None:
+        """Take over runs whose worker lost its lease, say why queued runs wait, look again at
+        which project folders this worker reaches (reported by the next heartbeat)."""
         if self._shared:
             await self._take_over_expired()
             async with self.database.session(write=True) as session:
                 await run_service.note_waiting(session, self.settings.worker_lease_seconds)
-        self._projects = await self._reachable_projects()  # reported by the next heartbeat
+        self._projects = await self._reachable_projects()
         self.wake()  # reachable folders may have changed
 
     @property
