@@ -686,6 +686,9 @@ async def follow(
                 yield event
                 cursor = event.seq
             if events:
+                # All there was (a short page): wait for the next hand-over or wake-up rather
+                # than ask again at once (a follower of another process's run is woken per batch).
+                caught_up = listener is not None and len(events) < FOLLOW_BATCH
                 continue
             if run is not None and run.status in FINISHED:
                 yield RunEnded(run.status)
