@@ -59,7 +59,12 @@ class Server:
         env.update(self.env)
         argv = [a.replace("{port}", str(self.port)) for a in self.argv]
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
+            # A session of its own, as a service manager starts it: on Linux each session is a
+            # scheduling group, and the agents (sessions of their own at a lower priority) are
+            # weighed against each server, not against all of the benchmark's processes at once.
+            self.process = subprocess.Popen(
+                argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+            )
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import threading
@@ -32,6 +33,7 @@ REPEATS = 3
 
 
 def _serve_fake_api(scripts: dict[str, list[Turn]], connection) -> None:
+    os.setsid()  # a session, so a scheduling group, of its own: it stands for another machine
     with FakeAnthropic(scripts=scripts) as fake:
         connection.send(fake.env(max_retries=0))
         threading.Event().wait()  # until terminated

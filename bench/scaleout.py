@@ -186,6 +186,7 @@ def run(quick: bool = False) -> list[Row]:
                         cwd=REPO,
                         stdout=subprocess.DEVNULL,
                         stderr=log,
+                        start_new_session=True,  # its own scheduling group, as under systemd
                     )
 
             for i in range(PROCESSES):
