@@ -15,6 +15,7 @@ TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="The task's id.")]
 NOT_FOUND: Responses = {404: {"model": ErrorResponse, "description": "No such task"}}
 CONFLICT: Responses = {
     409: {
+        "model": ErrorResponse,
         "description": "The task changed since the given version (`current` holds the task as it is now), "
         "or it is blocked and cannot move to Running (`blocked_by` lists what blocks it).",
         "content": {

@@ -115,3 +115,19 @@ def test_the_app_installs_the_payload_check(monkeypatch, tmp_path):
     monkeypatch.setattr(event_log, "_payload_check", [])
     create_app(Settings(data_dir=tmp_path))
     assert event_log._payload_check == [check_payload]
+
+
+def test_every_error_answer_documents_the_one_error_shape(tmp_path):
+    """Each 4xx an operation documents has a JSON schema: ErrorResponse, or ValidationErrorResponse
+    for a 422 (an answer documented by an example alone is checked against nothing)."""
+    document = create_app(Settings(data_dir=tmp_path)).openapi()
+    shapes = {"#/components/schemas/ErrorResponse", "#/components/schemas/ValidationErrorResponse"}
+    undocumented = [
+        (method.upper(), path, code)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for code, answer in operation.get("responses", {}).items()
+        if code.startswith("4")
+        and answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref") not in shapes
+    ]
+    assert undocumented == []

@@ -8315,7 +8315,7 @@ export interface operations {
                      *       "detail": "Task KAN-12 was changed by someone else (you have version 2, it is now at version 3); reload it and apply your change again"
                      *     }
                      */
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The request body is larger than the server accepts */
@@ -8576,7 +8576,7 @@ export interface operations {
                      *       "detail": "Task KAN-12 was changed by someone else (you have version 2, it is now at version 3); reload it and apply your change again"
                      *     }
                      */
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The request body is larger than the server accepts */
