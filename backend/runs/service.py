@@ -221,8 +221,9 @@ async def predecessors(session: AsyncSession, task_id: int) -> list[Predecessor]
 
 def _predecessor_section(found: Sequence[Predecessor], base_branch: str) -> str:
     lines = [
-        f"This task builds on tasks that are done. Their work is merged into {base_branch}, which "
-        "your worktree starts from:"
+        f"This task builds on tasks that are done. Your worktree starts from {base_branch} with their "
+        f"work: an approved task's is merged into {base_branch}, and the commits of one moved to Done "
+        "without being merged are merged into your branch:"
     ]
     for item in found:
         where = ", ".join(
