@@ -105,3 +105,47 @@ def test_the_api_reference_names_every_route_and_its_fields(openapi):
         if missing:
             wrong[" ".join(key)] = missing
     assert wrong == {}, "name these fields, success codes and defaults in the routes' rows of docs/api.md"
+
+
+def _workflow_example() -> str:
+    text = (DOCS / "workflows.md").read_text()
+    (example,) = re.findall(r"A complete template:\n\n```yaml\n(.*?)```", text, re.S)
+    return example
+
+
+def test_the_complete_workflow_template_in_the_docs_is_valid(tmp_path):
+    from backend.workflows import templates
+
+    path = tmp_path / "release.yaml"
+    path.write_text(_workflow_example())
+    template = templates.load_file(path, templates.TemplateOrigin.project)
+    assert [step.id for step in template.ordered_steps()] == ["changelog", "bump", "full-tests", "sign-off"]
+    assert {step.kind.value for step in template.steps} == {"agent", "check", "approval"}
+
+
+def test_the_documented_validation_errors_are_the_ones_reported(tmp_path):
+    """docs/workflows.md shows what validation reports for the example with two typos, then
+    with a cycle; those lines are made here from the example and compared."""
+    from backend.errors import KanbanError
+    from backend.workflows import templates
+
+    text = (DOCS / "workflows.md").read_text()
+    typos, cycle = re.findall(r"```\n(\.kanban/workflows/.*?)```", text, re.S)
+    folder = tmp_path / ".kanban" / "workflows"
+    folder.mkdir(parents=True)
+
+    def reported(**replacements: str) -> list[str]:
+        broken = _workflow_example()
+        for old, new in replacements.items():
+            assert old in broken
+            broken = broken.replace(old, new)
+        (folder / "release.yaml").write_text(broken)
+        with pytest.raises(KanbanError) as raised:
+            templates.load_file(folder / "release.yaml", templates.TemplateOrigin.project)
+        return [str(problem).removeprefix(f"{tmp_path}/") for problem in raised.value.problems]  # type: ignore[attr-defined]
+
+    assert typos.strip().splitlines() == reported(
+        **{"for version {{version}}": "for version {{verison}}", "needs: [full-tests]": "needs: [full-tests, publsh]"}
+    )
+    (cycle_line,) = cycle.strip().splitlines()
+    assert cycle_line in reported(**{"needs: [bump]": "needs: [sign-off]"})

@@ -85,6 +85,19 @@ def is_ancestor(cwd: StrPath, ancestor: str, descendant: str) -> bool:
     return status == 0
 
 
+def merge_commit(cwd: StrPath, ours: str, theirs: str, message: str) -> str | list[str]:
+    """A merge commit of `ours` and `theirs` (parents in that order), made in the object
+    database only (`merge-tree --write-tree`, then `commit-tree`: no ref, index or file is
+    touched); or, when they conflict, the conflicting files."""
+    status, out, err = run(cwd, "merge-tree", "--write-tree", "--name-only", "-z", "--no-messages", ours, theirs)
+    fields = nul_fields(out)
+    if status == 1:
+        return list(dict.fromkeys(fields[1:]))
+    if status != 0 or not fields:
+        raise GitCommandFailed(f"git merge-tree failed in {os.fspath(cwd)}: {err or f'exit status {status}'}")
+    return output_text(cwd, "commit-tree", fields[0], "-p", ours, "-p", theirs, "-m", message, env=identity_env(cwd))
+
+
 def identity_env(cwd: StrPath) -> dict[str, str]:
     """GIT_AUTHOR_*/GIT_COMMITTER_* for whatever identity the repository does not configure.
 

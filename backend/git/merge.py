@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import Conflict, InvalidInput, NotFound
-from .commands import GitCommandFailed, StrPath, identity_env, is_ancestor, nul_fields, output, output_text, rev, run
+from .commands import GitCommandFailed, StrPath, is_ancestor, merge_commit, output, rev, run
 from .repository import check_branch, require_base, require_repository
 from .worktrees import checkout_of, is_rebasing, list_worktrees, status_paths
 
@@ -84,19 +84,14 @@ def merge_into_base(repo_path: StrPath, branch: str, base_branch: str, message: 
     if is_ancestor(repo, old, head):
         new, fast_forward = head, True
     else:
-        status, out, err = run(repo, "merge-tree", "--write-tree", "--name-only", "-z", "--no-messages", old, head)
-        fields = nul_fields(out)
-        if status == 1:
-            files = list(dict.fromkeys(fields[1:]))
+        merged = merge_commit(repo, old, head, message)
+        if isinstance(merged, list):
             raise Conflict(
-                f"Merging {branch} into {base_branch} conflicts in: {', '.join(files)}",
-                files=files,
+                f"Merging {branch} into {base_branch} conflicts in: {', '.join(merged)}",
+                files=merged,
                 reason="merge_conflict",
             )
-        if status != 0 or not fields:
-            raise GitCommandFailed(f"git merge-tree failed in {repo}: {err or f'exit status {status}'}")
-        new = output_text(repo, "commit-tree", fields[0], "-p", old, "-p", head, "-m", message, env=identity_env(repo))
-        fast_forward = False
+        new, fast_forward = merged, False
     for entry in list_worktrees(repo):
         if entry.branch is None and not entry.bare and not entry.prunable and is_rebasing(entry, base_branch):
             raise Conflict(f"'{base_branch}' is being rebased in {entry.path}; finish or abort that rebase first")

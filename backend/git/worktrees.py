@@ -2,6 +2,9 @@
 
 A task gets a branch `kanban/<short-id>-<slug>` created from the base branch and a linked
 worktree (`git worktree add`) where its agent works. Later runs of the same task reuse both.
+A new branch can start with other work merged in (`merge_in`: the commits of the tasks it
+waits for that are not in the base branch), merged in the object database before the branch
+exists, so a conflict leaves nothing behind.
 
 Work commits use the repository's identity (or the app's, see `commands.identity_env`) and
 skip the repository's commit hooks (`--no-verify`): they are checkpoints of an agent's work,
@@ -22,7 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from ..errors import Conflict, InvalidInput
-from .commands import GitCommandFailed, StrPath, identity_env, is_ancestor, nul_fields, output, output_text, rev, run
+from .commands import (
+    GitCommandFailed,
+    StrPath,
+    identity_env,
+    is_ancestor,
+    merge_commit,
+    nul_fields,
+    output,
+    output_text,
+    rev,
+    run,
+)
 from .repository import check_branch, head_commit, is_git_repository, require_base, require_repository, same_path
 
 BRANCH_PREFIX = "kanban/"
@@ -193,10 +207,13 @@ def ensure_worktree(
     branch: str,
     base_branch: str,
     copy_files: Iterable[str] = (),
+    merge_in: Sequence[tuple[str, str]] = (),
 ) -> Worktree:
     """The task's worktree at `worktree_path` on `branch`, created from `base_branch` if needed.
 
-    An existing worktree (a later run of the same task) is reused as it is. `copy_files`
+    A branch created here starts from the base branch's head with each `(name, commit)` of
+    `merge_in` that the base branch does not contain merged in (see `start_point`). An
+    existing worktree or branch (a later run of the same task) is reused as it is. `copy_files`
     (relative paths such as `.env`) are copied from the project folder when the worktree does
     not have them yet; those missing in the project folder are skipped and listed in `missing`.
     """
@@ -225,7 +242,8 @@ def ensure_worktree(
                 raise Conflict(f"branch '{branch}' is already checked out at {holder.path}", path=holder.path)
             output(repo, "worktree", "add", "--quiet", target, branch)
         else:
-            output(repo, "worktree", "add", "--quiet", "--no-track", "-b", branch, target, base_sha)
+            start = start_point(repo, base_branch, base_sha, merge_in)
+            output(repo, "worktree", "add", "--quiet", "--no-track", "-b", branch, target, start)
         created = True
     status, out, _ = run(repo, "merge-base", f"refs/heads/{branch}", base_sha)
     if status != 0:
@@ -239,6 +257,30 @@ def ensure_worktree(
         copied=copied,
         missing=missing,
     )
+
+
+def start_point(repo: str, base_branch: str, base_sha: str, merge_in: Sequence[tuple[str, str]]) -> str:
+    """`base_sha` with every `(name, commit)` of `merge_in` that it does not contain merged in,
+    one merge commit each (made in the object database only); `base_sha` itself when there is
+    nothing to merge. A commit git no longer has is left out. Conflict (with `files`) when one
+    of them conflicts with the base branch or with those merged before it."""
+    start = base_sha
+    for name, commit in merge_in:
+        sha = rev(repo, commit)
+        if sha is None or is_ancestor(repo, sha, start):
+            continue
+        merged = merge_commit(
+            repo, start, sha, f"Merge {name} ({sha[:12]}), which is done but not merged into {base_branch}"
+        )
+        if isinstance(merged, list):
+            raise Conflict(
+                f"{name} is done but its work ({sha[:12]}) is not merged into {base_branch}, and merging it "
+                f"conflicts in: {', '.join(merged)}. Merge it into {base_branch} by hand, or remove the link",
+                files=merged,
+                reason="merge_conflict",
+            )
+        start = merged
+    return start
 
 
 def status_paths(path: StrPath) -> list[str]:

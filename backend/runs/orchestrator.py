@@ -627,6 +627,11 @@ class Orchestrator:
         if branch is None:  # every queued run is given one (service._queue)
             raise RuntimeError(f"Run {run.id} has no branch")
         default_path = self.settings.worktrees_dir / str(project.id) / branch.replace("/", "-")
+        merge_in: list[tuple[str, str]] = []
+        if run.worktree_path is None:  # the task's first worktree: it starts with the work it waits for
+            async with self.database.session() as session:
+                found = await run_service.predecessors(session, execution.task.id)
+            merge_in = [(item.short_id, item.commit) for item in found if item.commit]
         tree = await asyncio.to_thread(
             git.ensure_worktree,
             project.workspace_path,
@@ -634,6 +639,7 @@ class Orchestrator:
             branch,
             project.base_branch,
             list(project.copy_files),
+            merge_in,
         )
         execution.worktree = str(tree.path)
         execution.base_commit = run.base_commit or tree.base_commit

@@ -221,8 +221,9 @@ async def predecessors(session: AsyncSession, task_id: int) -> list[Predecessor]
 
 def _predecessor_section(found: Sequence[Predecessor], base_branch: str) -> str:
     lines = [
-        f"This task builds on tasks that are done. Their work is merged into {base_branch}, which "
-        "your worktree starts from:"
+        f"This task builds on tasks that are done. Your worktree starts from {base_branch} with their "
+        f"work: an approved task's is merged into {base_branch}, and the commits of one moved to Done "
+        "without being merged are merged into your branch:"
     ]
     for item in found:
         where = ", ".join(
@@ -608,7 +609,12 @@ async def approve(session: AsyncSession, task_id: int) -> TaskRead:
         raise Conflict(f"Task {task.short_id} is not in review (it is {task.status})")
     if task.workflow_step_kind == StepKind.approval.value:  # a person's gate: nothing to merge
         task = await task_service.get(session, task_id, for_update=True)
-        return await task_service.read(session, await task_service.transition(session, task, TaskStatus.done))
+        # Its result is what the person approved (its prompt, filled in), so a workflow that
+        # ends with a review still returns the work reviewed.
+        context = await workflow_service.context_of(session, task)
+        shown = task.description if context is not None and context.step.prompt.strip() else None
+        approved = await task_service.transition(session, task, TaskStatus.done, result=shown)
+        return await task_service.read(session, approved)
     if run is None or not run.branch or not run.worktree_path:
         raise Conflict(f"Task {task.short_id} has no agent work to merge")
     assert project is not None

@@ -469,3 +469,43 @@ async def test_a_step_runs_with_its_own_settings_and_a_missing_plugin_fails_it_c
     assert plugged["status"] == "failed"
     assert plugged["error"].startswith("This workflow step uses plugins that are not installed or are disabled")
     assert "no-such-plugin" in plugged["error"] and "Plugins page" in plugged["error"]
+
+
+ENDS_WITH_APPROVAL = """
+    name: ends-with-approval
+    title: Ends with an approval
+    steps:
+      - id: report
+        title: Write the report
+        prompt: "[wf-report] Write the report."
+        review: auto
+      - id: review
+        kind: approval
+        title: Review the report
+        needs: [report]
+        prompt: "Review the report: {{steps.report.result}}"
+      - id: nod
+        kind: approval
+        title: A nod
+        needs: [report]
+"""
+
+
+async def test_a_workflow_that_ends_with_an_approval_returns_what_was_approved(client, agent_env: FakeAnthropic):
+    """The built-in research and prototype workflows end with a person's review: waiting for
+    the workflow's card must still give the report, not an empty result."""
+    project = await create_project(client)
+    write_template(project, "ends-with-approval", ENDS_WITH_APPROVAL)
+    agent_env.add_script("[wf-report]", [Turn.text("Owls hoot at night [1].")])
+    workflow = await start(client, project, "ends-with-approval")
+    waiting = await wait_for_workflow(
+        client, workflow["id"], lambda w: all(step(w, s)["status"] == "needs_review" for s in ("review", "nod"))
+    )
+    for step_id in ("review", "nod"):
+        assert (await client.post(f"/api/tasks/{step(waiting, step_id)['task_id']}/approve")).status_code == 200
+    done = await wait_for_workflow(client, workflow["id"], lambda w: w["status"] == "done")
+    assert done["result"] == "## Review the report\n\nReview the report: Owls hoot at night [1]."
+    parent = (await client.get(f"/api/tasks/{workflow['parent_task_id']}")).json()
+    assert parent["result"] == done["result"]
+    nod = (await client.get(f"/api/tasks/{step(waiting, 'nod')['task_id']}")).json()
+    assert nod["result"] is None  # it showed nothing of its own to approve

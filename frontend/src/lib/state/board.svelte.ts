@@ -419,11 +419,33 @@ export class BoardState {
 		return task;
 	};
 
+	/** Each task's edit being saved: the next one waits for it (see `updateTask`). */
+	private saving = new Map<number, Promise<unknown>>();
+
 	/**
 	 * PATCH with `baseVersion` (the version the user edited) or else the version we hold; a 409
-	 * refreshes the task and rethrows for the caller to show.
+	 * refreshes the task and rethrows for the caller to show. Edits of one task are sent one
+	 * after the other: one made while another is on its way (a blocker picked, then the
+	 * auto-start switch ticked) is sent with the version the first one made, not refused.
 	 */
-	updateTask = async (id: number, changes: Omit<TaskUpdate, 'version'>, baseVersion?: number): Promise<Task> => {
+	updateTask = (id: number, changes: Omit<TaskUpdate, 'version'>, baseVersion?: number): Promise<Task> => {
+		const before = this.saving.get(id);
+		const mine = (before ? before.catch(() => undefined) : Promise.resolve()).then(() =>
+			this.sendUpdate(id, changes, baseVersion)
+		);
+		this.saving.set(id, mine);
+		const forget = () => {
+			if (this.saving.get(id) === mine) this.saving.delete(id);
+		};
+		mine.then(forget, forget);
+		return mine;
+	};
+
+	private sendUpdate = async (
+		id: number,
+		changes: Omit<TaskUpdate, 'version'>,
+		baseVersion?: number
+	): Promise<Task> => {
 		const version =
 			baseVersion ?? (this.detail?.id === id ? this.detail.version : this.find(id)?.task.version);
 		if (version == null) throw new Error('Unknown task');

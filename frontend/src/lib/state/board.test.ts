@@ -440,6 +440,38 @@ describe('editing', () => {
 		expect(board.columns.todo[0].title).toBe('theirs');
 	});
 
+	it('sends a second edit of a task once the first is saved, with the version that one made', async () => {
+		// The sidebar saves each field as it changes: picking a blocker, then ticking "start
+		// automatically" before the first answer came, must not send the old version twice.
+		let version = 1;
+		const first = deferred<void>();
+		const updateTask = vi.fn(async (id: number, body: { version: number } & Record<string, unknown>) => {
+			if (version === 1) await first.promise;
+			if (body.version !== version) throw new ApiError(409, 'changed', { detail: 'changed', current: { ...A, version } });
+			version += 1;
+			return { ...A, ...body, version };
+		});
+		const { board } = await loaded([A], { updateTask });
+		const linking = board.updateTask(1, { blocked_by: [2] });
+		const switching = board.updateTask(1, { start_when_unblocked: true });
+		first.resolve();
+		await expect(linking).resolves.toMatchObject({ version: 2 });
+		await expect(switching).resolves.toMatchObject({ version: 3, start_when_unblocked: true });
+		expect(updateTask.mock.calls.map(([, body]) => body.version)).toEqual([1, 2]);
+	});
+
+	it('sends the next edit after one that failed', async () => {
+		const updateTask = vi
+			.fn()
+			.mockRejectedValueOnce(new ApiError(422, 'bad', { detail: 'bad' }))
+			.mockImplementation(async (_id: number, body: Record<string, unknown>) => ({ ...A, ...body, version: 2 }));
+		const { board } = await loaded([A], { updateTask });
+		const bad = board.updateTask(1, { title: '' });
+		const good = board.updateTask(1, { title: 'fine' });
+		await expect(bad).rejects.toThrow('bad');
+		await expect(good).resolves.toMatchObject({ title: 'fine' });
+	});
+
 	it('deletes a task', async () => {
 		const { board, api } = await loaded([A, B]);
 		await board.deleteTask(1);
