@@ -79,7 +79,9 @@ def knowledge_tools(api: KanbanAPI, context: RunContext) -> dict[str, Callable[.
         for binding in await bindings():
             if binding.get("can_write"):
                 return {"id": binding["collection_id"], "name": binding["collection_name"]}
-        raise ToolError(f"This project has no knowledge collection to write to. {HOW_TO_BIND}")
+        # None yet: the project gets its own (named after it), as a user would make it.
+        made = await api.request("POST", f"/api/projects/{context.project_id}/knowledge/write-collection")
+        return {"id": made["collection_id"], "name": made["collection_name"]}
 
     async def search_knowledge(query: str, collection: str = "", limit: int = 5) -> str:
         """Search the knowledge collections (keyword + semantic) for notes, documents and past task

@@ -263,6 +263,18 @@ async def list_bindings(project_id: ProjectId, session: ReadSession):
     return await knowledge_service.list_bindings(session, project_id)
 
 
+@project_router.post(
+    "/write-collection",
+    response_model=BindingRead,
+    summary="The project's write collection, made if it has none",
+    description="A project without a write collection gets its own, named after it (or after it and its key "
+    "when that name is taken), bound for reading and writing. Agents' add_note uses this.",
+    responses={404: {"model": ErrorResponse, "description": "No such project"}},
+)
+async def ensure_write_collection(project_id: ProjectId, session: WriteSession):
+    return await knowledge_service.ensure_write_collection(session, project_id)
+
+
 @project_router.put(
     "/{collection_id}",
     response_model=BindingRead,

@@ -464,6 +464,37 @@ async def set_binding(session: AsyncSession, project_id: int, collection_id: int
     )
 
 
+async def ensure_write_collection(session: AsyncSession, project_id: int) -> BindingRead:
+    """The project's write collection; a project without one gets its own, named after it, so
+    its agents' notes always have a place (a research workflow's report, say)."""
+    project = await get_or_404(session, Project, project_id, "Project", for_update=True)
+    binding = await _writable_binding(session, project_id)
+    if binding is None:
+        name = project.name[:100]
+        for candidate in (name, f"{project.name[:80]} ({project.key})", f"{project.key} notes {project.id}"):
+            taken = await session.scalar(
+                select(KnowledgeCollection.id).where(func.lower(KnowledgeCollection.name) == candidate.lower())
+            )
+            if taken is None:
+                name = candidate
+                break
+        await create_collection(
+            session,
+            CollectionCreate(
+                name=name,
+                description=f"Notes and results of the project {project.name}"[:2_000],
+                scope="project",
+                project_id=project_id,
+            ),
+        )
+        binding = await _writable_binding(session, project_id)
+        assert binding is not None  # a project's first own collection is its write collection
+    collection = await get_collection(session, binding.collection_id)
+    return BindingRead(
+        project_id=project_id, collection_id=collection.id, collection_name=collection.name, can_write=True
+    )
+
+
 async def remove_binding(session: AsyncSession, project_id: int, collection_id: int) -> None:
     binding = await session.get(ProjectKnowledgeBinding, (project_id, collection_id))
     if binding is None:

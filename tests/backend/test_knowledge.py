@@ -378,6 +378,23 @@ async def test_bindings_one_write_collection_per_project(kn):
     assert response.status_code == 409
 
 
+async def test_a_project_without_a_write_collection_gets_its_own_named_after_it(kn):
+    project = await create_project(kn)
+    await new_collection(kn, name=project["name"])  # the name is taken: the key goes with it
+    url = f"/api/projects/{project['id']}/knowledge/write-collection"
+    made = await kn.post(url)
+    assert made.status_code == 200, made.text
+    expected = f"{project['name']} ({project['key']})"
+    assert made.json()["collection_name"] == expected and made.json()["can_write"] is True
+    collection = (await kn.get(f"/api/knowledge/collections/{made.json()['collection_id']}")).json()
+    assert collection["scope"] == "project" and collection["project_id"] == project["id"]
+    again = await kn.post(url)  # there is one now: the same
+    assert again.json() == made.json()
+    bindings = (await kn.get(f"/api/projects/{project['id']}/knowledge")).json()
+    assert [(b["collection_name"], b["can_write"]) for b in bindings] == [(expected, True)]
+    assert (await kn.post("/api/projects/2147483647/knowledge/write-collection")).status_code == 404
+
+
 async def test_a_project_bound_to_nothing_finds_nothing_and_unknown_ids_are_404(kn):
     project = await create_project(kn)
     collection = await new_collection(kn)

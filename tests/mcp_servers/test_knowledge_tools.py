@@ -97,8 +97,11 @@ async def test_the_tools_in_a_run_use_the_projects_collections(module, live_serv
             assert "None is bound to this project" in await text_of(client, "list_collections")
             message = await error_of(client, "search_knowledge", query=word)
             assert "No knowledge collection is bound to this project" in message and "Knowledge page" in message
-            message = await error_of(client, "add_note", title="t", text="x")
-            assert "no knowledge collection to write to" in message and "Knowledge page" in message
+            # add_note with nothing to write to: the project gets its own collection, named after it.
+            first = await text_of(client, "add_note", title="t", text="x")
+            assert f"in collection {project['name']}" in first, first
+            bound = (await http.get(f"/api/projects/{project['id']}/knowledge")).json()
+            assert [(b["collection_name"], b["can_write"]) for b in bound] == [(project["name"], True)]
 
             response = await http.put(f"/api/projects/{project['id']}/knowledge/{mine['id']}", json={"can_write": True})
             assert response.status_code == 200, response.text
