@@ -1103,6 +1103,9 @@ async def accept_automatically(session: AsyncSession, task_id: int) -> TaskRead 
     run = await latest_for_task(session, task_id)
     if run is None or run.status != RunStatus.succeeded.value or run.check_passed is False or run.error:
         return None
+    if not context.step.merge:  # done as it is: the steps that need it start from its commits
+        task = await task_service.get(session, task_id, for_update=True)
+        return await task_service.read(session, await task_service.transition(session, task, TaskStatus.done))
     try:
         return await approve(session, task_id)
     except Conflict as exc:

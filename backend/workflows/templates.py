@@ -29,6 +29,8 @@ A template is one YAML document, a mapping::
         prompt: |                 # agent: required; approval: optional (shown to the person); check: not allowed
           Write a plan for: {{feature}}
         review: auto              # human | auto; default human for agent, auto for check; not on approval
+        merge: false              # agent with review auto, optional: done without merging; its commits
+                                  #   go to the steps that need it and land with theirs (default true)
         needs: []                 # ids of steps this one waits for (all of them)
         model: claude-sonnet-4-5          # agent only, optional: the model
         permission_mode: acceptEdits      # agent only: default | acceptEdits | plan | bypassPermissions
@@ -57,7 +59,9 @@ nothing after it) means not given. Anchors, aliases and ``<<`` merge keys work.
 Kinds of step:
 
 - ``agent``: an agent works on the card with ``prompt``; its final message is the step's result.
-  ``review: human`` leaves the card in Review for a person, ``auto`` accepts it when it succeeded.
+  ``review: human`` leaves the card in Review for a person, ``auto`` accepts it when it succeeded
+  (merged into the base branch and done; with ``merge: false`` done without the merge: the steps
+  that need it start from its commits, which land in the base branch with theirs).
 - ``check``: ``command`` runs in the card's worktree; exit status 0 passes.
 - ``approval``: a person approves (or not); ``prompt`` tells them what to look at.
 
@@ -220,6 +224,7 @@ class Step(BaseModel):
     prompt: str = ""  # empty for check steps (and approvals without one)
     needs: list[str] = Field(default_factory=list)
     review: ReviewMode | None  # None only for approvals
+    merge: bool = True  # False (review auto only): accepted without merging, its commits passed on
     model: str | None = None
     permission_mode: PermissionMode | None = None
     max_turns: int | None = None
@@ -345,6 +350,7 @@ class _StepShape(_Shape):
     kind: StepKind = StepKind.agent
     prompt: Prompt | None = None
     review: ReviewMode | None = None
+    merge: Annotated[bool, Field(strict=True)] | None = None
     needs: Annotated[list[str], Field(max_length=MAX_STEPS)] | None = None  # `needs:` alone: none
     model: Annotated[str, TextLimits(1, 100, strip=True)] | None = None
     permission_mode: PermissionMode | None = None
@@ -365,7 +371,7 @@ class _TemplateShape(_Shape):
     steps: Annotated[list[Any], Field(min_length=1, max_length=MAX_STEPS)]  # each step checked on its own
 
 
-_AGENT_ONLY = ("model", "permission_mode", "max_turns", "max_budget_usd", "plugins", "knowledge", "until")
+_AGENT_ONLY = ("model", "permission_mode", "max_turns", "max_budget_usd", "plugins", "knowledge", "until", "merge")
 _KEYS: dict[type[BaseModel], list[str]] = {
     shape: list(shape.model_fields) for shape in (_TemplateShape, _InputShape, _StepShape, _KnowledgeShape, _UntilShape)
 }
@@ -683,6 +689,8 @@ def _check_kind(check: _Checker, view: _StepView) -> None:
                 check.add((*at, key), f"{key} is only for agent steps{hint}")
     if view.kind is StepKind.approval and "review" in given:
         check.add((*at, "review"), "an approval step has no review: the person approves it")
+    if view.kind is StepKind.agent and raw.get("merge") is False and raw.get("review") != ReviewMode.auto.value:
+        check.add((*at, "merge"), "merge: false needs review: auto (a person's Approve always merges)")
 
 
 def _cycles(order: Sequence[str], edges: Mapping[str, Sequence[tuple[int, str]]]) -> list[tuple[str, int, list[str]]]:
@@ -863,6 +871,7 @@ def _build_step(step: _StepShape) -> Step:
         prompt=step.prompt or "",
         needs=step.needs or [],
         review=review,
+        merge=step.merge is not False,
         model=step.model,
         permission_mode=step.permission_mode,
         max_turns=step.max_turns,

@@ -128,6 +128,50 @@ async def test_three_steps_run_in_order_with_results_and_commits(client, agent_e
     assert parent["status"] == "done" and "both files are there" in parent["result"]
 
 
+PASSED_ON = """
+    name: passed-on
+    title: A step's commits passed on without a merge
+    steps:
+      - id: test
+        title: Write the failing test
+        prompt: "[wf-passed-test] Write the test."
+        review: auto
+        merge: false
+      - id: fix
+        title: Fix it
+        needs: [test]
+        prompt: "[wf-passed-fix] Fix it."
+        review: human
+"""
+
+
+async def test_a_step_done_without_its_merge_passes_its_commits_to_the_next(client, agent_env: FakeAnthropic):
+    project = await create_project(client)
+    write_template(project, "passed-on", PASSED_ON)
+    agent_env.add_script(
+        "[wf-passed-test]",
+        [Turn.tool_use("Write", {"file_path": "test_bug.txt", "content": "fails\n"}), Turn.text("Test written")],
+    )
+    agent_env.add_script(
+        "[wf-passed-fix]",
+        [Turn.tool_use("Write", {"file_path": "fix.txt", "content": "fixed\n"}), Turn.text("Fixed")],
+    )
+    workflow = await start(client, project, "passed-on")
+    test_task, fix_task = step(workflow, "test")["task_id"], step(workflow, "fix")["task_id"]
+    fixed = await wait_for_status(client, fix_task, {"succeeded", "failed"}, timeout=90)
+    assert fixed["status"] == "succeeded", fixed["error"]
+    (test_run,) = await runs_of(client, test_task)
+    assert (await client.get(f"/api/tasks/{test_task}")).json()["status"] == "done"
+    repo, base = project["workspace_path"], project["base_branch"]
+    # Done, not merged: the base branch has no failing test; the fix's branch starts from it.
+    assert "test_bug.txt" not in git(repo, "ls-tree", "--name-only", base).split()
+    assert git(repo, "merge-base", "--is-ancestor", test_run["head_commit"], fixed["branch"]) == ""
+    # Approving the fix brings both into the base branch.
+    approved = await client.post(f"/api/tasks/{fix_task}/approve")
+    assert approved.status_code == 200, approved.text
+    assert git(repo, "show", f"{base}:test_bug.txt") == "fails" and git(repo, "show", f"{base}:fix.txt") == "fixed"
+
+
 UNTIL = """
     name: until-tests-pass
     title: Until the tests pass

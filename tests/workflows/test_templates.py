@@ -655,6 +655,35 @@ BROKEN = [
         "an approval step has no review",
     ),
     (
+        "merge false without review auto",
+        """\
+        name: x
+        title: X
+        steps:
+          - id: work
+            title: Work
+            prompt: Do it.
+            merge: false  #<
+        """,
+        "steps[0].merge",
+        "merge: false needs review: auto",
+    ),
+    (
+        "merge on check",
+        """\
+        name: x
+        title: X
+        steps:
+          - id: tests
+            title: Tests
+            kind: check
+            command: make test
+            merge: false  #<
+        """,
+        "steps[0].merge",
+        "merge is only for agent steps",
+    ),
+    (
         "until on check",
         """\
         name: x
