@@ -222,7 +222,11 @@ def test_the_builtin_templates_have_the_steps_they_promise():
     assert "{{steps.plan.result}}" in feature.steps[1].prompt
     research = by_name["research"]
     assert [s.id for s in research.ordered_steps()] == ["frame", "gather", "synthesise", "save", "review"]
-    assert "{{steps.synthesise.result}}" in research.step("review").prompt
+    # The person reviews the report as the save step saved it; feedback goes to that step.
+    assert "{{steps.save.result}}" in research.step("review").prompt
+    assert (
+        "{{steps.synthesise.result}}" in research.step("save").prompt and "supersedes" in research.step("save").prompt
+    )
     assert "search_knowledge" in research.step("gather").prompt and "add_note" in research.step("save").prompt
     assert [i.name for i in research.inputs if not i.required] == ["scope"]
     prototype = by_name["prototype"]
@@ -232,6 +236,7 @@ def test_the_builtin_templates_have_the_steps_they_promise():
     bugfix = by_name["bugfix"]
     assert [(s.id, s.review) for s in bugfix.steps] == [("reproduce", ReviewMode.auto), ("fix", ReviewMode.human)]
     assert bugfix.step("fix").until is not None
+    assert not bugfix.step("reproduce").merge and bugfix.step("fix").merge  # the failing test lands with its fix
 
 
 # --- problems: each with its line and field --------------------------------------------------
