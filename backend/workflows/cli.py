@@ -147,6 +147,24 @@ def _parse_inputs(pairs: list[str]) -> dict[str, str]:
     return inputs
 
 
+def _progress_line(workflow: dict[str, Any]) -> str:
+    progress = workflow["progress"]
+    line = f"  {progress['done']}/{progress['total']} done"
+    if progress["current"]:
+        line += ": now " + ", ".join(progress["current"])
+    waiting = [
+        step["short_id"]
+        for step in workflow["steps"]
+        if step["status"] == "needs_review" and step["review"] != "auto" and step["short_id"]
+    ]
+    if waiting:
+        line += f" (waiting for you in Review: {', '.join(waiting)}; approve or request changes on the board)"
+    elif workflow["phase"] == "stalled":
+        reasons = [f"{s['short_id']}: {s['reason']}" for s in workflow["steps"] if s["reason"] and not s["blocked"]]
+        line += " (stalled" + (f": {'; '.join(reasons)}" if reasons else "") + ")"
+    return line
+
+
 def _start(board: Board, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {
         "project_id": board.project_id(args.project),
@@ -163,10 +181,15 @@ def _start(board: Board, args: argparse.Namespace) -> int:
         print(f"  {item['short_id']}  {item['step_id']} ({item['kind']}){needs}: {item['title']}")
     if not args.wait:
         return 0
+    said = ""
     while True:
         current = board.request("GET", f"/api/workflows/{workflow['id']}")
         if current["status"] != "running":
             break
+        news = _progress_line(current)
+        if news != said:  # each change once: what works now, what waits for a person
+            print(news, flush=True)
+            said = news
         time.sleep(1)
     print(f"Workflow {current['status']}.")
     if current.get("result"):

@@ -157,3 +157,46 @@ async def test_workflow_list_and_start_talk_to_the_running_board(live_server, tm
     assert "fix (agent) after reproduce" in started.stdout
     down = run_cli("workflow", "list", env={"KANBAN_API_URL": "http://127.0.0.1:9"})
     assert down.returncode == 1 and "kanban serve" in down.stderr
+
+
+async def test_workflow_start_wait_says_what_waits_for_a_person(live_server):
+    import asyncio
+
+    from tests.backend.factories import create_project
+
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        project = await create_project(http)
+        folder = Path(project["workspace_path"]) / ".kanban" / "workflows"
+        folder.mkdir(parents=True)
+        (folder / "sign-off.yaml").write_text(
+            "name: sign-off\ntitle: Sign off\nsteps:\n  - id: ok\n    title: Looks right?\n    kind: approval\n"
+            "    prompt: Have a look.\n"
+        )
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("KANBAN_")}
+        command = [sys.executable, "-m", "backend.cli", "workflow", "start", "sign-off", "--project", project["key"]]
+        process = subprocess.Popen(
+            [*command, "--wait"],
+            env={**clean, "KANBAN_API_URL": live_server.url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            lines = []
+            while not any("waiting for you in Review" in line for line in lines):
+                line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
+                assert line, (lines, process.stderr.read() if process.stderr else "")
+                lines.append(line)
+            waiting = lines[-1]
+            assert "0/1 done" in waiting and f"{project['key']}-" in waiting and "approve" in waiting, waiting
+            short_id = waiting.split("Review: ")[1].split(";")[0]
+            tasks = (await http.get("/api/tasks", params={"project_id": project["id"], "q": short_id})).json()
+            [card] = [t for t in tasks["items"] if t["short_id"] == short_id]
+            approved = await http.post(f"/api/tasks/{card['id']}/approve")
+            assert approved.status_code == 200, approved.text
+            out, _ = await asyncio.to_thread(process.communicate, timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0 and "Workflow done." in out, out
