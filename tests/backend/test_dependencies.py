@@ -204,6 +204,24 @@ async def _status_is(client, task, status, run: str | None = None) -> bool:
     return now["status"] == status and (run is None or (bool(runs) and runs[0]["status"] == run))
 
 
+async def test_a_cancelled_predecessor_keeps_its_dependents_blocked_and_says_so(board):
+    client, executor = board
+    project = await create_project(client)
+    a = await create_task(client, project["id"], title="A")
+    c = await create_task(client, project["id"], title="C", blocked_by=[a["id"]], start_when_unblocked=True)
+    executor.hold[a["short_id"]] = asyncio.Event()  # never released: the run is cancelled
+    response = await client.post(f"/api/tasks/{a['id']}/runs", json={})
+    assert response.status_code == 202, response.text
+    run_id = response.json()["id"]
+    await eventually(lambda: _status_is(client, a, "in_progress", run="running"))
+    assert (await client.post(f"/api/runs/{run_id}/cancel")).status_code == 200
+    await eventually(lambda: _status_is(client, a, "todo", run="cancelled"))
+    [blocker] = (await get(client, c))["blocked_by"]
+    assert blocker["blocking"] is True and blocker["reason"] == f"{a['short_id']}'s run was cancelled"
+    assert await runs_of(client, c) == []  # the start intent waits; it is not dropped
+    assert (await get(client, c))["start_when_unblocked"] is True
+
+
 async def test_a_deleted_predecessor_keeps_its_dependents_blocked(board):
     client, _ = board
     project = await create_project(client)
