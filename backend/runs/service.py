@@ -672,11 +672,12 @@ async def follow(
     listener = listeners.listen(run_id) if listeners is not None else None
     try:
         caught_up = False
+        woken = False  # this read was asked for by a wake-up (a batch written, maybe elsewhere)
         while True:
             if caught_up and listener is not None:
                 handed_over = listener.take_after(cursor)
                 if handed_over is None:
-                    caught_up = False
+                    caught_up, woken = False, True
                     continue
                 for record in handed_over:
                     yield record
@@ -692,9 +693,11 @@ async def follow(
                 yield event
                 cursor = event.seq
             if events:
-                # All there was (a short page): wait for the next hand-over or wake-up rather
-                # than ask again at once (a follower of another process's run is woken per batch).
-                caught_up = listener is not None and len(events) < FOLLOW_BATCH
+                # Woken for a batch and read all there was (a short page): wait for the next
+                # wake-up rather than ask again at once (a follower of another process's run is
+                # woken per batch). A replay asks again: the run may have finished already.
+                caught_up = woken and listener is not None and len(events) < FOLLOW_BATCH
+                woken = False
                 continue
             if run is not None and run.status in FINISHED:
                 yield RunEnded(run.status)

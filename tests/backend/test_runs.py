@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -253,9 +254,12 @@ async def test_run_stream_replays_from_last_event_id(live_server, agent_env: Fak
                 item = RunEventRead.model_validate_json(event.data)
                 assert (item.seq, item.type.value) == (int(event.id), event.event)
         assert seen == list(range(1, len(seen) + 1))
+        started = time.monotonic()
         async with http.stream("GET", f"/api/runs/{run['id']}/stream", headers={"Last-Event-ID": "2"}) as response:
             reader = SSEReader(response)
             replay = []
             while (event := await asyncio.wait_for(reader.next(), 10)).event != "end":
                 replay.append(int(event.id))
         assert replay == seen[2:]
+        # A finished run's replay ends at once, not after the followers' one-second poll.
+        assert time.monotonic() - started < 0.8
