@@ -269,7 +269,10 @@ async def list_bindings(project_id: ProjectId, session: ReadSession):
     summary="The project's write collection, made if it has none",
     description="A project without a write collection gets its own, named after it (or after it and its key "
     "when that name is taken), bound for reading and writing. Agents' add_note uses this.",
-    responses={404: {"model": ErrorResponse, "description": "No such project"}},
+    responses={
+        404: {"model": ErrorResponse, "description": "No such project"},
+        409: {"model": ErrorResponse, "description": "Every name it would give the collection is taken"},
+    },
 )
 async def ensure_write_collection(project_id: ProjectId, session: WriteSession):
     return await knowledge_service.ensure_write_collection(session, project_id)

@@ -85,11 +85,15 @@ async def check_collections(session: AsyncSession, collection_ids: Sequence[int]
             raise NotFound(f"Collection {collection_id} not found")
 
 
-async def _ensure_name_free(session: AsyncSession, name: str, except_id: int | None = None) -> None:
+async def _name_taken(session: AsyncSession, name: str, except_id: int | None = None) -> bool:
     query = select(KnowledgeCollection.id).where(func.lower(KnowledgeCollection.name) == name.lower())
     if except_id is not None:
         query = query.where(KnowledgeCollection.id != except_id)
-    if await session.scalar(query) is not None:
+    return await session.scalar(query) is not None
+
+
+async def _ensure_name_free(session: AsyncSession, name: str, except_id: int | None = None) -> None:
+    if await _name_taken(session, name, except_id):
         raise Conflict(f"A collection named {name!r} already exists; choose another name")
 
 
@@ -470,12 +474,11 @@ async def ensure_write_collection(session: AsyncSession, project_id: int) -> Bin
     project = await get_or_404(session, Project, project_id, "Project", for_update=True)
     binding = await _writable_binding(session, project_id)
     if binding is None:
-        name = project.name[:100]
-        for candidate in (name, f"{project.name[:80]} ({project.key})", f"{project.key} notes {project.id}"):
-            taken = await session.scalar(
-                select(KnowledgeCollection.id).where(func.lower(KnowledgeCollection.name) == candidate.lower())
-            )
-            if taken is None:
+        candidates = [project.name[:100], f"{project.name[:80]} ({project.key})", f"{project.key} notes {project.id}"]
+        # The last one is taken only if someone chose it by hand: then create says so (409).
+        name = candidates[-1]
+        for candidate in candidates:
+            if not await _name_taken(session, candidate):
                 name = candidate
                 break
         await create_collection(
