@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -35,6 +36,13 @@ from .data_dir import create_private_file, make_private_dir
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 APPLICATION_NAME = "kanban-orchestrator"  # PostgreSQL's application_name, with the pid
 WRITER_TURN = "kanban_writer_turn"  # session.info key: the write session's place in the writers' queue
+# A PostgreSQL connection that lay in the pool this long is pinged before it is handed out (a
+# server restart or an idle timeout may have closed it). One in steady use is not: on asyncpg
+# a ping is three round trips (BEGIN, an empty query, ROLLBACK), as many as the live event
+# path's whole read. A connection that broke since its last use fails that one use, and the
+# pool then replaces every connection it had opened before.
+PING_AFTER_IDLE_SECONDS = 5.0
+_IDLE_SINCE = "kanban_idle_since"  # a pooled connection's info key: when it was given back
 
 
 class _WriterTurn:
@@ -73,7 +81,27 @@ def create_engine(settings: Settings, *, sqlite_writer: bool = False, **kwargs: 
     server_settings = {"application_name": f"{APPLICATION_NAME} (pid {os.getpid()})"}
     if settings.database_schema:
         server_settings["search_path"] = settings.database_schema
-    return create_async_engine(url, connect_args={"server_settings": server_settings}, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, connect_args={"server_settings": server_settings}, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """`pool_pre_ping`, but only for connections idle `PING_AFTER_IDLE_SECONDS` or longer."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _given_back(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # noqa: BLE001 - any failure: the pool opens a new connection
+            raise exc.DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
 def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
@@ -163,6 +191,16 @@ class Database:
         else:
             async with (self.write_engine if write else self.engine).begin() as connection:
                 yield connection
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads that need no transaction around them (a live follower's look
+        at the log): on PostgreSQL each statement commits by itself, one round trip instead of
+        three; on SQLite the reads share one read transaction, as everywhere."""
+        async with self.engine.connect() as connection:
+            if self.kind != "sqlite":
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
 
     @asynccontextmanager
     async def _unit_of_work(self, *, write: bool) -> AsyncIterator[AsyncSession]:

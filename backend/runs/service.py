@@ -654,6 +654,17 @@ async def task_diff(session: AsyncSession, task_id: int) -> dict[str, Any]:
     return {**diff, "branch": run.branch}
 
 
+async def _records_after(connection: AsyncConnection, run_id: int, after_seq: int, limit: int) -> list[RunEventRecord]:
+    """`events_after` for the live path: one Core statement, rows as the writer hands them over."""
+    rows = await connection.execute(
+        select(_EVENTS.c.seq, _EVENTS.c.type, _EVENTS.c.payload, _EVENTS.c.created_at)
+        .where(_EVENTS.c.run_id == run_id, _EVENTS.c.seq > after_seq)
+        .order_by(_EVENTS.c.seq)
+        .limit(limit)
+    )
+    return [RunEventRecord(*row) for row in rows]
+
+
 FINISHED = {status.value for status in FINISHED_RUN_STATUSES}
 FOLLOW_BATCH = 500
 # How often a quiet follower looks at the database (run state, other processes' events).
@@ -662,7 +673,7 @@ FOLLOW_POLL_SECONDS = 1.0
 
 async def follow(
     database: Database, listeners: RunListeners | None, run_id: int, cursor: int
-) -> AsyncIterator[RunEvent | RunEventRecord | RunEnded]:
+) -> AsyncIterator[RunEventRecord | RunEnded]:
     """A run's events after `cursor`, then live ones, then `RunEnded` once it finished.
 
     Replays from the database, then takes what the event writer of this process hands over
@@ -686,9 +697,19 @@ async def follow(
                     await wait_for_signal(listener.wake, FOLLOW_POLL_SECONDS)
                     caught_up = listener.wake.is_set()  # after a quiet spell: look at the database
                 continue
-            async with database.session() as session:
-                events = await events_after(session, run_id, cursor, FOLLOW_BATCH)
-                run = await get(session, run_id) if not events else None
+            ended: str | None = None
+            async with database.reading() as connection:
+                events = await _records_after(connection, run_id, cursor, FOLLOW_BATCH)
+                if not events:
+                    status = await connection.scalar(select(_RUNS.c.status).where(_RUNS.c.id == run_id))
+                    if status is None:
+                        raise NotFound(f"Run {run_id} not found")
+                    if status in FINISHED:
+                        # Its last events were committed before it finished, but maybe after
+                        # the first read (on PostgreSQL each read sees what was committed when
+                        # it began): look once more.
+                        events = await _records_after(connection, run_id, cursor, FOLLOW_BATCH)
+                        ended = None if events else status
             for event in events:
                 yield event
                 cursor = event.seq
@@ -699,8 +720,8 @@ async def follow(
                 caught_up = woken and listener is not None and len(events) < FOLLOW_BATCH
                 woken = False
                 continue
-            if run is not None and run.status in FINISHED:
-                yield RunEnded(run.status)
+            if ended is not None:
+                yield RunEnded(ended)
                 return
             if listener is not None:
                 caught_up = True
@@ -712,7 +733,8 @@ async def follow(
 
 
 # Mapped classes' tables, typed as the Tables they are (SQLAlchemy types __table__ as a FromClause).
-_INSERT_RUN_EVENT = insert(cast(Table, RunEvent.__table__))
+_EVENTS = cast(Table, RunEvent.__table__)
+_INSERT_RUN_EVENT = insert(_EVENTS)
 _RUNS = cast(Table, AgentRun.__table__)
 
 
