@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc, make_url
+from sqlalchemy import ColumnElement, String, event, exc, func, literal, make_url, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -43,6 +43,18 @@ WRITER_TURN = "kanban_writer_turn"  # session.info key: the write session's plac
 # pool then replaces every connection it had opened before.
 PING_AFTER_IDLE_SECONDS = 5.0
 _IDLE_SINCE = "kanban_idle_since"  # a pooled connection's info key: when it was given back
+
+
+def scoped_channel(channel: str) -> ColumnElement[str]:
+    """A PostgreSQL NOTIFY channel of this board only, as SQL. Channels belong to the database,
+    not to a schema: boards in other schemas of the same database (a staging board, a test's)
+    would otherwise act on each other's signals (a cancel of "run 8" stops their run 8)."""
+    return literal(channel, String) + "_" + func.left(func.md5(func.current_schema()), 12)
+
+
+async def notify(executor: AsyncConnection | AsyncSession, channel: str, payload: str) -> None:
+    """NOTIFY on this board's `channel` (delivered when the transaction commits)."""
+    await executor.execute(select(func.pg_notify(scoped_channel(channel), payload)))
 
 
 class _WriterTurn:
@@ -191,6 +203,14 @@ class Database:
         else:
             async with (self.write_engine if write else self.engine).begin() as connection:
                 yield connection
+
+    async def channel_name(self, channel: str) -> str:
+        """The name this board's `channel` has on its PostgreSQL database (to LISTEN on)."""
+        async with self.engine.connect() as connection:
+            name = await connection.scalar(select(scoped_channel(channel)))
+        if not name:
+            raise RuntimeError(f"no schema to listen in: search_path {self.settings.database_schema!r}")
+        return name
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:

@@ -144,9 +144,11 @@ class EventHub:
             driver_connection = raw.driver_connection
             if driver_connection is None:
                 raise RuntimeError("the pool gave a connection without its driver connection")
-            await driver_connection.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
+            await driver_connection.add_listener(
+                await self.database.channel_name(NOTIFY_CHANNEL), lambda *_: self.wake()
+            )
             for channel, callback in self._channels.items():
-                await driver_connection.add_listener(channel, _payload_to(callback))
+                await driver_connection.add_listener(await self.database.channel_name(channel), _payload_to(callback))
             self._listen_connection = raw
         except Exception:  # the poll still finds the events, only later
             log.warning("LISTEN %s failed; relying on polling", NOTIFY_CHANNEL, exc_info=True)

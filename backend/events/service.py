@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db import notify
 from ..models import BoardEvent
 from ..models.base import utcnow
 from .types import BoardEventType
@@ -71,7 +72,7 @@ async def record(
     event = RecordedEvent(event_id, type.value, project_id, payload, created_at)
     if postgresql:
         # Delivered at commit: wakes the live streams of other API processes.
-        await session.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": NOTIFY_CHANNEL, "id": str(event_id)})
+        await notify(session, NOTIFY_CHANNEL, str(event_id))
     session.info.setdefault("board_events", []).append(event)
     return event
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import CursorResult, Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ..db import scoped_channel
 from ..errors import Conflict
 from ..models import AgentRun, Project, RunStatus, Worker
 from ..models.base import utcnow
@@ -68,25 +69,32 @@ def check(run: AgentRun, lease: Lease | None) -> None:
         raise LeaseLost(run.id)
 
 
-async def hold(connection: AsyncConnection, run_id: int, lease: Lease, session_id: str | None = None) -> None:
+async def hold(
+    connection: AsyncConnection,
+    run_id: int,
+    lease: Lease,
+    session_id: str | None = None,
+    notify: tuple[str, str] | None = None,
+) -> None:
     """Lock the run's row if `lease` still holds it (saving its Claude session id when given),
-    for the rest of the transaction; LeaseLost otherwise. One statement, for the event writer."""
+    for the rest of the transaction; LeaseLost otherwise. One statement, for the event writer.
+    On PostgreSQL `notify` (channel, payload) rides on it: sent with the commit, if any."""
     values: dict[str, Any] = {"updated_at": _RUNS.c.updated_at}  # not a change of the run
     if session_id:
         values["session_id"] = session_id
-    held = cast(
-        CursorResult[Any],
-        await connection.execute(
-            update(_RUNS)
-            .where(
-                _RUNS.c.id == run_id,
-                _RUNS.c.owner == lease.owner,
-                _RUNS.c.lease_generation == lease.generation,
-            )
-            .values(**values)
-        ),
+    statement = (
+        update(_RUNS)
+        .where(_RUNS.c.id == run_id, _RUNS.c.owner == lease.owner, _RUNS.c.lease_generation == lease.generation)
+        .values(**values)
     )
-    if held.rowcount != 1:
+    if notify is not None:
+        channel, payload = notify
+        held = len(
+            (await connection.execute(statement.returning(func.pg_notify(scoped_channel(channel), payload)))).all()
+        )
+    else:
+        held = cast(CursorResult[Any], await connection.execute(statement)).rowcount
+    if held != 1:
         raise LeaseLost(run_id)
 
 

@@ -254,7 +254,7 @@ class Orchestrator:
             driver_connection = raw.driver_connection
             if driver_connection is None:
                 raise RuntimeError("the pool gave a connection without its driver connection")
-            await driver_connection.add_listener(RUN_SIGNALS_CHANNEL, received)
+            await driver_connection.add_listener(await self.database.channel_name(RUN_SIGNALS_CHANNEL), received)
             self._signals = raw
         except Exception:  # the poll still finds them, only later
             log.warning("LISTEN %s failed; relying on polling", RUN_SIGNALS_CHANNEL, exc_info=True)

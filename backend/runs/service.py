@@ -25,12 +25,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import CursorResult, Table, func, insert, select, text, update
+from sqlalchemy import CursorResult, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from .. import git
-from ..db import Database, outside_transaction
+from ..db import Database, notify, outside_transaction
 from ..errors import Conflict, NotFound
 from ..events import service as event_log
 from ..events.types import BoardEventType
@@ -88,9 +88,7 @@ class RunChange(NamedTuple):
 async def _note(session: AsyncSession, kind: RunChangeKind, id: int) -> None:
     session.info.setdefault(RUN_CHANGES, []).append(RunChange(kind, id))
     if session.get_bind().dialect.name == "postgresql":  # delivered when the transaction commits
-        await session.execute(
-            text("SELECT pg_notify(:channel, :payload)"), {"channel": RUN_SIGNALS_CHANNEL, "payload": f"{kind}:{id}"}
-        )
+        await notify(session, RUN_SIGNALS_CHANNEL, f"{kind}:{id}")
 
 
 def parse_signal(payload: str) -> RunChange | None:
@@ -749,9 +747,11 @@ async def append_events(
     """Insert events with consecutive seq numbers (and save the run's Claude session id when
     given); returns them as written. With a lease, only while it holds the run (LeaseLost:
     nothing is written)."""
+    # Other processes' followers read when this commits (PostgreSQL; SQLite has one process).
+    notice = (RUN_EVENTS_CHANNEL, f"{run_id}:{os.getpid()}") if connection.dialect.name == "postgresql" else None
     if lease is not None:
-        await leases.hold(connection, run_id, lease, session_id)
-        session_id = None  # saved by the same statement
+        await leases.hold(connection, run_id, lease, session_id, notice)
+        session_id = notice = None  # saved and sent by the same statement: one round trip
     now = utcnow()
     records = [
         RunEventRecord(first_seq + i, type, without_nul(payload), now) for i, (type, payload) in enumerate(events)
@@ -763,11 +763,8 @@ async def append_events(
     )
     if session_id:
         await connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(session_id=session_id))
-    if connection.dialect.name == "postgresql":  # delivered with the commit: other processes' followers read
-        await connection.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": RUN_EVENTS_CHANNEL, "payload": f"{run_id}:{os.getpid()}"},
-        )
+    if notice is not None:
+        await notify(connection, *notice)
     return records
 
 
