@@ -75,9 +75,7 @@ async def test_an_idle_connection_the_server_closed_is_replaced(database, pings,
     assert pings[0] == 1
 
 
-async def test_boards_in_two_schemas_of_one_database_do_not_hear_each_others_signals(
-    postgres_settings, other_settings
-):
+async def test_boards_in_two_schemas_of_one_database_do_not_hear_each_others_signals(postgres_settings, other_settings):
     """Channels belong to the database: without scoping, board B's worker would stop its own
     run 8 when board A's run 8 was cancelled."""
     boards = [Database(postgres_settings), Database(other_settings)]
