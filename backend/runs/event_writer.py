@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from ..db import Database
 from . import service as run_service
 from .leases import Lease, LeaseLost
@@ -66,11 +68,7 @@ class RunEventWriter:
             session_id, self._session_id = self._session_id, None
             started = time.perf_counter()
             try:
-                async with self.database.connection(write=True) as connection:
-                    # The session id goes with its batch: a crash after this can resume the session.
-                    written = await run_service.append_events(
-                        connection, self.run_id, self.next_seq, batch, session_id, self.lease
-                    )
+                written = await self._write(batch, session_id)
             except LeaseLost:
                 self.fenced = True
                 self._pending = []
@@ -83,6 +81,22 @@ class RunEventWriter:
             self._on_written(self.run_id, written)  # committed: now followers may see them
             if self._pending:
                 await asyncio.sleep(EVENT_BATCH_LINGER_SECONDS)
+
+    async def _write(self, batch: list[tuple[str, dict[str, Any]]], session_id: str | None) -> list[RunEventRecord]:
+        for attempt in (1, 2):
+            try:
+                async with self.database.connection(write=True) as connection:
+                    # The session id goes with its batch: a crash after this can resume the session.
+                    return await run_service.append_events(
+                        connection, self.run_id, self.next_seq, batch, session_id, self.lease
+                    )
+            except DBAPIError as error:
+                # The connection broke since its last use (the database restarted: connections
+                # in steady use are not pinged, see db.PING_AFTER_IDLE_SECONDS). The batch was
+                # rolled back with it: once more, on a new connection.
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     async def flush(self) -> None:
         while self._flusher is not None and not self._flusher.done():

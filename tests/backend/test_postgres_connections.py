@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -105,3 +106,32 @@ async def test_boards_in_two_schemas_of_one_database_do_not_hear_each_others_sig
             await listener.close()
         for database in boards:
             await database.dispose()
+
+
+async def test_a_run_event_batch_survives_a_connection_the_server_closed(postgres_settings, database):
+    """Connections in steady use are not pinged: the event writer writes a batch whose
+    connection broke once more on a new one, rather than fail the run."""
+    from backend.main import create_app
+    from backend.runs.event_writer import RunEventWriter
+    from tests.backend.factories import create_project, create_task
+    from tests.conftest import running
+
+    async with running(create_app(postgres_settings.model_copy(update={"run_agents": False}))) as app:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+            project = await create_project(http)
+            task = await create_task(http, project["id"])
+            run = (await http.post(f"/api/tasks/{task['id']}/runs", json={})).json()
+    writer = RunEventWriter(database, run["id"], 1, on_written=lambda _run_id, _records: None)
+    await writer.emit("text", {"text": "before"})
+    await writer.flush()
+    gone = await _backend_pid(database)  # the one pooled connection, which the writer used
+    other = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        assert await other.fetchval("SELECT pg_terminate_backend($1)", gone)
+    finally:
+        await other.close()
+    await writer.emit("text", {"text": "after"})
+    await writer.flush()
+    async with database.session() as session:
+        rows = (await session.execute(text("SELECT seq, payload->>'text' FROM run_events ORDER BY seq"))).all()
+    assert [tuple(row) for row in rows] == [(1, "before"), (2, "after")]
