@@ -160,7 +160,7 @@ async def list_run_events(
 ):
     await run_service.get(session, run_id)
     items = await run_service.events_after(session, run_id, after_seq, limit)
-    return {"items": items, "next_after_seq": items[-1].seq if items else None}
+    return {"items": [item._asdict() for item in items], "next_after_seq": items[-1].seq if items else None}
 
 
 @router.post(

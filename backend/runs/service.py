@@ -582,17 +582,6 @@ def own_cost(session_total: float, before: float) -> float:
     return max(0.0, round(session_total - before, 10))
 
 
-async def events_after(session: AsyncSession, run_id: int, after_seq: int, limit: int) -> Sequence[RunEvent]:
-    return (
-        await session.scalars(
-            select(RunEvent)
-            .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
-            .order_by(RunEvent.seq)
-            .limit(limit)
-        )
-    ).all()
-
-
 async def approve(session: AsyncSession, task_id: int) -> TaskRead:
     """Merge the task's branch into the base branch; the task is then done.
 
@@ -652,8 +641,11 @@ async def task_diff(session: AsyncSession, task_id: int) -> dict[str, Any]:
     return {**diff, "branch": run.branch}
 
 
-async def _records_after(connection: AsyncConnection, run_id: int, after_seq: int, limit: int) -> list[RunEventRecord]:
-    """`events_after` for the live path: one Core statement, rows as the writer hands them over."""
+async def events_after(
+    executor: AsyncSession | AsyncConnection, run_id: int, after_seq: int, limit: int
+) -> list[RunEventRecord]:
+    """A page of the run's log: one Core statement, rows as the writer hands them over."""
+    connection = await executor.connection() if isinstance(executor, AsyncSession) else executor
     rows = await connection.execute(
         select(_EVENTS.c.seq, _EVENTS.c.type, _EVENTS.c.payload, _EVENTS.c.created_at)
         .where(_EVENTS.c.run_id == run_id, _EVENTS.c.seq > after_seq)
@@ -697,7 +689,7 @@ async def follow(
                 continue
             ended: str | None = None
             async with database.reading() as connection:
-                events = await _records_after(connection, run_id, cursor, FOLLOW_BATCH)
+                events = await events_after(connection, run_id, cursor, FOLLOW_BATCH)
                 if not events:
                     status = await connection.scalar(select(_RUNS.c.status).where(_RUNS.c.id == run_id))
                     if status is None:
@@ -706,7 +698,7 @@ async def follow(
                         # Its last events were committed before it finished, but maybe after
                         # the first read (on PostgreSQL each read sees what was committed when
                         # it began): look once more.
-                        events = await _records_after(connection, run_id, cursor, FOLLOW_BATCH)
+                        events = await events_after(connection, run_id, cursor, FOLLOW_BATCH)
                         ended = None if events else status
             for event in events:
                 yield event
